@@ -1,0 +1,42 @@
+# Tenantry — `make help` lists the targets.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help install run test lint typecheck check bench clean
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Tenantry with its dev tools
+
+run: $(STAMP) ## migrate, load demo data into an empty ./tenantry.db, serve on $(HOST):$(PORT)
+	$(BIN)/tenantry db upgrade
+	$(BIN)/tenantry demo --if-empty
+	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP) ## lint, type-check and run the whole test suite (SQLite and PostgreSQL)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff only
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP) ## mypy --strict only
+	$(BIN)/mypy
+
+bench: $(STAMP) ## run the benchmarks under bench/ (see docs/performance.md)
+	$(BIN)/python -m bench.run
+
+clean: ## remove the virtualenv and local database
+	rm -rf $(VENV) tenantry.db tenantry.db-wal tenantry.db-shm

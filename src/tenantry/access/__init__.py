@@ -1,0 +1,1 @@
+"""Access: the role catalogue, role bindings, the permission engine and tokens."""

@@ -1,0 +1,62 @@
+"""Permission checks on behalf of a subject: the use case behind POST /tenantry/v1/check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access import catalogue, scopes
+from tenantry.access.engine import Grant, Grants, load_token_grants, load_user_grants
+from tenantry.access.principals import Principal
+from tenantry.access.scopes import SYSTEM_SCOPE, Scope
+from tenantry.db.models import Token, User
+from tenantry.errors import FieldError, Invalid, NotFound
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    allowed: bool
+    granted_by: list[Grant]
+
+
+async def _grants_of(db: AsyncSession, subject_type: str, subject_id: str) -> Grants:
+    if subject_type == "user":
+        if await db.scalar(select(User.id).where(User.id == subject_id)) is None:
+            raise NotFound("subject not found")
+        return await load_user_grants(db, subject_id)
+    if subject_type == "token":
+        if await db.get(Token, subject_id) is None:
+            raise NotFound("subject not found")
+        return await load_token_grants(db, subject_id)
+    raise Invalid("unknown subject type", [FieldError("subject.type", "invalid", "user or token")])
+
+
+def _may_inspect(actor: Principal, subject_id: str, scope: Scope) -> bool:
+    if subject_id == actor.actor_id or actor.can("system.permissions.check", SYSTEM_SCOPE):
+        return True
+    return scope.organization_id is not None and actor.can(
+        "organization.users.roles.update", scopes.organization(scope.organization_id)
+    )
+
+
+async def check(
+    db: AsyncSession,
+    actor: Principal,
+    subject_type: str,
+    subject_id: str,
+    permission: str,
+    scope: Scope,
+    dag_tags: tuple[str, ...] = (),
+) -> CheckResult:
+    """Callers may always ask about themselves; about others with system or owner rights."""
+    if permission not in catalogue.ALL_PERMISSIONS:
+        raise Invalid(
+            "unknown permission", [FieldError("permission", "invalid", "not in catalogue")]
+        )
+    if not _may_inspect(actor, subject_id, scope):
+        raise NotFound("subject not found")
+    grants = await _grants_of(db, subject_type, subject_id)
+    granted = grants.explain(permission, scope, dag_tags)
+    return CheckResult(bool(granted), granted)

@@ -1,0 +1,77 @@
+"""Who is calling: turn a presented secret into a Principal with its grants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access.engine import ALL_POWERFUL, Grants, load_token_grants, load_user_grants
+from tenantry.access.scopes import Scope
+from tenantry.access.tokens import TokenKind, find_by_secret, is_live
+from tenantry.clock import utcnow
+from tenantry.db.models import Token, User
+from tenantry.errors import Forbidden, NotFound, Unauthenticated
+
+
+@dataclass
+class Principal:
+    """The authenticated caller. `user` is None for an API token acting as itself."""
+
+    grants: Grants
+    user: User | None = None
+    token: Token | None = None
+    system: bool = False  # the CLI and bootstrap: trusted, all-powerful
+
+    @property
+    def actor_id(self) -> str | None:
+        if self.user is not None:
+            return self.user.id
+        return self.token.id if self.token is not None else None
+
+    @property
+    def actor_type(self) -> str:
+        if self.system:
+            return "system"
+        return "user" if self.user is not None else "token"
+
+    def can(self, permission: str, scope: Scope) -> bool:
+        return self.grants.check(permission, scope)
+
+    def require(self, permission: str, scope: Scope) -> None:
+        """403 unless granted. Callers check visibility (404) first."""
+        if not self.grants.check(permission, scope):
+            raise Forbidden(f"missing permission {permission}")
+
+    def require_visible(self, permission: str, scope: Scope, what: str) -> None:
+        """404 when the caller may not know the object exists, so existence does not leak."""
+        if not self.grants.check(permission, scope):
+            raise NotFound(f"{what} not found")
+
+
+def system_principal() -> Principal:
+    return Principal(grants=ALL_POWERFUL, system=True)
+
+
+def user_can_sign_in(user: User) -> bool:
+    return user.enabled and user.status == "ACTIVE"
+
+
+async def authenticate(db: AsyncSession, secret: str) -> Principal:
+    """Every failure reads the same, so a caller learns nothing about which part failed."""
+    token = await find_by_secret(db, secret)
+    if token is None or not is_live(token, utcnow()):
+        raise Unauthenticated("invalid or expired token")
+    if token.kind == TokenKind.API:
+        return Principal(grants=await load_token_grants(db, token.id), token=token)
+    user = await _user_by_id(db, token.user_id)
+    if user is None or not user_can_sign_in(user):
+        raise Unauthenticated("invalid or expired token")
+    return Principal(grants=await load_user_grants(db, user.id), user=user, token=token)
+
+
+async def _user_by_id(db: AsyncSession, user_id: str | None) -> User | None:
+    if user_id is None:
+        return None
+    return await db.scalar(select(User).where(User.id == user_id))

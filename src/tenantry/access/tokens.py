@@ -1,0 +1,96 @@
+"""Opaque bearer tokens: `tnt_` + 256 random bits, stored and looked up only as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.clock import utcnow
+from tenantry.db.models import Token
+from tenantry.errors import NotFound
+
+PREFIX = "tnt_"
+# Longest secret we will hash; anything longer is refused before hashing.
+MAX_SECRET_LENGTH = 256
+
+
+class TokenKind(StrEnum):
+    SESSION = "session"
+    PERSONAL = "personal"
+    API = "api"
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Minted:
+    token: Token
+    secret: str  # shown once, never stored
+
+
+async def mint(
+    db: AsyncSession,
+    *,
+    kind: TokenKind,
+    user_id: str | None,
+    name: str = "",
+    description: str = "",
+    expires_at: datetime | None = None,
+    organization_id: str | None = None,
+    created_by: str | None = None,
+) -> Minted:
+    secret = new_secret()
+    token = Token(
+        kind=kind.value,
+        digest=digest(secret),
+        short_token=secret[len(PREFIX) : len(PREFIX) + 8],
+        user_id=user_id,
+        organization_id=organization_id,
+        name=name,
+        description=description,
+        expires_at=expires_at,
+        created_by=created_by,
+        updated_by=created_by,
+    )
+    db.add(token)
+    await db.flush()
+    return Minted(token, secret)
+
+
+def expiry_from_days(days: int | None) -> datetime | None:
+    return None if days is None else utcnow() + timedelta(days=days)
+
+
+async def find_by_secret(db: AsyncSession, secret: str) -> Token | None:
+    """Look-up by digest: the secret itself is never compared or stored."""
+    if len(secret) > MAX_SECRET_LENGTH:
+        return None
+    return await db.scalar(select(Token).where(Token.digest == digest(secret)))
+
+
+def is_live(token: Token, now: datetime) -> bool:
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
+
+
+async def revoke(db: AsyncSession, token_id: str, *, by: str | None) -> Token:
+    token = await db.get(Token, token_id)
+    if token is None:
+        raise NotFound("token not found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        token.updated_at = token.revoked_at
+        token.updated_by = by
+        await db.flush()
+    return token

@@ -1,0 +1,56 @@
+"""create_app(settings): the outer ASGI app that mounts every face."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.routing import Mount
+
+from tenantry.config import Settings, load_settings
+from tenantry.db.engine import Database
+from tenantry.faces import astro
+from tenantry.faces.http import JSONResponse, RequestContextMiddleware
+from tenantry.faces.native import app as native
+
+log = logging.getLogger("tenantry")
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    db = database or Database(settings)
+    faces = {
+        "astro": astro.build(settings.max_body_bytes),
+        "native": native.build(settings.max_body_bytes),
+    }
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            await db.dispose()
+
+    app = FastAPI(
+        title="Tenantry", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    for face in (app, *faces.values()):
+        face.state.database = db
+        face.state.settings = settings
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        """200 once the database answers; 503 otherwise (for load balancers)."""
+        try:
+            await db.ping()
+        except Exception:
+            log.warning("health check: database unreachable")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    for prefix in astro.PREFIXES:
+        app.router.routes.append(Mount(prefix, app=faces["astro"]))
+    app.router.routes.append(Mount(native.PREFIX, app=faces["native"]))
+    app.add_middleware(RequestContextMiddleware)
+    return app

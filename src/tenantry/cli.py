@@ -1,0 +1,196 @@
+"""The `tenantry` command. Each command is one transaction over the same service functions
+the faces use, acting as the trusted system principal."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access import personal_tokens
+from tenantry.access.principals import system_principal
+from tenantry.clock import iso_z
+from tenantry.config import load_settings
+from tenantry.db.engine import Database
+from tenantry.db.migrate import upgrade
+from tenantry.directory import users
+from tenantry.directory.users import UserFields
+from tenantry.errors import DomainError
+
+app = typer.Typer(help="Tenantry: user directory and access control.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="Users of the instance.", no_args_is_help=True)
+token_app = typer.Typer(help="Personal tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+err = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+
+def run_tx(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one command as one transaction; domain errors become a clean exit code 1."""
+
+    async def go() -> T:
+        db = Database(load_settings())
+        try:
+            async with db.transaction() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(go())
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        for f in exc.fields:
+            err.print(f"  {f.field}: {f.message}")
+        raise typer.Exit(1) from None
+
+
+def parse_days(text: str) -> int:
+    match = re.fullmatch(r"(\d+)d?", text.strip())
+    if not match or not 1 <= int(match.group(1)) <= 3650:
+        raise typer.BadParameter("use a number of days such as 30d (1..3650)")
+    return int(match.group(1))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to TENANTRY_DATABASE_URL."""
+    upgrade(load_settings().database_url)
+    err.print("database is at the latest schema")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+) -> None:
+    """Migrate the database, then serve every face."""
+    import uvicorn
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    uvicorn.run(
+        "tenantry.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def bootstrap(
+    username: Annotated[str, typer.Option(help="Login name, usually an e-mail address")],
+    full_name: Annotated[str, typer.Option()] = "",
+    expires_in: Annotated[str, typer.Option(help="Token lifetime, e.g. 30d")] = "90d",
+) -> None:
+    """Create the user if absent, make it SYSTEM_ADMIN, print a new personal token last."""
+    from tenantry.access.bootstrap import ensure_system_admin
+
+    days = parse_days(expires_in)
+
+    async def work(db: AsyncSession) -> str:
+        user = await ensure_system_admin(db, username, full_name)
+        minted = await personal_tokens.create_personal_token(
+            db, system_principal(), user.id, name="bootstrap", expires_in_days=days
+        )
+        return minted.secret
+
+    secret = run_tx(work)
+    err.print(f"{username} is SYSTEM_ADMIN; personal token:")
+    print(secret)
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    full_name: Annotated[str, typer.Option()] = "",
+    email: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create a user."""
+    fields = UserFields(full_name=full_name, email=email)
+    user = run_tx(lambda db: users.create_user(db, system_principal(), username, fields))
+    out.print(f"created {user.username} ({user.id})")
+
+
+@user_app.command("list")
+def user_list(
+    search: Annotated[str, typer.Option("--search", "-q")] = "",
+    limit: Annotated[int, typer.Option(min=0, max=1000)] = 100,
+) -> None:
+    """List users (case-insensitive search on username and full name)."""
+    page = run_tx(lambda db: users.list_users(db, system_principal(), limit=limit, search=search))
+    table = Table("id", "username", "full name", "status", "created")
+    for u in page.items:
+        table.add_row(u.id, u.username, u.full_name, u.status, iso_z(u.created_at))
+    out.print(table)
+    out.print(f"{len(page.items)} of {page.total}")
+
+
+@user_app.command("show")
+def user_show(username: str) -> None:
+    """Show one user by username."""
+
+    async def work(db: AsyncSession) -> dict[str, str]:
+        user = await users.find_by_username(db, username)
+        if user is None:
+            raise DomainError(f"no user {username!r}")
+        return {
+            "id": user.id,
+            "username": user.username,
+            "email": user.email or "",
+            "fullName": user.full_name,
+            "status": user.status,
+            "enabled": str(user.enabled),
+            "createdAt": iso_z(user.created_at),
+        }
+
+    for key, value in run_tx(work).items():
+        out.print(f"{key:>10}: {value}")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="Username (e-mail) of the owner")],
+    name: Annotated[str, typer.Option()] = "cli",
+    expires_in: Annotated[str, typer.Option(help="Lifetime, e.g. 30d")] = "90d",
+) -> None:
+    """Mint a personal token for a user; the secret is printed once, as the last line."""
+    days = parse_days(expires_in)
+
+    async def work(db: AsyncSession) -> str:
+        owner = await users.find_by_username(db, user)
+        if owner is None:
+            raise DomainError(f"no user {user!r}")
+        minted = await personal_tokens.create_personal_token(
+            db, system_principal(), owner.id, name=name, expires_in_days=days
+        )
+        err.print(f"token id {minted.token.id}, expires {iso_z(minted.token.expires_at or 0)}")  # type: ignore[arg-type]
+        return minted.secret
+
+    print(run_tx(work))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by id; it is refused from the next request on."""
+    run_tx(lambda db: personal_tokens.revoke_token(db, system_principal(), token_id))
+    out.print(f"revoked {token_id}")
+
+
+def main() -> None:
+    app()

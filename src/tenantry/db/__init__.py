@@ -1,0 +1,1 @@
+"""Storage: engine, sessions, the transaction scope, models and migrations."""

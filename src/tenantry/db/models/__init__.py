@@ -1,0 +1,33 @@
+"""All tables; importing this module registers them on Base.metadata."""
+
+from tenantry.db.models.access import CustomRole, RoleBinding, Token
+from tenantry.db.models.audit import AuditEvent
+from tenantry.db.models.directory import (
+    Deployment,
+    FeatureFlag,
+    Invite,
+    Membership,
+    Organization,
+    Team,
+    TeamMember,
+    User,
+    UserFeatureFlag,
+    Workspace,
+)
+
+__all__ = [
+    "AuditEvent",
+    "CustomRole",
+    "Deployment",
+    "FeatureFlag",
+    "Invite",
+    "Membership",
+    "Organization",
+    "RoleBinding",
+    "Team",
+    "TeamMember",
+    "Token",
+    "User",
+    "UserFeatureFlag",
+    "Workspace",
+]

@@ -1,0 +1,100 @@
+"""Access tables: role bindings, custom roles and tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantry.clock import utcnow
+from tenantry.db.base import Base, BigIntPK, JSONType, UTCDateTime
+from tenantry.ids import new_id
+
+ID = String(25)
+
+
+class RoleBinding(Base):
+    """(subject, role, scope). Ancestor ids are copied in so "inside this scope" is one index."""
+
+    __tablename__ = "role_bindings"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id", "scope_key"),
+        Index("ix_role_bindings_subject", "subject_id", "organization_id"),
+        Index("ix_role_bindings_workspace", "workspace_id", "subject_id"),
+        Index("ix_role_bindings_deployment", "deployment_id", "subject_id"),
+        Index("ix_role_bindings_dag", "deployment_id", "dag_id", "subject_id"),
+        Index("ix_role_bindings_dag_tag", "organization_id", "dag_tag", "subject_id"),
+        Index("ix_role_bindings_scope_role", "scope_key", "role"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    subject_type: Mapped[str] = mapped_column(String(8))  # user | team | token
+    subject_id: Mapped[str] = mapped_column(ID)
+    role: Mapped[str] = mapped_column(String(128))
+    scope_type: Mapped[str] = mapped_column(String(16))
+    scope_key: Mapped[str] = mapped_column(String(600))
+    workspace_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    deployment_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("deployments.id", ondelete="CASCADE")
+    )
+    dag_id: Mapped[str | None] = mapped_column(String(250))
+    dag_tag: Mapped[str | None] = mapped_column(String(250))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(ID)
+
+
+class CustomRole(Base):
+    """An organization's own role at DEPLOYMENT or DAG scope, made of catalogue permissions."""
+
+    __tablename__ = "custom_roles"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(2048), default="")
+    scope_type: Mapped[str] = mapped_column(String(16))
+    permissions: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    restricted_workspace_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(ID)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(ID)
+
+
+class Token(Base):
+    """Every credential: session, personal (acts as its user) and api (a subject of its own)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(10))  # session | personal | api
+    # SHA-256 hex of the secret: the only form in which a secret is stored or looked up.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    short_token: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(256), default="")
+    description: Mapped[str] = mapped_column(String(2048), default="")
+    scope_type: Mapped[str | None] = mapped_column(String(16))
+    scope_id: Mapped[str | None] = mapped_column(ID)
+    expiry_days: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(ID)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(ID)

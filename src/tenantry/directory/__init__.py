@@ -1,0 +1,1 @@
+"""Directory: users, organizations, workspaces, deployments, teams, invites, feature flags."""

@@ -1,0 +1,68 @@
+"""The caller's own view of themselves: profile, roles at every scope, invites, flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access.engine import Grant
+from tenantry.access.principals import Principal
+from tenantry.clock import utcnow
+from tenantry.db.models import FeatureFlag, Invite, User, UserFeatureFlag
+from tenantry.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class Me:
+    user: User
+    grants: tuple[Grant, ...]
+    invites: list[Invite]
+    feature_flags: list[tuple[str, bool]]
+    organization_id: str | None
+
+
+async def feature_flags_for(db: AsyncSession, user_id: str) -> list[tuple[str, bool]]:
+    """Every instance flag, with the user's own value where they have one."""
+    rows = await db.execute(
+        select(FeatureFlag.key, FeatureFlag.default_value, UserFeatureFlag.value)
+        .outerjoin(
+            UserFeatureFlag,
+            (UserFeatureFlag.key == FeatureFlag.key) & (UserFeatureFlag.user_id == user_id),
+        )
+        .order_by(FeatureFlag.key)
+    )
+    return [(key, default if own is None else own) for key, default, own in rows]
+
+
+async def pending_invites_for(db: AsyncSession, user: User) -> list[Invite]:
+    email = (user.email or user.username).casefold()
+    rows = await db.scalars(
+        select(Invite)
+        .where(
+            (Invite.user_id == user.id) | (Invite.invitee_email == email),
+            Invite.accepted_at.is_(None),
+            Invite.expires_at > utcnow(),
+        )
+        .order_by(Invite.created_at, Invite.id)
+    )
+    return list(rows)
+
+
+async def get_me(db: AsyncSession, actor: Principal) -> Me:
+    """Any authenticated user may read themselves; API tokens have no self."""
+    user = actor.user
+    if user is None:
+        raise Forbidden("this credential does not belong to a user")
+    grants = tuple(g for g in actor.grants.grants if g.subject_type == "user")
+    primary = user.primary_organization_id or next(
+        (g.scope.organization_id for g in grants if g.source == "membership"), None
+    )
+    return Me(
+        user=user,
+        grants=grants,
+        invites=await pending_invites_for(db, user),
+        feature_flags=await feature_flags_for(db, user.id),
+        organization_id=primary,
+    )

@@ -1,0 +1,331 @@
+"""An organization's members: read one, list with filters and sorts, replace their roles."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access import scopes
+from tenantry.access.catalogue import ORGANIZATION_ROLES, ROLES, WORKSPACE_ROLES
+from tenantry.access.principals import Principal
+from tenantry.access.scopes import ScopeType
+from tenantry.audit.log import record
+from tenantry.clock import utcnow
+from tenantry.db.models import CustomRole, Membership, RoleBinding, User
+from tenantry.directory import organizations, tree
+from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
+from tenantry.errors import FieldError, Invalid, NotFound
+
+MEMBER_SORTS = ("id", "username", "fullName", "createdAt", "updatedAt")
+_SORT_COLUMNS: dict[str, Any] = {
+    "id": User.id,
+    "username": User.username_key,
+    "fullName": User.full_name,
+    "createdAt": User.created_at,
+    "updatedAt": User.updated_at,
+}
+
+
+@dataclass(frozen=True)
+class DagRole:
+    deployment_id: str
+    role: str
+    dag_id: str | None = None
+    dag_tag: str | None = None
+
+
+@dataclass
+class RoleSet:
+    """A subject's roles inside one organization, as Astro's SubjectRoles describes them."""
+
+    organization_role: str | None = None
+    workspace_roles: list[tuple[str, str]] = field(default_factory=list)  # (workspaceId, role)
+    deployment_roles: list[tuple[str, str]] = field(default_factory=list)  # (deploymentId, role)
+    dag_roles: list[DagRole] = field(default_factory=list)
+
+
+@dataclass
+class Member:
+    user: User
+    roles: RoleSet
+
+
+@dataclass(frozen=True)
+class MemberQuery:
+    workspace_id: str | None = None
+    deployment_id: str | None = None
+    dag_id: str | None = None
+    dag_tags: tuple[str, ...] = ()
+    offset: int = 0
+    limit: int = 20
+    sorts: tuple[str, ...] = ()
+
+
+def roleset_from_bindings(org_role: str | None, bindings: Sequence[RoleBinding]) -> RoleSet:
+    roles = RoleSet(organization_role=org_role)
+    for b in sorted(bindings, key=lambda b: (b.scope_key, b.role)):
+        if b.scope_type == ScopeType.WORKSPACE:
+            roles.workspace_roles.append((b.workspace_id or "", b.role))
+        elif b.scope_type == ScopeType.DEPLOYMENT:
+            roles.deployment_roles.append((b.deployment_id or "", b.role))
+        elif b.scope_type in (ScopeType.DAG, ScopeType.DAG_TAG):
+            roles.dag_roles.append(DagRole(b.deployment_id or "", b.role, b.dag_id, b.dag_tag))
+        elif b.scope_type == ScopeType.ORGANIZATION and roles.organization_role is None:
+            roles.organization_role = b.role
+    return roles
+
+
+async def _bindings_by_subject(
+    db: AsyncSession, org_id: str, subject_type: str, subject_ids: Sequence[str]
+) -> dict[str, list[RoleBinding]]:
+    grouped: dict[str, list[RoleBinding]] = defaultdict(list)
+    if not subject_ids:
+        return grouped
+    rows = await db.scalars(
+        select(RoleBinding).where(
+            RoleBinding.subject_type == subject_type,
+            RoleBinding.subject_id.in_(subject_ids),
+            RoleBinding.organization_id == org_id,
+        )
+    )
+    for binding in rows:
+        grouped[binding.subject_id].append(binding)
+    return grouped
+
+
+async def get_member(db: AsyncSession, actor: Principal, org_id: str, user_id: str) -> Member:
+    await organizations.get_visible(db, actor, org_id)
+    actor.require("organization.users.get", scopes.organization(org_id))
+    row = (
+        await db.execute(
+            select(User, Membership.role)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.organization_id == org_id, User.id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("user not found in this organization")
+    user, org_role = row
+    bindings = await _bindings_by_subject(db, org_id, "user", [user.id])
+    return Member(user, roleset_from_bindings(org_role, bindings[user.id]))
+
+
+def _filtered(org_id: str, q: MemberQuery) -> Select[Any]:
+    """Members of the organization; each filter keeps users holding a binding at that scope
+    or a scope inside it. dagId and dagTags together mean "any binding reaching that DAG"."""
+    query = select(User.id).join(Membership, Membership.user_id == User.id)
+    query = query.where(Membership.organization_id == org_id)
+
+    def holders(*conditions: Any) -> Any:
+        return User.id.in_(
+            select(RoleBinding.subject_id).where(
+                RoleBinding.subject_type == "user",
+                RoleBinding.organization_id == org_id,
+                *conditions,
+            )
+        )
+
+    if q.workspace_id is not None:
+        query = query.where(holders(RoleBinding.workspace_id == q.workspace_id))
+    if q.deployment_id is not None:
+        query = query.where(holders(RoleBinding.deployment_id == q.deployment_id))
+    dag_conditions = []
+    if q.dag_id is not None:
+        dag_conditions.append(
+            (RoleBinding.scope_type == ScopeType.DAG.value) & (RoleBinding.dag_id == q.dag_id)
+        )
+    if q.dag_tags:
+        dag_conditions.append(
+            (RoleBinding.scope_type == ScopeType.DAG_TAG.value)
+            & RoleBinding.dag_tag.in_(q.dag_tags)
+        )
+    if dag_conditions:
+        query = query.where(holders(or_(*dag_conditions)))
+    return query
+
+
+async def list_members(
+    db: AsyncSession, actor: Principal, org_id: str, q: MemberQuery
+) -> Page[Member]:
+    org = await organizations.get_visible(db, actor, org_id)
+    actor.require("organization.users.list", scopes.organization(org_id))
+    check_window(q.offset, q.limit)
+    order = order_by(parse_sorts(q.sorts, MEMBER_SORTS), _SORT_COLUMNS, User.id)
+    query = _filtered(org_id, q)
+    unfiltered = not (q.workspace_id or q.deployment_id or q.dag_id or q.dag_tags)
+    if unfiltered:
+        total = org.member_count  # kept exact in the transactions that change membership
+    else:
+        total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if q.limit == 0 or q.offset >= total:
+        return Page([], total, q.offset, q.limit)
+    page = query.with_only_columns(User, Membership.role).order_by(*order)
+    rows = (await db.execute(page.offset(q.offset).limit(q.limit))).all()
+    bindings = await _bindings_by_subject(db, org_id, "user", [u.id for u, _ in rows])
+    members = [Member(u, roleset_from_bindings(role, bindings[u.id])) for u, role in rows]
+    return Page(members, total, q.offset, q.limit)
+
+
+# --- replacing roles -------------------------------------------------------------------------
+
+
+async def _custom_role_scopes(db: AsyncSession, org_id: str) -> dict[str, str]:
+    rows = await db.execute(
+        select(CustomRole.name, CustomRole.scope_type).where(CustomRole.organization_id == org_id)
+    )
+    return dict(rows.all())
+
+
+def _role_ok(role: str, scope: ScopeType, custom: dict[str, str]) -> bool:
+    builtin = ROLES.get(role)
+    if builtin is not None:
+        wanted = ScopeType.DAG if scope is ScopeType.DAG_TAG else scope
+        return builtin.scope is wanted
+    wanted_custom = ScopeType.DAG if scope is ScopeType.DAG_TAG else scope
+    return custom.get(role) == wanted_custom.value
+
+
+async def build_bindings(
+    db: AsyncSession,
+    org_id: str,
+    subject_type: str,
+    subject_id: str,
+    roles: RoleSet,
+    created_by: str | None,
+) -> list[RoleBinding]:
+    """Validate a RoleSet against the organization and turn it into bindings (not yet added)."""
+    errors: list[FieldError] = []
+    custom = await _custom_role_scopes(db, org_id)
+    if roles.organization_role is not None and roles.organization_role not in ORGANIZATION_ROLES:
+        errors.append(FieldError("organizationRole", "invalid", "unknown organization role"))
+    ws_found = await tree.workspace_ids_in(db, org_id, [w for w, _ in roles.workspace_roles])
+    dep_ids = [d for d, _ in roles.deployment_roles] + [d.deployment_id for d in roles.dag_roles]
+    dep_ws = await tree.deployment_workspaces_in(db, org_id, dep_ids)
+    bindings: list[RoleBinding] = []
+
+    def bind(scope: scopes.Scope, role: str) -> None:
+        bindings.append(
+            RoleBinding(
+                organization_id=org_id,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                role=role,
+                scope_type=scope.type.value,
+                scope_key=scope.key,
+                workspace_id=scope.workspace_id,
+                deployment_id=scope.deployment_id,
+                dag_id=scope.dag_id,
+                dag_tag=scope.dag_tag,
+                created_by=created_by,
+            )
+        )
+
+    for i, (ws_id, role) in enumerate(roles.workspace_roles):
+        where = f"workspaceRoles[{i}]"
+        if ws_id not in ws_found:
+            errors.append(FieldError(f"{where}.workspaceId", "not_found", "no such workspace"))
+        elif role not in WORKSPACE_ROLES:
+            errors.append(FieldError(f"{where}.role", "invalid", "unknown workspace role"))
+        else:
+            bind(scopes.workspace(org_id, ws_id), role)
+    for i, (dep_id, role) in enumerate(roles.deployment_roles):
+        where = f"deploymentRoles[{i}]"
+        if dep_id not in dep_ws:
+            errors.append(FieldError(f"{where}.deploymentId", "not_found", "no such deployment"))
+        elif not _role_ok(role, ScopeType.DEPLOYMENT, custom):
+            errors.append(FieldError(f"{where}.role", "invalid", "unknown deployment role"))
+        else:
+            bind(scopes.deployment(org_id, dep_ws[dep_id], dep_id), role)
+    for i, dag in enumerate(roles.dag_roles):
+        where = f"dagRoles[{i}]"
+        if dag.deployment_id not in dep_ws:
+            errors.append(FieldError(f"{where}.deploymentId", "not_found", "no such deployment"))
+        elif (dag.dag_id is None) == (dag.dag_tag is None):
+            errors.append(FieldError(where, "invalid", "exactly one of dagId and dagTag"))
+        elif not _role_ok(dag.role, ScopeType.DAG, custom):
+            errors.append(FieldError(f"{where}.role", "invalid", "unknown DAG role"))
+        else:
+            ws_id = dep_ws[dag.deployment_id]
+            scope = (
+                scopes.dag(org_id, ws_id, dag.deployment_id, dag.dag_id)
+                if dag.dag_id is not None
+                else scopes.dag_tag(org_id, ws_id, dag.deployment_id, dag.dag_tag or "")
+            )
+            bind(scope, dag.role)
+    keys = [b.scope_key for b in bindings]
+    if len(keys) != len(set(keys)):
+        errors.append(FieldError("roles", "duplicate", "one role per scope"))
+    if errors:
+        raise Invalid("invalid roles", errors)
+    return bindings
+
+
+async def replace_user_roles(
+    db: AsyncSession, actor: Principal, org_id: str, user_id: str, roles: RoleSet
+) -> RoleSet:
+    """Replace every role the user holds in the organization. A non-member given an
+    organizationRole joins the organization. Serialized per user by a row lock."""
+    await organizations.get_visible(db, actor, org_id)
+    actor.require("organization.users.roles.update", scopes.organization(org_id))
+    has_scoped = roles.workspace_roles or roles.deployment_roles or roles.dag_roles
+    if has_scoped and roles.organization_role is None:
+        raise Invalid(
+            "workspace, deployment and DAG roles require an organizationRole",
+            [FieldError("organizationRole", "required", "required with scoped roles")],
+        )
+    user = await db.scalar(select(User).where(User.id == user_id).with_for_update())
+    if user is None:
+        raise NotFound("user not found")
+    membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
+    if membership is None and roles.organization_role is None:
+        raise NotFound("user not found in this organization")
+    new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)
+    before = await _current_roles(db, org_id, user_id, membership)
+    await db.execute(
+        delete(RoleBinding).where(
+            RoleBinding.subject_type == "user",
+            RoleBinding.subject_id == user_id,
+            RoleBinding.organization_id == org_id,
+        )
+    )
+    db.add_all(new_bindings)
+    if membership is None:
+        membership = await organizations.add_member(
+            db, org_id, user_id, roles.organization_role or ""
+        )
+    elif roles.organization_role is not None:
+        membership.role = roles.organization_role
+    user.updated_at = utcnow()
+    await db.flush()
+    after = roleset_from_bindings(membership.role, new_bindings)
+    await record(
+        db,
+        actor,
+        "organization.user.roles.replace",
+        target_type="user",
+        target_id=user_id,
+        organization_id=org_id,
+        details={"before": _roles_json(before), "after": _roles_json(after)},
+    )
+    return after
+
+
+async def _current_roles(
+    db: AsyncSession, org_id: str, user_id: str, membership: Membership | None
+) -> RoleSet:
+    bindings = await _bindings_by_subject(db, org_id, "user", [user_id])
+    return roleset_from_bindings(membership.role if membership else None, bindings[user_id])
+
+
+def _roles_json(roles: RoleSet) -> dict[str, Any]:
+    return {
+        "organizationRole": roles.organization_role,
+        "workspaceRoles": [list(w) for w in roles.workspace_roles],
+        "deploymentRoles": [list(d) for d in roles.deployment_roles],
+        "dagRoles": [[d.deployment_id, d.role, d.dag_id, d.dag_tag] for d in roles.dag_roles],
+    }

@@ -1,0 +1,72 @@
+"""Offset pagination and `field:asc|desc` sorts shared by the list use cases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute
+
+from tenantry.errors import FieldError, Invalid
+
+T = TypeVar("T")
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class Sort:
+    field: str
+    descending: bool
+
+
+def parse_sorts(raw: Sequence[str], allowed: Sequence[str]) -> list[Sort]:
+    """`["fullName:desc", "id:asc"]` -> sorts; anything else is a 400 naming the bad item."""
+    sorts = []
+    for index, item in enumerate(raw):
+        field, sep, direction = item.partition(":")
+        if not sep or field not in allowed or direction not in ("asc", "desc"):
+            raise Invalid(
+                f"invalid sort {item!r}: expected one of {', '.join(allowed)} "
+                "followed by ':asc' or ':desc'",
+                [
+                    FieldError(
+                        f"sorts[{index}]", "invalid", "must be '<field>:asc' or '<field>:desc'"
+                    )
+                ],
+            )
+        sorts.append(Sort(field, direction == "desc"))
+    return sorts
+
+
+def check_window(offset: int, limit: int) -> None:
+    errors = []
+    if offset < 0:
+        errors.append(FieldError("offset", "out_of_range", "must be >= 0"))
+    if not 0 <= limit <= MAX_LIMIT:
+        errors.append(FieldError("limit", "out_of_range", f"must be between 0 and {MAX_LIMIT}"))
+    if errors:
+        raise Invalid("invalid pagination", errors)
+
+
+def order_by(
+    sorts: Sequence[Sort],
+    columns: Mapping[str, InstrumentedAttribute[Any] | ColumnElement[Any]],
+    tiebreak: InstrumentedAttribute[Any],
+) -> list[ColumnElement[Any]]:
+    """ORDER BY the requested sorts, then the id so that pages never overlap or skip."""
+    clauses: list[ColumnElement[Any]] = [
+        columns[s.field].desc() if s.descending else columns[s.field].asc() for s in sorts
+    ]
+    if not any(columns[s.field] is tiebreak for s in sorts):
+        clauses.append(tiebreak.asc())
+    return clauses

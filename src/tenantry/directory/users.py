@@ -1,0 +1,167 @@
+"""System-level user administration: create, read, update, delete users of the instance."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access.principals import Principal
+from tenantry.access.scopes import SYSTEM_SCOPE
+from tenantry.audit.log import record
+from tenantry.clock import utcnow
+from tenantry.db.models import Membership, User
+from tenantry.directory.organizations import adjust_member_count
+from tenantry.directory.paging import Page, check_window
+from tenantry.errors import Conflict, FieldError, Invalid, NotFound
+
+USER_STATUSES = ("ACTIVE", "INACTIVE", "PENDING", "BANNED")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def username_key(username: str) -> str:
+    """Usernames are unique ignoring case: `Alice@X.io` and `alice@x.io` are one user."""
+    return username.strip().casefold()
+
+
+def looks_like_email(value: str) -> bool:
+    return bool(_EMAIL.match(value))
+
+
+def _validate_username(username: str) -> str:
+    name = username.strip()
+    if not name or len(name) > 320 or _CONTROL.search(name):
+        raise Invalid(
+            "invalid username",
+            [FieldError("username", "invalid", "1 to 320 printable characters")],
+        )
+    return name
+
+
+@dataclass
+class UserFields:
+    """What a caller may set on a user; None means "leave as is"."""
+
+    full_name: str | None = None
+    avatar_url: str | None = None
+    email: str | None = None
+    status: str | None = None
+    enabled: bool | None = None
+
+
+def _apply(user: User, fields: UserFields) -> None:
+    if fields.status is not None and fields.status not in USER_STATUSES:
+        raise Invalid("invalid status", [FieldError("status", "invalid", "unknown status")])
+    if fields.email is not None and fields.email and not looks_like_email(fields.email):
+        raise Invalid("invalid email", [FieldError("email", "invalid", "not an e-mail address")])
+    for name in ("full_name", "avatar_url", "email", "status", "enabled"):
+        value = getattr(fields, name)
+        if value is not None:
+            setattr(user, name, value)
+
+
+async def find_by_username(db: AsyncSession, username: str) -> User | None:
+    return await db.scalar(select(User).where(User.username_key == username_key(username)))
+
+
+async def get_by_id(db: AsyncSession, user_id: str) -> User:
+    user = await db.scalar(select(User).where(User.id == user_id))
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+async def add_user(
+    db: AsyncSession, actor: Principal, username: str, fields: UserFields | None = None
+) -> User:
+    """Insert a user (no permission check: callers are use cases that did theirs)."""
+    name = _validate_username(username)
+    if await find_by_username(db, name) is not None:
+        raise Conflict(
+            "a user with this username already exists",
+            [FieldError("username", "conflict", "already taken")],
+        )
+    now = utcnow()
+    user = User(
+        username=name,
+        username_key=username_key(name),
+        email=name if looks_like_email(name) else None,
+        created_at=now,
+        updated_at=now,
+        created_by=actor.actor_id,
+        updated_by=actor.actor_id,
+        attributes={},
+    )
+    _apply(user, fields or UserFields())
+    db.add(user)
+    await db.flush()
+    await record(db, actor, "user.create", target_type="user", target_id=user.id)
+    return user
+
+
+async def create_user(
+    db: AsyncSession, actor: Principal, username: str, fields: UserFields | None = None
+) -> User:
+    actor.require("system.users.create", SYSTEM_SCOPE)
+    return await add_user(db, actor, username, fields)
+
+
+async def get_user(db: AsyncSession, actor: Principal, user_id: str) -> User:
+    if actor.user is not None and actor.user.id == user_id:
+        return actor.user
+    actor.require_visible("system.users.get", SYSTEM_SCOPE, "user")
+    return await get_by_id(db, user_id)
+
+
+async def list_users(
+    db: AsyncSession, actor: Principal, *, offset: int = 0, limit: int = 20, search: str = ""
+) -> Page[User]:
+    actor.require("system.users.list", SYSTEM_SCOPE)
+    check_window(offset, limit)
+    query = select(User)
+    if search:
+        pattern = f"%{search.casefold()}%"
+        query = query.where(
+            or_(User.username_key.like(pattern), func.lower(User.full_name).like(pattern))
+        )
+    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await db.scalars(query.order_by(User.username_key).offset(offset).limit(limit))
+    return Page(list(rows), total, offset, limit)
+
+
+async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: UserFields) -> User:
+    actor.require("system.users.update", SYSTEM_SCOPE)
+    user = await get_by_id(db, user_id)
+    if user.builtin:
+        raise Invalid("built-in users cannot be modified")
+    _apply(user, fields)
+    user.updated_at = utcnow()
+    user.updated_by = actor.actor_id
+    await db.flush()
+    await record(db, actor, "user.update", target_type="user", target_id=user.id)
+    return user
+
+
+async def delete_user(db: AsyncSession, actor: Principal, user_id: str) -> None:
+    actor.require("system.users.delete", SYSTEM_SCOPE)
+    user = await get_by_id(db, user_id)
+    if user.builtin:
+        raise Invalid("built-in users cannot be deleted")
+    if actor.user is not None and actor.user.id == user.id:
+        raise Invalid("you cannot delete yourself")
+    await _leave_organizations(db, user.id)
+    await db.delete(user)
+    await db.flush()
+    await record(db, actor, "user.delete", target_type="user", target_id=user_id)
+
+
+async def _leave_organizations(db: AsyncSession, user_id: str) -> None:
+    """Keep organizations' member counts exact when a user disappears."""
+    org_ids = await db.scalars(
+        select(Membership.organization_id).where(Membership.user_id == user_id)
+    )
+    for org_id in list(org_ids):
+        await adjust_member_count(db, org_id, -1)

@@ -1,0 +1,25 @@
+"""Astro face dependencies: path ids and the bearer-token principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+
+from tenantry.faces.http import BearerCaller
+from tenantry.ids import ID_PATTERN
+
+Caller = BearerCaller
+
+
+def _id(description: str) -> object:
+    return Path(pattern=ID_PATTERN, description=description, examples=["clm9sq6s0000008kz7uvl7yz7"])
+
+
+OrgId = Annotated[str, _id("The Organization's ID.")]
+UserId = Annotated[str, _id("The user's ID.")]
+WorkspaceId = Annotated[str, _id("The Workspace's ID.")]
+DeploymentId = Annotated[str, _id("The Deployment's ID.")]
+TeamId = Annotated[str, _id("The Team's ID.")]
+RoleId = Annotated[str, _id("The role's ID.")]
+InviteId = Annotated[str, _id("The invite's ID.")]

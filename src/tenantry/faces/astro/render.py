@@ -1,0 +1,117 @@
+"""Domain objects -> Astro JSON. Plain dicts: cheaper than response models on the hot path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantry.access.engine import Grant
+from tenantry.access.scopes import ScopeType
+from tenantry.clock import iso_z
+from tenantry.db.models import Invite, Organization, User
+from tenantry.directory.me import Me
+from tenantry.directory.members import Member, RoleSet
+from tenantry.directory.paging import Page
+
+JSON = dict[str, Any]
+
+
+def user_base(user: User) -> JSON:
+    return {
+        "avatarUrl": user.avatar_url,
+        "createdAt": iso_z(user.created_at),
+        "fullName": user.full_name,
+        "id": user.id,
+        "status": user.status,
+        "updatedAt": iso_z(user.updated_at),
+        "username": user.username,
+    }
+
+
+def role_set(roles: RoleSet) -> JSON:
+    body: JSON = {}
+    if roles.organization_role is not None:
+        body["organizationRole"] = roles.organization_role
+    body["workspaceRoles"] = [{"role": r, "workspaceId": w} for w, r in roles.workspace_roles]
+    body["deploymentRoles"] = [{"deploymentId": d, "role": r} for d, r in roles.deployment_roles]
+    body["dagRoles"] = [
+        _dag_role(d.deployment_id, d.role, d.dag_id, d.dag_tag) for d in roles.dag_roles
+    ]
+    return body
+
+
+def _dag_role(deployment_id: str, role: str, dag_id: str | None, dag_tag: str | None) -> JSON:
+    body: JSON = {"deploymentId": deployment_id, "role": role}
+    if dag_id is not None:
+        body["dagId"] = dag_id
+    if dag_tag is not None:
+        body["dagTag"] = dag_tag
+    return body
+
+
+def member(m: Member) -> JSON:
+    return user_base(m.user) | role_set(m.roles)
+
+
+def members_page(page: Page[Member]) -> JSON:
+    return {
+        "limit": page.limit,
+        "offset": page.offset,
+        "totalCount": page.total,
+        "users": [member(m) for m in page.items],
+    }
+
+
+def _scope(grant: Grant) -> JSON:
+    scope = grant.scope
+    if scope.type is ScopeType.SYSTEM:
+        return {"entityId": "SYSTEM", "type": "SYSTEM"}
+    if scope.type is ScopeType.DAG:
+        return {"entityId": scope.dag_id, "type": "DAG", "deploymentId": scope.deployment_id}
+    if scope.type is ScopeType.DAG_TAG:
+        return {
+            "entityId": scope.deployment_id,
+            "type": "DAG",
+            "deploymentId": scope.deployment_id,
+            "dagTag": scope.dag_tag,
+        }
+    return {"entityId": scope.entity_id, "type": scope.type.value}
+
+
+def self_user(me: Me) -> JSON:
+    body = user_base(me.user)
+    body["featureFlags"] = [{"key": k, "value": v} for k, v in me.feature_flags]
+    body["invites"] = [
+        {"expiresAt": iso_z(i.expires_at), "inviteId": i.id, "organizationId": i.organization_id}
+        for i in me.invites
+    ]
+    body["isIdpManaged"] = me.user.idp_managed
+    if me.organization_id is not None:
+        body["organizationId"] = me.organization_id
+    body["roles"] = [{"role": g.role, "scope": _scope(g)} for g in me.grants]
+    return body
+
+
+def subject_profile(user: User | None, fallback_id: str | None = None) -> JSON:
+    if user is None:
+        return {"id": fallback_id or "", "subjectType": "SERVICEKEY"}
+    return {
+        "id": user.id,
+        "subjectType": "USER",
+        "username": user.username,
+        "fullName": user.full_name,
+        "avatarUrl": user.avatar_url,
+    }
+
+
+def invite(inv: Invite, org: Organization, invitee: User | None, inviter: User | None) -> JSON:
+    body: JSON = {
+        "expiresAt": iso_z(inv.expires_at),
+        "inviteId": inv.id,
+        "invitee": subject_profile(invitee, inv.user_id) | {"username": inv.invitee_email},
+        "inviter": subject_profile(inviter, inv.inviter_id),
+        "organizationId": inv.organization_id,
+        "organizationName": org.name,
+    }
+    if inv.user_id is not None:
+        body["userId"] = inv.user_id
+    return body

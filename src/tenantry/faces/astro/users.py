@@ -1,0 +1,81 @@
+"""Astro users: the caller, an organization's users, and their roles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from tenantry.directory import me, members
+from tenantry.directory.members import DagRole, MemberQuery, RoleSet
+from tenantry.faces.astro import render, schemas
+from tenantry.faces.astro.deps import Caller, OrgId, UserId
+from tenantry.faces.http import Db
+
+router = APIRouter(tags=["Users"], responses=schemas.ERRORS)
+SortItem = Annotated[str, Query(pattern=r"^(id|username|fullName|createdAt|updatedAt):(asc|desc)$")]
+
+
+@router.get("/users/self", responses={200: {"model": schemas.SelfUser}}, operation_id="GetSelfUser")
+async def get_self_user(caller: Caller, db: Db, createIfNotExist: bool = False) -> Any:
+    """The caller: profile, roles across all scopes, pending invites and feature flags.
+    `createIfNotExist` is accepted; a Tenantry token always belongs to an existing user."""
+    return render.self_user(await me.get_me(db, caller))
+
+
+@router.get(
+    "/organizations/{organizationId}/users",
+    responses={200: {"model": schemas.UsersPaginated}},
+    operation_id="ListUsers",
+)
+async def list_users(
+    caller: Caller,
+    db: Db,
+    organizationId: OrgId,
+    workspaceId: Annotated[str | None, Query(max_length=64)] = None,
+    deploymentId: Annotated[str | None, Query(max_length=64)] = None,
+    dagId: Annotated[str | None, Query(min_length=1, max_length=250)] = None,
+    dagTags: Annotated[
+        list[Annotated[str, Query(min_length=1, max_length=250)]], Query(max_length=100)
+    ] = [],  # noqa: B006
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+    sorts: Annotated[list[SortItem], Query(max_length=10)] = [],  # noqa: B006
+) -> Any:
+    query = MemberQuery(
+        workspaceId, deploymentId, dagId, tuple(dagTags), offset, limit, tuple(sorts)
+    )
+    return render.members_page(await members.list_members(db, caller, organizationId, query))
+
+
+@router.get(
+    "/organizations/{organizationId}/users/{userId}",
+    responses={200: {"model": schemas.User}},
+    operation_id="GetUser",
+)
+async def get_user(caller: Caller, db: Db, organizationId: OrgId, userId: UserId) -> Any:
+    return render.member(await members.get_member(db, caller, organizationId, userId))
+
+
+@router.post(
+    "/organizations/{organizationId}/users/{userId}/roles",
+    responses={200: {"model": schemas.SubjectRoles}},
+    operation_id="UpdateUserRoles",
+)
+async def update_user_roles(
+    caller: Caller,
+    db: Db,
+    organizationId: OrgId,
+    userId: UserId,
+    body: schemas.UpdateUserRolesRequest,
+) -> Any:
+    """Replaces the user's roles in the organization (a non-member given an
+    organizationRole joins it)."""
+    roles = RoleSet(
+        organization_role=body.organizationRole.value if body.organizationRole else None,
+        workspace_roles=[(w.workspaceId, w.role.value) for w in body.workspaceRoles],
+        deployment_roles=[(d.deploymentId, d.role) for d in body.deploymentRoles],
+        dag_roles=[DagRole(d.deploymentId, d.role, d.dagId, d.dagTag) for d in body.dagRoles],
+    )
+    result = await members.replace_user_roles(db, caller, organizationId, userId, roles)
+    return render.role_set(result)

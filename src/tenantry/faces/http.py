@@ -1,0 +1,251 @@
+"""Plumbing every face shares: request context, body limits, the per-request transaction,
+credential parsing and the hook through which a face's error table renders domain errors."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tenantry.access.principals import Principal, authenticate
+from tenantry.audit.log import RequestInfo, current_request
+from tenantry.db.engine import Database
+from tenantry.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+)
+
+log = logging.getLogger("tenantry.http")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+# --- request context -------------------------------------------------------------------------
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (echoing a sane X-Request-Id) and records the client address."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        client = scope.get("client")
+        token = current_request.set(RequestInfo(request_id, client[0] if client else None))
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            current_request.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
+            text: str = value.decode()
+            if text.replace("-", "").isalnum():
+                return text
+    return secrets.token_hex(8)
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies above the limit, by Content-Length up front or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: ASGIApp) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.on_reject = on_reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await self.on_reject(scope, receive, send)
+                return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(f"request body larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+# --- transaction and credentials --------------------------------------------------------------
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent."""
+    write = request.method not in SAFE_METHODS
+    async with database(request).transaction(write=write) as session:
+        yield session
+
+
+Db = Annotated[AsyncSession, Depends(db_session, scope="function")]
+
+
+def bearer_secret(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+ErrorRenderer = Callable[[Request, int, DomainError], Response]
+
+DEFAULT_STATUS: Mapping[type[DomainError], int] = {
+    Invalid: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+}
+
+
+def status_for(exc: DomainError, table: Mapping[type[DomainError], int]) -> int:
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return 400
+
+
+def validation_to_invalid(exc: RequestValidationError) -> Invalid:
+    fields = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        fields.append(
+            FieldError(
+                ".".join(loc) or "body",
+                str(err.get("type", "invalid")),
+                str(err.get("msg", "invalid")),
+            )
+        )
+    if any(f.code == "json_invalid" for f in fields):
+        return Invalid("request body is not valid JSON", fields)
+    return Invalid(
+        "invalid request: " + "; ".join(f"{f.field}: {f.message}" for f in fields), fields
+    )
+
+
+def install_error_handlers(
+    app: FastAPI, render: ErrorRenderer, table: Mapping[type[DomainError], int]
+) -> None:
+    """Route every failure of the face through its own error renderer."""
+
+    async def domain(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        return render(request, status_for(exc, table), exc)
+
+    async def validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return render(request, table[Invalid], validation_to_invalid(exc))
+
+    async def http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        err_cls: type[DomainError] = NotFound if exc.status_code == 404 else Invalid
+        message = "no such route" if exc.status_code == 404 else str(exc.detail)
+        return render(request, exc.status_code, err_cls(message))
+
+    async def integrity(request: Request, exc: Exception) -> Response:
+        log.info("integrity error mapped to 409: %s", type(exc).__name__)
+        return render(request, table[Conflict], Conflict("conflicting change, please retry"))
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return render(request, 500, DomainError("internal error"))
+
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        DomainError: domain,
+        RequestValidationError: validation,
+        StarletteHTTPException: http,
+        IntegrityError: integrity,
+        Exception: crash,
+    }
+    for exc_type, handler in handlers.items():
+        app.add_exception_handler(exc_type, handler)
+
+
+def make_face_app(
+    title: str,
+    description: str,
+    render: ErrorRenderer,
+    table: Mapping[type[DomainError], int],
+    max_body_bytes: int,
+) -> FastAPI:
+    """A face is a FastAPI sub-application: its own OpenAPI document, docs and error body."""
+    app = FastAPI(
+        title=title, description=description, version="0.1.0", default_response_class=JSONResponse
+    )
+    install_error_handlers(app, render, table)
+    too_large = PayloadTooLarge(f"request body larger than {max_body_bytes} bytes")
+
+    async def reject(scope: Scope, receive: Receive, send: Send) -> None:
+        response = render(Request(scope, receive), status_for(too_large, table), too_large)
+        await response(scope, receive, send)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, on_reject=reject)
+    return app
+
+
+async def bearer_principal(request: Request, db: Db) -> Principal:
+    """The caller behind `Authorization: Bearer <token>`; 401 when absent or not valid."""
+    secret = bearer_secret(request)
+    if secret is None:
+        raise Unauthenticated("missing bearer token")
+    return await authenticate(db, secret)
+
+
+BearerCaller = Annotated[Principal, Depends(bearer_principal)]

@@ -1,0 +1,1 @@
+"""Tenantry's own API (/tenantry/v1): what no vendor face covers."""

@@ -1,0 +1,22 @@
+"""Build the native face application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tenantry.faces.http import make_face_app
+from tenantry.faces.native import errors, routes
+
+PREFIX = "/tenantry/v1"
+
+
+def build(max_body_bytes: int) -> FastAPI:
+    app = make_face_app(
+        "Tenantry: native API",
+        "Tenantry's own API: system users, organizations, tokens, permission checks.",
+        errors.render,
+        errors.STATUS,
+        max_body_bytes,
+    )
+    app.include_router(routes.router)
+    return app

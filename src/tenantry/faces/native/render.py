@@ -1,0 +1,69 @@
+"""Domain objects -> native JSON (camelCase, RFC 3339 timestamps)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantry.access.engine import Grant
+from tenantry.clock import iso_z
+from tenantry.db.models import Organization, Token, User
+
+JSON = dict[str, Any]
+
+
+def user(u: User) -> JSON:
+    return {
+        "id": u.id,
+        "seq": u.seq,
+        "username": u.username,
+        "email": u.email,
+        "fullName": u.full_name,
+        "avatarUrl": u.avatar_url,
+        "status": u.status,
+        "enabled": u.enabled,
+        "builtin": u.builtin,
+        "accountType": u.account_type,
+        "realm": u.realm,
+        "isIdpManaged": u.idp_managed,
+        "primaryOrganizationId": u.primary_organization_id,
+        "createdAt": iso_z(u.created_at),
+        "updatedAt": iso_z(u.updated_at),
+    }
+
+
+def organization(o: Organization) -> JSON:
+    return {
+        "id": o.id,
+        "name": o.name,
+        "billingEmail": o.billing_email,
+        "supportPlan": o.support_plan,
+        "status": o.status,
+        "memberCount": o.member_count,
+        "createdAt": iso_z(o.created_at),
+        "updatedAt": iso_z(o.updated_at),
+    }
+
+
+def token(t: Token, secret: str | None = None) -> JSON:
+    body: JSON = {
+        "id": t.id,
+        "kind": t.kind,
+        "name": t.name,
+        "shortToken": t.short_token,
+        "userId": t.user_id,
+        "expiresAt": iso_z(t.expires_at) if t.expires_at else None,
+        "lastUsedAt": iso_z(t.last_used_at) if t.last_used_at else None,
+        "revokedAt": iso_z(t.revoked_at) if t.revoked_at else None,
+        "createdAt": iso_z(t.created_at),
+    }
+    if secret is not None:
+        body["token"] = secret  # shown once, on creation
+    return body
+
+
+def grant(g: Grant) -> JSON:
+    return g.as_dict()
+
+
+def page(items: list[JSON], total: int, offset: int, limit: int, key: str) -> JSON:
+    return {key: items, "totalCount": total, "offset": offset, "limit": limit}

@@ -1,0 +1,457 @@
+"""Astro users: /users/self, one member, the member list (filters, sorts, paging), roles."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tenantry.db.models import AuditEvent, RoleBinding
+from tenantry.directory.members import DagRole
+from tests.factories import World, bearer
+from tests.spec import assert_astro
+
+PREFIXES = ("/v1", "/iam/v1beta1", "/platform/v1beta1")
+
+
+async def test_self_shows_roles_at_every_scope(client: httpx.AsyncClient, world: World) -> None:
+    org = await world.org("Acme")
+    ws = await world.workspace(org)
+    dep = await world.deployment(ws)
+    user = await world.user("jane@acme.io", "Jane Doe")
+    await world.roles(
+        org,
+        user,
+        "ORGANIZATION_MEMBER",
+        workspaces=[(ws.id, "WORKSPACE_AUTHOR")],
+        deployments=[(dep.id, "DEPLOYMENT_ADMIN")],
+        dags=[
+            DagRole(dep.id, "DAG_VIEWER", dag_id="etl"),
+            DagRole(dep.id, "DAG_AUTHOR", dag_tag="team-a"),
+        ],
+    )
+    token = await world.token(user)
+    for prefix in PREFIXES:
+        r = await client.get(f"{prefix}/users/self", headers=bearer(token))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert_astro(body, "SelfUser")
+        assert body["id"] == user.id and body["username"] == "jane@acme.io"
+        assert body["fullName"] == "Jane Doe" and body["status"] == "ACTIVE"
+        assert body["organizationId"] == org.id
+        roles = {
+            (
+                x["role"],
+                x["scope"]["type"],
+                x["scope"]["entityId"],
+                x["scope"].get("deploymentId"),
+                x["scope"].get("dagTag"),
+            )
+            for x in body["roles"]
+        }
+        assert roles == {
+            ("ORGANIZATION_MEMBER", "ORGANIZATION", org.id, None, None),
+            ("WORKSPACE_AUTHOR", "WORKSPACE", ws.id, None, None),
+            ("DEPLOYMENT_ADMIN", "DEPLOYMENT", dep.id, None, None),
+            ("DAG_VIEWER", "DAG", "etl", dep.id, None),
+            ("DAG_AUTHOR", "DAG", dep.id, dep.id, "team-a"),
+        }
+
+
+async def test_self_accepts_create_if_not_exist(client: httpx.AsyncClient, world: World) -> None:
+    user = await world.user()
+    r = await client.get(
+        "/v1/users/self?createIfNotExist=true", headers=bearer(await world.token(user))
+    )
+    assert r.status_code == 200 and r.json()["id"] == user.id
+    r = await client.get(
+        "/v1/users/self?createIfNotExist=maybe", headers=bearer(await world.token(user))
+    )
+    assert r.status_code == 400
+    assert_astro(r.json(), "Error")
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer tnt_nope", "Basic abc", "tnt_x"])
+async def test_self_requires_a_valid_bearer_token(
+    client: httpx.AsyncClient, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    r = await client.get("/v1/users/self", headers=headers)
+    assert r.status_code == 401
+    body = r.json()
+    assert_astro(body, "Error")
+    assert body["statusCode"] == 401 and body["requestId"] == r.headers["x-request-id"]
+
+
+async def test_expired_and_revoked_tokens_are_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    from tenantry.access.tokens import find_by_secret, revoke
+    from tenantry.clock import utcnow
+
+    user = await world.user()
+    token = await world.token(user)
+    assert (await client.get("/v1/users/self", headers=bearer(token))).status_code == 200
+    async with world.database.transaction() as db:
+        found = await find_by_secret(db, token)
+        assert found is not None
+        await revoke(db, found.id, by=None)
+    assert (await client.get("/v1/users/self", headers=bearer(token))).status_code == 401
+    other = await world.token(user)
+    async with world.database.transaction() as db:
+        found = await find_by_secret(db, other)
+        assert found is not None
+        found.expires_at = utcnow()
+    assert (await client.get("/v1/users/self", headers=bearer(other))).status_code == 401
+
+
+async def test_get_user_in_organization(client: httpx.AsyncClient, world: World) -> None:
+    org = await world.org()
+    ws = await world.workspace(org)
+    dep = await world.deployment(ws)
+    _, token = await world.member(org)
+    user = await world.user("bob@acme.io", "Bob")
+    await world.roles(
+        org,
+        user,
+        "ORGANIZATION_OBSERVE_MEMBER",
+        workspaces=[(ws.id, "WORKSPACE_MEMBER")],
+        dags=[DagRole(dep.id, "DAG_VIEWER", dag_id="my_dag")],
+    )
+    r = await client.get(
+        f"/platform/v1beta1/organizations/{org.id}/users/{user.id}", headers=bearer(token)
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert_astro(body, "User")
+    assert body["organizationRole"] == "ORGANIZATION_OBSERVE_MEMBER"
+    assert body["workspaceRoles"] == [{"role": "WORKSPACE_MEMBER", "workspaceId": ws.id}]
+    assert body["dagRoles"] == [{"deploymentId": dep.id, "role": "DAG_VIEWER", "dagId": "my_dag"}]
+    assert body["deploymentRoles"] == []
+
+
+async def test_get_user_who_is_not_a_member_is_404(client: httpx.AsyncClient, world: World) -> None:
+    org = await world.org()
+    _, token = await world.member(org)
+    outsider = await world.user()
+    r = await client.get(f"/v1/organizations/{org.id}/users/{outsider.id}", headers=bearer(token))
+    assert r.status_code == 404
+    assert_astro(r.json(), "Error")
+
+
+async def _org_with_people(world: World):  # type: ignore[no-untyped-def]
+    org = await world.org()
+    ws1, ws2 = await world.workspace(org, "one"), await world.workspace(org, "two")
+    dep1 = await world.deployment(ws1, "d1")
+    dep2 = await world.deployment(ws2, "d2")
+    people = {}
+    for name, full in [
+        ("ann", "Zoe Ann"),
+        ("bea", "Yan Bea"),
+        ("cal", "Xia Cal"),
+        ("dan", "Wes Dan"),
+        ("eve", "Val Eve"),
+    ]:
+        people[name] = await world.user(f"{name}@acme.io", full)
+    await world.roles(org, people["ann"], "ORGANIZATION_OWNER")
+    await world.roles(org, people["bea"], workspaces=[(ws1.id, "WORKSPACE_MEMBER")])
+    await world.roles(org, people["cal"], deployments=[(dep1.id, "DEPLOYMENT_ADMIN")])
+    await world.roles(org, people["dan"], dags=[DagRole(dep2.id, "DAG_VIEWER", dag_id="etl")])
+    await world.roles(
+        org,
+        people["eve"],
+        dags=[
+            DagRole(dep2.id, "DAG_AUTHOR", dag_tag="team-a"),
+            DagRole(dep1.id, "DAG_VIEWER", dag_tag="team-b"),
+        ],
+    )
+    token = await world.token(people["ann"])
+    return org, ws1, ws2, dep1, dep2, people, token
+
+
+async def _names(client: httpx.AsyncClient, org_id: str, token: str, query: str) -> list[str]:
+    r = await client.get(f"/v1/organizations/{org_id}/users?{query}", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert_astro(body, "UsersPaginated")
+    assert body["totalCount"] >= len(body["users"])
+    return [u["username"].split("@")[0] for u in body["users"]]
+
+
+async def test_list_filters_by_scope_and_below(client: httpx.AsyncClient, world: World) -> None:
+    org, ws1, ws2, dep1, _dep2, _, token = await _org_with_people(world)
+    q = "sorts=username:asc"
+    assert await _names(client, org.id, token, q) == ["ann", "bea", "cal", "dan", "eve"]
+    assert await _names(client, org.id, token, f"{q}&workspaceId={ws1.id}") == ["bea", "cal", "eve"]
+    assert await _names(client, org.id, token, f"{q}&workspaceId={ws2.id}") == ["dan", "eve"]
+    assert await _names(client, org.id, token, f"{q}&deploymentId={dep1.id}") == ["cal", "eve"]
+    assert await _names(client, org.id, token, f"{q}&dagId=etl") == ["dan"]
+    assert await _names(client, org.id, token, f"{q}&dagTags=team-a") == ["eve"]
+    assert await _names(client, org.id, token, f"{q}&dagTags=team-a&dagTags=team-b") == ["eve"]
+    assert await _names(client, org.id, token, f"{q}&dagTags=nope") == []
+    both = f"{q}&workspaceId={ws2.id}&deploymentId={dep1.id}"
+    assert await _names(client, org.id, token, both) == ["eve"]
+
+
+async def test_list_sorts_and_pages_stably(client: httpx.AsyncClient, world: World) -> None:
+    org, *_, token = await _org_with_people(world)
+    assert await _names(client, org.id, token, "sorts=fullName:desc") == [
+        "ann",
+        "bea",
+        "cal",
+        "dan",
+        "eve",
+    ]
+    assert await _names(client, org.id, token, "sorts=fullName:asc") == [
+        "eve",
+        "dan",
+        "cal",
+        "bea",
+        "ann",
+    ]
+    by_id = await _names(client, org.id, token, "sorts=id:asc&limit=1000")
+    pages = []
+    for offset in range(0, 5, 2):
+        pages += await _names(client, org.id, token, f"sorts=id:asc&limit=2&offset={offset}")
+    assert pages == by_id
+    r = await client.get(f"/v1/organizations/{org.id}/users?limit=0", headers=bearer(token))
+    assert r.json() == {"limit": 0, "offset": 0, "totalCount": 5, "users": []}
+    r = await client.get(f"/v1/organizations/{org.id}/users?offset=100", headers=bearer(token))
+    assert r.json()["totalCount"] == 5 and r.json()["users"] == []
+
+
+async def test_list_ties_are_broken_by_id(client: httpx.AsyncClient, world: World) -> None:
+    org = await world.org()
+    _owner, token = await world.member(org, "ORGANIZATION_OWNER", full_name="Same")
+    for _ in range(4):
+        u = await world.user(full_name="Same")
+        await world.roles(org, u)
+    r = await client.get(
+        f"/v1/organizations/{org.id}/users?sorts=fullName:asc", headers=bearer(token)
+    )
+    ids = [u["id"] for u in r.json()["users"]]
+    assert ids == sorted(ids) and len(ids) == 5
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=1001",
+        "limit=-1",
+        "offset=-1",
+        "limit=abc",
+        "sorts=username",
+        "sorts=email:asc",
+        "sorts=username:up",
+        "sorts=",
+        "dagId=",
+        "offset=99999999999999999999",
+    ],
+)
+async def test_list_rejects_bad_parameters(
+    client: httpx.AsyncClient, world: World, query: str
+) -> None:
+    org = await world.org()
+    _, token = await world.member(org)
+    r = await client.get(f"/v1/organizations/{org.id}/users?{query}", headers=bearer(token))
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert_astro(body, "Error")
+    assert body["statusCode"] == 400 and body["fieldErrors"]
+
+
+async def test_update_roles_replaces_everything(client: httpx.AsyncClient, world: World) -> None:
+    org = await world.org()
+    ws = await world.workspace(org)
+    dep = await world.deployment(ws)
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    user = await world.user()
+    await world.roles(org, user, workspaces=[(ws.id, "WORKSPACE_OWNER")])
+    body = {
+        "organizationRole": "ORGANIZATION_BILLING_ADMIN",
+        "deploymentRoles": [{"deploymentId": dep.id, "role": "DEPLOYMENT_ADMIN"}],
+        "dagRoles": [{"deploymentId": dep.id, "role": "DAG_AUTHOR", "dagTag": "etl"}],
+    }
+    r = await client.post(
+        f"/v1/organizations/{org.id}/users/{user.id}/roles", json=body, headers=bearer(token)
+    )
+    assert r.status_code == 200, r.text
+    assert_astro(r.json(), "SubjectRoles")
+    assert r.json() == {
+        "organizationRole": "ORGANIZATION_BILLING_ADMIN",
+        "workspaceRoles": [],
+        **{k: body[k] for k in ("deploymentRoles", "dagRoles")},
+    }
+    got = await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(token))
+    assert got.json()["workspaceRoles"] == [] and got.json()["deploymentRoles"] == [
+        {"deploymentId": dep.id, "role": "DEPLOYMENT_ADMIN"}
+    ]
+    async with world.database.transaction() as db:
+        events = await db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.action == "organization.user.roles.replace",
+                AuditEvent.target_id == user.id,
+            )
+        )
+    assert events == 2  # the factory's grant and this request
+
+
+async def test_roles_make_a_non_member_a_member(client: httpx.AsyncClient, world: World) -> None:
+    org = await world.org()
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    user = await world.user()
+    url = f"/v1/organizations/{org.id}/users/{user.id}"
+    assert (await client.get(url, headers=bearer(token))).status_code == 404
+    r = await client.post(f"{url}/roles", json={}, headers=bearer(token))
+    assert r.status_code == 404  # no organizationRole: nothing to join with
+    r = await client.post(
+        f"{url}/roles", json={"organizationRole": "ORGANIZATION_MEMBER"}, headers=bearer(token)
+    )
+    assert r.status_code == 200
+    got = await client.get(url, headers=bearer(token))
+    assert got.status_code == 200 and got.json()["organizationRole"] == "ORGANIZATION_MEMBER"
+    listed = await client.get(f"/v1/organizations/{org.id}/users", headers=bearer(token))
+    assert listed.json()["totalCount"] == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"organizationRole": "ORGANIZATION_KING"},
+        {"workspaceRoles": [{"workspaceId": "WS", "role": "WORKSPACE_MEMBER"}]},
+        {
+            "organizationRole": "ORGANIZATION_MEMBER",
+            "workspaceRoles": [
+                {"workspaceId": "cnope00000000000000000000", "role": "WORKSPACE_MEMBER"}
+            ],
+        },
+        {
+            "organizationRole": "ORGANIZATION_MEMBER",
+            "workspaceRoles": [{"workspaceId": "WS", "role": "DEPLOYMENT_ADMIN"}],
+        },
+        {
+            "organizationRole": "ORGANIZATION_MEMBER",
+            "deploymentRoles": [{"deploymentId": "DEP", "role": "WORKSPACE_OWNER"}],
+        },
+        {
+            "organizationRole": "ORGANIZATION_MEMBER",
+            "dagRoles": [{"deploymentId": "DEP", "role": "DAG_VIEWER"}],
+        },
+        {
+            "organizationRole": "ORGANIZATION_MEMBER",
+            "dagRoles": [
+                {"deploymentId": "DEP", "role": "DAG_VIEWER", "dagId": "a", "dagTag": "b"}
+            ],
+        },
+        {
+            "organizationRole": "ORGANIZATION_MEMBER",
+            "workspaceRoles": [
+                {"workspaceId": "WS", "role": "WORKSPACE_MEMBER"},
+                {"workspaceId": "WS", "role": "WORKSPACE_OWNER"},
+            ],
+        },
+        {"workspaceRoles": "nope"},
+        [1, 2],
+    ],
+)
+async def test_update_roles_rejects_bad_bodies_and_changes_nothing(
+    client: httpx.AsyncClient, world: World, body: object
+) -> None:
+    org = await world.org()
+    ws = await world.workspace(org)
+    dep = await world.deployment(ws)
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    user = await world.user()
+    await world.roles(org, user, workspaces=[(ws.id, "WORKSPACE_MEMBER")])
+    raw = str(body).replace("'", '"').replace('"WS"', f'"{ws.id}"').replace('"DEP"', f'"{dep.id}"')
+    r = await client.post(
+        f"/v1/organizations/{org.id}/users/{user.id}/roles",
+        content=raw,
+        headers=bearer(token) | {"content-type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert_astro(r.json(), "Error")
+    got = await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(token))
+    assert got.json()["organizationRole"] == "ORGANIZATION_MEMBER"
+    assert got.json()["workspaceRoles"] == [{"role": "WORKSPACE_MEMBER", "workspaceId": ws.id}]
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype"),
+    [
+        ("{not json", "application/json"),
+        ("organizationRole=x", "text/plain"),
+        ('{"organizationRole": "' + "x" * 70000 + '"}', "application/json"),
+    ],
+)
+async def test_update_roles_rejects_non_json_and_oversized(
+    client: httpx.AsyncClient, world: World, content: str, ctype: str
+) -> None:
+    org = await world.org()
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    user = await world.user()
+    r = await client.post(
+        f"/v1/organizations/{org.id}/users/{user.id}/roles",
+        content=content,
+        headers=bearer(token) | {"content-type": ctype},
+    )
+    assert r.status_code == 400, r.text
+    assert_astro(r.json(), "Error")
+    async with world.database.transaction() as db:
+        bindings = await db.scalar(select(func.count()).select_from(RoleBinding))
+    assert bindings == 0
+
+
+async def test_member_cannot_update_roles(client: httpx.AsyncClient, world: World) -> None:
+    org = await world.org()
+    me, token = await world.member(org, "ORGANIZATION_MEMBER")
+    r = await client.post(
+        f"/v1/organizations/{org.id}/users/{me.id}/roles",
+        json={"organizationRole": "ORGANIZATION_OWNER"},
+        headers=bearer(token),
+    )
+    assert r.status_code == 403
+    assert_astro(r.json(), "Error")
+    got = await client.get(f"/v1/organizations/{org.id}/users/{me.id}", headers=bearer(token))
+    assert got.json()["organizationRole"] == "ORGANIZATION_MEMBER"
+
+
+async def test_concurrent_role_updates_never_mix(client: httpx.AsyncClient, world: World) -> None:
+    org = await world.org()
+    wss = [await world.workspace(org, f"w{i}") for i in range(6)]
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    user = await world.user()
+    await world.roles(org, user)
+    a = {
+        "organizationRole": "ORGANIZATION_MEMBER",
+        "workspaceRoles": [{"workspaceId": w.id, "role": "WORKSPACE_MEMBER"} for w in wss[:3]],
+    }
+    b = {
+        "organizationRole": "ORGANIZATION_BILLING_ADMIN",
+        "workspaceRoles": [{"workspaceId": w.id, "role": "WORKSPACE_OWNER"} for w in wss[3:]],
+    }
+    url = f"/v1/organizations/{org.id}/users/{user.id}/roles"
+    for _ in range(5):
+        results = await asyncio.gather(
+            *(client.post(url, json=body, headers=bearer(token)) for body in (a, b, a, b))
+        )
+        assert all(r.status_code in (200, 409) for r in results), [r.text for r in results]
+        got = (
+            await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(token))
+        ).json()
+        state = {
+            "organizationRole": got["organizationRole"],
+            "workspaceRoles": sorted(got["workspaceRoles"], key=lambda x: x["workspaceId"]),
+        }
+        expected = [
+            {
+                "organizationRole": x["organizationRole"],
+                "workspaceRoles": sorted(x["workspaceRoles"], key=lambda y: y["workspaceId"]),
+            }
+            for x in (a, b)
+        ]
+        assert state in expected

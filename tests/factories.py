@@ -1,0 +1,99 @@
+"""Test data, made through the same service functions the faces call (one place for all tests)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from tenantry.access import personal_tokens
+from tenantry.access.bootstrap import grant_system_role
+from tenantry.access.principals import system_principal
+from tenantry.db.engine import Database
+from tenantry.db.models import Deployment, Organization, User, Workspace
+from tenantry.directory import deployments, members, organizations, users, workspaces
+from tenantry.directory.deployments import DeploymentFields
+from tenantry.directory.members import DagRole, RoleSet
+from tenantry.directory.organizations import OrganizationFields
+from tenantry.directory.users import UserFields
+from tenantry.directory.workspaces import WorkspaceFields
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class World:
+    """Builds users, organizations, workspaces, deployments, roles and tokens for a test."""
+
+    database: Database
+
+    async def user(self, username: str | None = None, full_name: str = "", **fields: Any) -> User:
+        name = username or f"user{next(_counter)}@example.com"
+        async with self.database.transaction() as db:
+            return await users.create_user(
+                db, system_principal(), name, UserFields(full_name=full_name, **fields)
+            )
+
+    async def admin(self, username: str | None = None) -> User:
+        user = await self.user(username or f"admin{next(_counter)}@example.com", "Admin")
+        await self.system_role(user, "SYSTEM_ADMIN")
+        return user
+
+    async def system_role(self, user: User, role: str) -> None:
+        async with self.database.transaction() as db:
+            await grant_system_role(db, user.id, role)
+
+    async def org(self, name: str = "Acme", **fields: Any) -> Organization:
+        async with self.database.transaction() as db:
+            return await organizations.create_organization(
+                db, system_principal(), OrganizationFields(name=name, **fields)
+            )
+
+    async def workspace(self, org: Organization, name: str = "ws") -> Workspace:
+        async with self.database.transaction() as db:
+            return await workspaces.create_workspace(
+                db, system_principal(), org.id, WorkspaceFields(name=name)
+            )
+
+    async def deployment(self, ws: Workspace, name: str = "dep", **spec: Any) -> Deployment:
+        async with self.database.transaction() as db:
+            return await deployments.create_deployment(
+                db,
+                system_principal(),
+                ws.organization_id,
+                DeploymentFields(name=name, workspace_id=ws.id, spec=spec),
+            )
+
+    async def roles(
+        self,
+        org: Organization,
+        user: User,
+        org_role: str = "ORGANIZATION_MEMBER",
+        workspaces: list[tuple[str, str]] | None = None,
+        deployments: list[tuple[str, str]] | None = None,
+        dags: list[DagRole] | None = None,
+    ) -> RoleSet:
+        roleset = RoleSet(org_role, workspaces or [], deployments or [], dags or [])
+        async with self.database.transaction() as db:
+            return await members.replace_user_roles(
+                db, system_principal(), org.id, user.id, roleset
+            )
+
+    async def token(self, user: User, days: int | None = 30) -> str:
+        async with self.database.transaction() as db:
+            minted = await personal_tokens.create_personal_token(
+                db, system_principal(), user.id, name="test", expires_in_days=days
+            )
+            return minted.secret
+
+    async def member(
+        self, org: Organization, role: str = "ORGANIZATION_MEMBER", **kwargs: Any
+    ) -> tuple[User, str]:
+        """A new user in `org` with `role`, and a token for them."""
+        user = await self.user(**kwargs)
+        await self.roles(org, user, role)
+        return user, await self.token(user)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
