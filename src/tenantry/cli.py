@@ -4,13 +4,14 @@ the faces use, acting as the trusted system principal."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import personal_tokens
@@ -131,10 +132,30 @@ def user_create(
 def user_list(
     search: Annotated[str, typer.Option("--search", "-q")] = "",
     limit: Annotated[int, typer.Option(min=0, max=1000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
     """List users (case-insensitive search on username and full name)."""
     page = run_tx(lambda db: users.list_users(db, system_principal(), limit=limit, search=search))
-    table = Table("id", "username", "full name", "status", "created")
+    if as_json:
+        for u in page.items:
+            print(
+                json.dumps(
+                    {
+                        "id": u.id,
+                        "username": u.username,
+                        "fullName": u.full_name,
+                        "status": u.status,
+                        "createdAt": iso_z(u.created_at),
+                    }
+                )
+            )
+        return
+    # Fold rather than truncate: ids and usernames are what people copy from this table.
+    table = Table(
+        *(Column(name, overflow="fold") for name in ("id", "username", "full name")),
+        "status",
+        "created",
+    )
     for u in page.items:
         table.add_row(u.id, u.username, u.full_name, u.status, iso_z(u.created_at))
     out.print(table)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import catalogue, scopes
-from tenantry.access.engine import Grant, Grants, load_token_grants, load_user_grants
+from tenantry.access import catalogue, engine, scopes
+from tenantry.access.engine import Grant, Grants, Holder, load_token_grants, load_user_grants
 from tenantry.access.principals import Principal
 from tenantry.access.scopes import SYSTEM_SCOPE, Scope
 from tenantry.db.models import Token, User
@@ -60,3 +60,25 @@ async def check(
     grants = await _grants_of(db, subject_type, subject_id)
     granted = grants.explain(permission, scope, dag_tags)
     return CheckResult(bool(granted), granted)
+
+
+async def who_can(
+    db: AsyncSession, actor: Principal, permission: str, scope: Scope
+) -> list[Holder]:
+    """Subjects holding `permission` at `scope`; for system auditors and the scope's owners."""
+    if permission not in catalogue.ALL_PERMISSIONS:
+        raise Invalid(
+            "unknown permission", [FieldError("permission", "invalid", "not in catalogue")]
+        )
+    if not _may_inspect(actor, "", scope):
+        raise NotFound("scope not found")
+    return await engine.who_can(db, permission, scope)
+
+
+async def effective(
+    db: AsyncSession, actor: Principal, subject_type: str, subject_id: str
+) -> list[tuple[str, Scope]]:
+    """Every (permission, scope) a subject holds. Yourself, or with system rights."""
+    if subject_id != actor.actor_id and not actor.can("system.permissions.check", SYSTEM_SCOPE):
+        raise NotFound("subject not found")
+    return (await _grants_of(db, subject_type, subject_id)).effective()

@@ -94,3 +94,11 @@ async def revoke(db: AsyncSession, token_id: str, *, by: str | None) -> Token:
         token.updated_by = by
         await db.flush()
     return token
+
+
+# A token's last use is recorded at most this often, so that reads stay reads.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def needs_touch(token: Token, now: datetime) -> bool:
+    return token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL

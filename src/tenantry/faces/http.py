@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.access.principals import Principal, authenticate
+from tenantry.access.usage import touch
 from tenantry.audit.log import RequestInfo, current_request
 from tenantry.db.engine import Database
 from tenantry.errors import (
@@ -245,7 +246,10 @@ async def bearer_principal(request: Request, db: Db) -> Principal:
     secret = bearer_secret(request)
     if secret is None:
         raise Unauthenticated("missing bearer token")
-    return await authenticate(db, secret)
+    principal = await authenticate(db, secret)
+    writing = request.method not in SAFE_METHODS
+    await touch(database(request), principal, db if writing else None)
+    return principal
 
 
 BearerCaller = Annotated[Principal, Depends(bearer_principal)]

@@ -44,6 +44,18 @@ async def list_organizations(caller: Caller, db: Db, offset: Offset = 0, limit: 
     )
 
 
+@router.get("/organizations/{organizationId}", tags=["Organizations"])
+async def get_organization(caller: Caller, db: Db, organizationId: AnyId) -> Any:
+    return render.organization(await organizations.get_visible(db, caller, organizationId))
+
+
+@router.delete("/organizations/{organizationId}", status_code=204, tags=["Organizations"])
+async def delete_organization(caller: Caller, db: Db, organizationId: AnyId) -> Response:
+    """Deletes the organization with everything inside it (system administrators only)."""
+    await organizations.delete_organization(db, caller, organizationId)
+    return Response(status_code=204)
+
+
 @router.post("/users", status_code=201, tags=["Users"])
 async def create_user(caller: Caller, db: Db, body: schemas.CreateUser) -> Any:
     fields = UserFields(full_name=body.fullName, avatar_url=body.avatarUrl, email=body.email)
@@ -124,6 +136,37 @@ async def check(caller: Caller, db: Db, body: schemas.CheckRequest) -> Any:
         tuple(body.scope.dagTags),
     )
     return {"allowed": result.allowed, "grantedBy": [render.grant(g) for g in result.granted_by]}
+
+
+@router.post("/who-can", tags=["Access"])
+async def who_can(caller: Caller, db: Db, body: schemas.WhoCanRequest) -> Any:
+    """Every subject granted `permission` at `scope`, with the binding that grants it."""
+    scope = await tree.resolve(
+        db, body.scope.type, body.scope.id, dag_id=body.scope.dagId, dag_tag=body.scope.dagTag
+    )
+    holders = await checks.who_can(db, caller, body.permission, scope)
+    return {
+        "holders": [
+            {
+                "subjectType": h.subject_type,
+                "subjectId": h.subject_id,
+                "role": h.role,
+                "scopeKey": h.scope_key,
+            }
+            for h in holders
+        ]
+    }
+
+
+@router.get("/users/{userId}/permissions", tags=["Access"])
+async def effective_permissions(caller: Caller, db: Db, userId: AnyId) -> Any:
+    """Every permission the user holds, with the scope where it is granted."""
+    pairs = await checks.effective(db, caller, "user", userId)
+    return {
+        "permissions": [
+            {"permission": p, "scopeType": s.type.value, "scopeKey": s.key} for p, s in pairs
+        ]
+    }
 
 
 @router.get("/roles", tags=["Access"])

@@ -54,3 +54,8 @@ class CheckRequest(Body):
     subject: Subject
     permission: str = Field(max_length=200)
     scope: ScopeRef
+
+
+class WhoCanRequest(Body):
+    permission: str = Field(max_length=200)
+    scope: ScopeRef

@@ -1,0 +1,61 @@
+"""Recording when tokens and users were last seen."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from tenantry.access.principals import Principal
+from tenantry.access.tokens import TOUCH_INTERVAL, needs_touch
+from tenantry.clock import utcnow
+from tenantry.db.engine import Database
+from tenantry.db.models import Token, User
+
+log = logging.getLogger("tenantry.usage")
+
+
+async def _record(db: AsyncSession, principal: Principal, token: Token, now: datetime) -> None:
+    stale = now - TOUCH_INTERVAL
+    await db.execute(
+        update(Token)
+        .where(Token.id == token.id)
+        .where(or_(Token.last_used_at.is_(None), Token.last_used_at < stale))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if principal.user is not None:
+        await db.execute(
+            update(User)
+            .where(User.id == principal.user.id)
+            .values(seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def touch(
+    database: Database, principal: Principal, request_db: AsyncSession | None = None
+) -> None:
+    """Set last_used_at / seen_at when stale (at most once a minute per token).
+
+    A writing request records it in its own transaction (it already holds the write lock).
+    A reading request uses a separate short transaction so that it stays a read on SQLite;
+    a failure there (e.g. the database is busy) never fails the caller's request."""
+    token = principal.token
+    now = utcnow()
+    if token is None or not needs_touch(token, now):
+        return
+    if request_db is not None:
+        await _record(request_db, principal, token, now)
+    else:
+        try:
+            async with database.transaction() as db:
+                await _record(db, principal, token, now)
+        except Exception:
+            log.warning("could not record token use", exc_info=True)
+            return
+    # Not an ORM change: marking the token dirty would make this read request write.
+    set_committed_value(token, "last_used_at", now)

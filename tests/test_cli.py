@@ -1,0 +1,85 @@
+"""The `tenantry` command against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tenantry.access.principals import authenticate
+from tenantry.cli import app
+from tenantry.db.engine import Database
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database: Database) -> Database:
+    monkeypatch.setenv("TENANTRY_DATABASE_URL", database.settings.database_url)
+    return database
+
+
+def _invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _roles_of(database: Database, secret: str) -> set[str]:
+    async def go() -> set[str]:
+        check = Database(database.settings)
+        try:
+            async with check.transaction(write=False) as db:
+                principal = await authenticate(db, secret)
+                return {g.role for g in principal.grants.grants}
+        finally:
+            await check.dispose()
+
+    return asyncio.run(go())
+
+
+def test_bootstrap_prints_a_working_admin_token_last(cli_env: Database) -> None:
+    out = _invoke("bootstrap", "--username", "root@example.com", "--full-name", "Root")
+    secret = out.strip().splitlines()[-1]
+    assert secret.startswith("tnt_")
+    assert _roles_of(cli_env, secret) == {"SYSTEM_ADMIN"}
+    again = _invoke("bootstrap", "--username", "ROOT@example.com").strip().splitlines()[-1]
+    assert again != secret and _roles_of(cli_env, again) == {"SYSTEM_ADMIN"}
+
+
+def test_user_commands(cli_env: Database) -> None:
+    assert "created alice@example.com" in _invoke(
+        "user", "create", "alice@example.com", "--full-name", "Alice Liddell"
+    )
+    listing = _invoke("user", "list", "--search", "liddell")
+    assert "1 of 1" in listing
+    rows = [json.loads(line) for line in _invoke("user", "list", "--json").splitlines()]
+    assert [(r["username"], r["fullName"]) for r in rows] == [
+        ("alice@example.com", "Alice Liddell")
+    ]
+    shown = _invoke("user", "show", "ALICE@example.com")
+    assert "Alice Liddell" in shown
+    dup = runner.invoke(app, ["user", "create", "alice@EXAMPLE.com"])
+    assert dup.exit_code == 1 and "already exists" in dup.output
+
+
+def test_token_create_and_revoke(cli_env: Database) -> None:
+    _invoke("user", "create", "bob@example.com")
+    result = runner.invoke(
+        app, ["token", "create", "--user", "bob@example.com", "--expires-in", "30d"]
+    )
+    assert result.exit_code == 0, result.output
+    secret = result.stdout.strip().splitlines()[-1]
+    token_id = result.stderr.split("token id ")[1].split(",")[0]
+    assert _roles_of(cli_env, secret) == set()
+    _invoke("token", "revoke", token_id)
+    with pytest.raises(Exception, match="invalid or expired"):
+        _roles_of(cli_env, secret)
+
+
+def test_bad_arguments_exit_cleanly(cli_env: Database) -> None:
+    assert runner.invoke(app, ["token", "create", "--user", "nobody@x.io"]).exit_code == 1
+    bad = runner.invoke(app, ["token", "create", "--user", "x", "--expires-in", "soon"])
+    assert bad.exit_code == 2 and "30d" in bad.output
