@@ -100,7 +100,7 @@ async def test_organizations(client: httpx.AsyncClient, world: World) -> None:
     org = r.json()
     assert org["memberCount"] == 1  # the creator became its owner
     other = await world.org("Other")
-    member, member_token = await world.member(other)
+    _member, member_token = await world.member(other)
     listed = await client.get(f"{V}/organizations", headers=bearer(member_token))
     assert [o["id"] for o in listed.json()["organizations"]] == [other.id]
     hidden = await client.get(f"{V}/organizations/{org['id']}", headers=bearer(member_token))
