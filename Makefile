@@ -25,12 +25,12 @@ run: $(STAMP) ## migrate, load demo data into an empty ./tenantry.db, serve on $
 	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) ## lint, type-check and run the whole test suite (SQLite and PostgreSQL)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff only
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 
 typecheck: $(STAMP) ## mypy --strict only
 	$(BIN)/mypy
