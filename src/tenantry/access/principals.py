@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access.engine import ALL_POWERFUL, Grants, load_token_grants, load_user_grants
 from tenantry.access.scopes import Scope
-from tenantry.access.tokens import TokenKind, find_by_secret, is_live
+from tenantry.access.tokens import MAX_SECRET_LENGTH, TokenKind, digest, is_live
 from tenantry.clock import utcnow
 from tenantry.db.models import Token, User
 from tenantry.errors import Forbidden, NotFound, Unauthenticated
@@ -60,18 +60,21 @@ def user_can_sign_in(user: User) -> bool:
 
 async def authenticate(db: AsyncSession, secret: str) -> Principal:
     """Every failure reads the same, so a caller learns nothing about which part failed."""
-    token = await find_by_secret(db, secret)
-    if token is None or not is_live(token, utcnow()):
+    if len(secret) > MAX_SECRET_LENGTH:
         raise Unauthenticated("invalid or expired token")
+    # One round trip: the token (looked up by digest) and its user, if it has one.
+    row = (
+        await db.execute(
+            select(Token, User)
+            .outerjoin(User, User.id == Token.user_id)
+            .where(Token.digest == digest(secret))
+        )
+    ).first()
+    if row is None or not is_live(row[0], utcnow()):
+        raise Unauthenticated("invalid or expired token")
+    token, user = row
     if token.kind == TokenKind.API:
         return Principal(grants=await load_token_grants(db, token.id), token=token)
-    user = await _user_by_id(db, token.user_id)
     if user is None or not user_can_sign_in(user):
         raise Unauthenticated("invalid or expired token")
     return Principal(grants=await load_user_grants(db, user.id), user=user, token=token)
-
-
-async def _user_by_id(db: AsyncSession, user_id: str | None) -> User | None:
-    if user_id is None:
-        return None
-    return await db.scalar(select(User).where(User.id == user_id))
