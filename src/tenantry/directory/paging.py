@@ -63,10 +63,14 @@ def order_by(
     columns: Mapping[str, InstrumentedAttribute[Any] | ColumnElement[Any]],
     tiebreak: InstrumentedAttribute[Any],
 ) -> list[ColumnElement[Any]]:
-    """ORDER BY the requested sorts, then the id so that pages never overlap or skip."""
+    """ORDER BY the requested sorts, then the id so that pages never overlap or skip.
+
+    The id runs in the direction of the last sort: `(full_name DESC, id DESC)` is a backward
+    scan of the (full_name, id) index, where `(full_name DESC, id ASC)` would need a sort."""
     clauses: list[ColumnElement[Any]] = [
         columns[s.field].desc() if s.descending else columns[s.field].asc() for s in sorts
     ]
     if not any(columns[s.field] is tiebreak for s in sorts):
-        clauses.append(tiebreak.asc())
+        descending = bool(sorts) and sorts[-1].descending
+        clauses.append(tiebreak.desc() if descending else tiebreak.asc())
     return clauses

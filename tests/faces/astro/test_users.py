@@ -455,3 +455,17 @@ async def test_concurrent_role_updates_never_mix(client: httpx.AsyncClient, worl
             for x in (a, b)
         ]
         assert state in expected
+
+
+async def test_descending_ties_are_broken_by_descending_id(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    org = await world.org()
+    _, token = await world.member(org, "ORGANIZATION_OWNER", full_name="Same")
+    for _ in range(3):
+        await world.roles(org, await world.user(full_name="Same"))
+    r = await client.get(
+        f"/v1/organizations/{org.id}/users?sorts=fullName:desc", headers=bearer(token)
+    )
+    ids = [u["id"] for u in r.json()["users"]]
+    assert ids == sorted(ids, reverse=True) and len(ids) == 4
