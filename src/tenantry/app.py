@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import Mount
 
+from tenantry.access.security import Security
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.faces import astro
@@ -21,6 +22,7 @@ log = logging.getLogger("tenantry")
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or load_settings()
     db = database or Database(settings)
+    sec = Security.from_settings(settings)
     faces = {
         "astro": astro.build(settings.max_body_bytes),
         "native": native.build(settings.max_body_bytes),
@@ -29,6 +31,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await sec.close()
         if database is None:
             await db.dispose()
 
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     for face in (app, *faces.values()):
         face.state.database = db
+        face.state.security = sec
         face.state.settings = settings
 
     @app.get("/healthz", include_in_schema=False)

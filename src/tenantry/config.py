@@ -21,8 +21,37 @@ class Settings(BaseSettings):
     default_token_days: int = Field(default=90, ge=1, le=3650)
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Tokens are looked up at most this often when unchanged; 0 disables the auth cache.
-    auth_cache_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
+    # Base URL people use to reach Tenantry (invite links are built from it).
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Passwords: argon2id at or above OWASP's minimum (m=19 MiB, t=2, p=1).
+    argon2_time_cost: int = Field(default=2, ge=2, le=20)
+    argon2_memory_kib: int = Field(default=19456, ge=19456, le=4_194_304)
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+
+    # Session tokens slide: each use extends them by `session_idle_minutes`, up to
+    # `session_max_hours` after sign-in.
+    session_idle_minutes: int = Field(default=120, ge=1, le=43_200)
+    session_max_hours: int = Field(default=12, ge=1, le=8_760)
+
+    # Lockout after `lockout_threshold` consecutive failures, for base * 2^(extra failures),
+    # capped; a successful sign-in resets it.
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_base_seconds: int = Field(default=30, ge=1, le=3600)
+    lockout_max_seconds: int = Field(default=900, ge=1, le=86_400)
+
+    # Sign-in attempts per client address and per account, per minute. In memory per worker,
+    # shared by all workers when TENANTRY_REDIS_URL is set.
+    login_rate_per_ip: int = Field(default=30, ge=1, le=100_000)
+    login_rate_per_account: int = Field(default=10, ge=1, le=100_000)
+    redis_url: str | None = None
+
+    # Elevated permissions ("sudo"): how long they last, and whether sensitive operations
+    # demand them.
+    require_elevation: bool = False
+    elevation_minutes: int = Field(default=10, ge=1, le=1440)
+
+    audit_retention_days: int = Field(default=365, ge=1, le=36_500)
 
     @field_validator("database_url")
     @classmethod

@@ -43,3 +43,11 @@ class Forbidden(DomainError):
 
 class PayloadTooLarge(DomainError):
     """The request body exceeds the configured limit."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts; `retry_after` seconds until the next window (429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access.principals import system_principal
@@ -35,6 +35,16 @@ async def grant_system_role(db: AsyncSession, user_id: str, role: str) -> None:
     else:
         existing.role = role
     await db.flush()
+
+
+async def remove_system_role(db: AsyncSession, user_id: str) -> None:
+    await db.execute(
+        delete(RoleBinding).where(
+            RoleBinding.subject_type == "user",
+            RoleBinding.subject_id == user_id,
+            RoleBinding.scope_key == SYSTEM_SCOPE.key,
+        )
+    )
 
 
 async def ensure_system_admin(db: AsyncSession, username: str, full_name: str = "") -> User:

@@ -32,6 +32,7 @@ async def create_personal_token(
     if not _is_self(actor, user_id):
         actor.require_visible("system.users.get", SYSTEM_SCOPE, "user")
         actor.require("system.users.tokens.create", SYSTEM_SCOPE)
+        actor.require_elevation()
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_DAYS:
         raise Invalid(
             "invalid expiry",
@@ -77,6 +78,17 @@ async def revoke_token(db: AsyncSession, actor: Principal, token_id: str) -> Tok
         raise NotFound("token not found")
     if token.user_id is None or not _is_self(actor, token.user_id):
         actor.require_visible("system.users.tokens.delete", SYSTEM_SCOPE, "token")
+    revoked = await revoke(db, token_id, by=actor.actor_id)
+    await record(db, actor, "token.revoke", target_type="token", target_id=token_id)
+    return revoked
+
+
+async def revoke_own_token(db: AsyncSession, actor: Principal, token_id: str) -> Token:
+    """Revoke one of your own personal tokens; anyone else's is "not found"."""
+    token = await db.get(Token, token_id)
+    own = actor.user is not None and token is not None and token.user_id == actor.user.id
+    if token is None or not own or token.kind != TokenKind.PERSONAL.value:
+        raise NotFound("token not found")
     revoked = await revoke(db, token_id, by=actor.actor_id)
     await record(db, actor, "token.revoke", target_type="token", target_id=token_id)
     return revoked

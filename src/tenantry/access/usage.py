@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tenantry.access.principals import Principal
-from tenantry.access.tokens import TOUCH_INTERVAL, needs_touch
+from tenantry.access.tokens import TOUCH_INTERVAL, TokenKind, needs_touch
+from tenantry.audit.log import record
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.db.models import Token, User
@@ -18,15 +19,26 @@ from tenantry.db.models import Token, User
 log = logging.getLogger("tenantry.usage")
 
 
+def _sliding_expiry(principal: Principal, token: Token, now: datetime) -> datetime | None:
+    """Sessions live `session_idle` past their last use, never past their absolute deadline."""
+    if token.kind != TokenKind.SESSION.value:
+        return token.expires_at
+    extended = now + principal.policy.session_idle
+    return min(extended, token.max_expires_at) if token.max_expires_at else extended
+
+
 async def _record(db: AsyncSession, principal: Principal, token: Token, now: datetime) -> None:
     stale = now - TOUCH_INTERVAL
-    await db.execute(
+    result = await db.execute(
         update(Token)
         .where(Token.id == token.id)
         .where(or_(Token.last_used_at.is_(None), Token.last_used_at < stale))
-        .values(last_used_at=now)
+        .values(last_used_at=now, expires_at=_sliding_expiry(principal, token, now))
         .execution_options(synchronize_session=False)
     )
+    # Only the request whose UPDATE won records the first use (concurrent first uses race).
+    if token.last_used_at is None and getattr(result, "rowcount", 0) == 1:
+        await record(db, principal, "token.first_use", target_type="token", target_id=token.id)
     if principal.user is not None:
         await db.execute(
             update(User)

@@ -21,6 +21,7 @@ from tenantry.directory import organizations, tree
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.errors import FieldError, Invalid, NotFound
 
+OWNER = "ORGANIZATION_OWNER"
 MEMBER_SORTS = ("id", "username", "fullName", "createdAt", "updatedAt")
 _SORT_COLUMNS: dict[str, Any] = {
     "id": User.id,
@@ -284,6 +285,8 @@ async def replace_user_roles(
     membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
     if membership is None and roles.organization_role is None:
         raise NotFound("user not found in this organization")
+    if roles.organization_role == OWNER and (membership is None or membership.role != OWNER):
+        actor.require_elevation()  # making an owner is sensitive
     new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)
     before = await _current_roles(db, org_id, user_id, membership)
     await db.execute(

@@ -147,6 +147,7 @@ async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: 
 
 async def delete_user(db: AsyncSession, actor: Principal, user_id: str) -> None:
     actor.require("system.users.delete", SYSTEM_SCOPE)
+    actor.require_elevation()
     user = await get_by_id(db, user_id)
     if user.builtin:
         raise Invalid("built-in users cannot be deleted")

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.access.principals import Principal, authenticate
+from tenantry.access.security import Security
 from tenantry.access.usage import touch
 from tenantry.audit.log import RequestInfo, current_request
 from tenantry.db.engine import Database
@@ -29,6 +30,7 @@ from tenantry.errors import (
     Invalid,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthenticated,
 )
 
@@ -117,6 +119,15 @@ class BodyLimitMiddleware:
 # --- transaction and credentials --------------------------------------------------------------
 
 
+def security(request: Request) -> Security:
+    sec: Security = request.app.state.security
+    return sec
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def database(request: Request) -> Database:
     db: Database = request.app.state.database
     return db
@@ -153,6 +164,7 @@ DEFAULT_STATUS: Mapping[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    RateLimited: 429,
 }
 
 
@@ -188,7 +200,10 @@ def install_error_handlers(
 
     async def domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
-        return render(request, status_for(exc, table), exc)
+        response = render(request, status_for(exc, table), exc)
+        if isinstance(exc, RateLimited):
+            response.headers["retry-after"] = str(exc.retry_after)
+        return response
 
     async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -246,7 +261,7 @@ async def bearer_principal(request: Request, db: Db) -> Principal:
     secret = bearer_secret(request)
     if secret is None:
         raise Unauthenticated("missing bearer token")
-    principal = await authenticate(db, secret)
+    principal = await authenticate(db, secret, security(request).policy)
     writing = request.method not in SAFE_METHODS
     await touch(database(request), principal, db if writing else None)
     return principal

@@ -92,6 +92,8 @@ class Token(Base):
     scope_id: Mapped[str | None] = mapped_column(ID)
     expiry_days: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Sessions slide `expires_at` on use but never past this absolute deadline.
+    max_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,7 @@ from tenantry.errors import (
     Invalid,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthenticated,
 )
 from tenantry.faces.http import JSONResponse, request_id
@@ -24,6 +25,7 @@ STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    RateLimited: 429,
 }
 
 

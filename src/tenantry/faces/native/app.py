@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.native import errors, routes
+from tenantry.faces.native import auth, errors, routes
 
 PREFIX = "/tenantry/v1"
 
@@ -19,4 +19,5 @@ def build(max_body_bytes: int) -> FastAPI:
         max_body_bytes,
     )
     app.include_router(routes.router)
+    app.include_router(auth.router)
     return app

@@ -59,3 +59,21 @@ class CheckRequest(Body):
 class WhoCanRequest(Body):
     permission: str = Field(max_length=200)
     scope: ScopeRef
+
+
+class Login(Body):
+    username: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Elevate(Body):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SetPassword(Body):
+    password: str = Field(min_length=1, max_length=1024)
+    currentPassword: str | None = Field(default=None, max_length=1024)
+
+
+class SystemRole(Body):
+    role: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,35 @@
+"""The security machinery one process shares: password hasher, policy and rate limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tenantry.access.passwords import Hasher
+from tenantry.access.policy import SecurityPolicy
+from tenantry.access.ratelimit import make_limiter
+from tenantry.access.sessions import Limits
+from tenantry.config import Settings
+
+
+@dataclass
+class Security:
+    hasher: Hasher
+    policy: SecurityPolicy
+    limits: Limits
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Security:
+        return cls(
+            hasher=Hasher(
+                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+            ),
+            policy=SecurityPolicy.from_settings(settings),
+            limits=Limits(
+                make_limiter(settings.redis_url),
+                settings.login_rate_per_ip,
+                settings.login_rate_per_account,
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.limits.limiter.close()

@@ -1,0 +1,277 @@
+"""Signing in and out: password login, session tokens, lockout, elevation.
+
+A failed sign-in must still be counted, so `login` and `elevate` return an outcome instead of
+raising: the face renders the refusal after the transaction has committed the failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access import passwords
+from tenantry.access.passwords import Hasher
+from tenantry.access.policy import SecurityPolicy
+from tenantry.access.principals import Principal, anonymous, user_can_sign_in
+from tenantry.access.ratelimit import RateLimiter
+from tenantry.access.scopes import SYSTEM_SCOPE
+from tenantry.access.tokens import Minted, TokenKind, mint, revoke
+from tenantry.audit.log import record
+from tenantry.clock import utcnow
+from tenantry.db.models import Token, User
+from tenantry.directory import users
+from tenantry.errors import FieldError, Invalid, NotFound, RateLimited
+
+WINDOW_SECONDS = 60
+REFUSED = "invalid username or password"
+
+
+@dataclass(frozen=True)
+class Limits:
+    limiter: RateLimiter
+    per_ip: int
+    per_account: int
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    minted: Minted | None  # None: refused (the reason is in the audit log only)
+
+
+def _check_lengths(username: str, password: str) -> None:
+    errors = []
+    if not username or len(username) > 320:
+        errors.append(FieldError("username", "invalid", "1 to 320 characters"))
+    if not password or len(password) > passwords.MAX_LENGTH:
+        errors.append(FieldError("password", "invalid", f"1 to {passwords.MAX_LENGTH} characters"))
+    if errors:
+        raise Invalid("invalid credentials format", errors)
+
+
+async def throttle(limits: Limits, ip: str | None, username: str) -> None:
+    """Per-address and per-account budgets; unknown accounts are counted the same way."""
+    keys = [(f"login:acct:{users.username_key(username)}", limits.per_account)]
+    if ip:
+        keys.append((f"login:ip:{ip}", limits.per_ip))
+    for key, limit in keys:
+        verdict = await limits.limiter.hit(key, limit, WINDOW_SECONDS)
+        if not verdict.allowed:
+            raise RateLimited("too many sign-in attempts, try again later", verdict.retry_after)
+
+
+async def _record_failure(
+    db: AsyncSession, policy: SecurityPolicy, user: User, now: datetime
+) -> None:
+    """Atomic in SQL, so N parallel failures count exactly N."""
+    attempts = await db.scalar(
+        update(User)
+        .where(User.id == user.id)
+        .values(login_attempts=User.login_attempts + 1)
+        .returning(User.login_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    lock = policy.lockout_for(int(attempts or 0))
+    if lock is not None:
+        await db.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(locked_until=now + lock)
+            .execution_options(synchronize_session=False)
+        )
+        if attempts == policy.lockout_threshold:
+            await record(
+                db,
+                anonymous(),
+                "auth.lockout",
+                target_type="user",
+                target_id=user.id,
+                details={"seconds": int(lock.total_seconds())},
+            )
+
+
+def _is_locked(user: User, now: datetime) -> bool:
+    return user.locked_until is not None and user.locked_until > now
+
+
+async def _verify(hasher: Hasher, user: User | None, password: str, now: datetime) -> bool:
+    """One argon2 verification whatever the case (unknown, locked, disabled or no password),
+    so that timing tells nothing."""
+    usable = user is not None and not _is_locked(user, now) and user_can_sign_in(user)
+    return await hasher.verify(user.password_hash if usable and user else None, password)
+
+
+async def _start_session(
+    db: AsyncSession, policy: SecurityPolicy, user: User, now: datetime, deadline: datetime | None
+) -> Minted:
+    cap = deadline or now + policy.session_max
+    minted = await mint(
+        db,
+        kind=TokenKind.SESSION,
+        user_id=user.id,
+        name="session",
+        expires_at=min(now + policy.session_idle, cap),
+        created_by=user.id,
+    )
+    minted.token.max_expires_at = cap
+    await db.flush()
+    return minted
+
+
+async def login(
+    db: AsyncSession,
+    hasher: Hasher,
+    policy: SecurityPolicy,
+    limits: Limits,
+    *,
+    username: str,
+    password: str,
+    ip: str | None,
+) -> LoginOutcome:
+    _check_lengths(username, password)
+    await throttle(limits, ip, username)
+    user = await users.find_by_username(db, username)
+    now = utcnow()
+    if not await _verify(hasher, user, password, now) or user is None:
+        if user is not None:
+            await _record_failure(db, policy, user, now)
+        await record(
+            db,
+            anonymous(),
+            "auth.login.failure",
+            target_type="user",
+            target_id=user.id if user else None,
+        )
+        return LoginOutcome(None)
+    if user.password_hash and hasher.needs_rehash(user.password_hash):
+        user.password_hash = await hasher.hash(password)
+    user.login_attempts = 0
+    user.locked_until = None
+    user.first_login_at = user.first_login_at or now
+    user.last_login_at = now
+    user.seen_at = now
+    minted = await _start_session(db, policy, user, now, None)
+    await record(
+        db,
+        anonymous(),
+        "auth.login.success",
+        target_type="user",
+        target_id=user.id,
+        details={"token": minted.token.id},
+    )
+    return LoginOutcome(minted)
+
+
+def _session_of(actor: Principal) -> Token:
+    token = actor.token
+    if token is None or token.kind != TokenKind.SESSION.value or actor.user is None:
+        raise Invalid("this needs a session token (from POST /tenantry/v1/auth/login)")
+    return token
+
+
+async def logout(db: AsyncSession, actor: Principal) -> None:
+    token = _session_of(actor)
+    await revoke(db, token.id, by=actor.actor_id)
+    await record(db, actor, "auth.logout", target_type="token", target_id=token.id)
+
+
+async def refresh(db: AsyncSession, actor: Principal) -> Minted:
+    """A new session secret for the same session (same absolute deadline); the old one dies."""
+    token = _session_of(actor)
+    assert actor.user is not None
+    now = utcnow()
+    minted = await _start_session(db, actor.policy, actor.user, now, token.max_expires_at)
+    await revoke(db, token.id, by=actor.actor_id)
+    await record(db, actor, "auth.refresh", target_type="token", target_id=minted.token.id)
+    return minted
+
+
+async def revoke_sessions(db: AsyncSession, actor: Principal, user_id: str) -> int:
+    """End every session of a user (yourself, or an administrator for anyone)."""
+    if actor.user is None or actor.user.id != user_id:
+        actor.require_visible("system.users.get", SYSTEM_SCOPE, "user")
+        actor.require("system.users.update", SYSTEM_SCOPE)
+    await users.get_by_id(db, user_id)
+    now = utcnow()
+    result = await db.execute(
+        update(Token)
+        .where(
+            Token.user_id == user_id,
+            Token.kind == TokenKind.SESSION.value,
+            Token.revoked_at.is_(None),
+        )
+        .values(revoked_at=now, updated_at=now, updated_by=actor.actor_id)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    await record(
+        db,
+        actor,
+        "auth.sessions.revoke",
+        target_type="user",
+        target_id=user_id,
+        details={"count": count},
+    )
+    return count
+
+
+@dataclass(frozen=True)
+class ElevateOutcome:
+    until: datetime | None  # None: wrong password
+
+
+async def elevate(
+    db: AsyncSession,
+    hasher: Hasher,
+    limits: Limits,
+    actor: Principal,
+    password: str,
+    ip: str | None,
+) -> ElevateOutcome:
+    """Re-enter your password to gain elevated permissions for a while ("sudo")."""
+    user = actor.user
+    if user is None or actor.token is None or actor.token.kind == TokenKind.API.value:
+        raise Invalid("only a user can elevate")
+    _check_lengths(user.username, password)
+    await throttle(limits, ip, user.username)
+    now = utcnow()
+    if not await _verify(hasher, user, password, now):
+        await _record_failure(db, actor.policy, user, now)
+        await record(db, actor, "auth.elevate.failure", target_type="user", target_id=user.id)
+        return ElevateOutcome(None)
+    user.elevated_until = now + actor.policy.elevation
+    user.login_attempts = 0
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "auth.elevate",
+        target_type="user",
+        target_id=user.id,
+        details={"until": user.elevated_until.isoformat()},
+    )
+    return ElevateOutcome(user.elevated_until)
+
+
+async def drop_elevation(db: AsyncSession, actor: Principal) -> None:
+    if actor.user is None:
+        raise NotFound("user not found")
+    actor.user.elevated_until = None
+    await db.flush()
+    await record(db, actor, "auth.elevate.drop", target_type="user", target_id=actor.user.id)
+
+
+async def active_session_count(db: AsyncSession, user_id: str) -> int:
+    count = await db.scalar(
+        func.count(Token.id)
+        .select()
+        .where(
+            Token.user_id == user_id,
+            Token.kind == TokenKind.SESSION.value,
+            Token.revoked_at.is_(None),
+            Token.expires_at > utcnow(),
+        )
+    )
+    return int(count or 0)

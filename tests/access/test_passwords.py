@@ -1,0 +1,77 @@
+"""Password policy and hashing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import pytest
+
+from tenantry.access import passwords
+from tenantry.access.passwords import Hasher
+from tenantry.errors import Invalid
+
+
+@pytest.mark.parametrize(
+    ("password", "code"),
+    [
+        ("short", "too_short"),
+        ("password", "too_common"),
+        ("qwerty123", "too_common"),
+        ("P@ssw0rd", "too_common"),
+        ("x" * 1025, "too_long"),
+        ("alice", "too_short"),
+    ],
+)
+def test_policy_rejects(password: str, code: str) -> None:
+    with pytest.raises(Invalid) as info:
+        passwords.validate(password)
+    assert code in {f.code for f in info.value.fields}
+
+
+def test_policy_rejects_the_username() -> None:
+    with pytest.raises(Invalid) as info:
+        passwords.validate("alice.liddell", "Alice.Liddell@example.com")
+    assert {f.code for f in info.value.fields} == {"matches_username"}
+
+
+@pytest.mark.parametrize(
+    "password", ["correct horse battery staple", "8charsOK", "ünïcödé-pässwörd", "x" * 1024]
+)
+def test_policy_accepts_without_composition_rules(password: str) -> None:
+    passwords.validate(password, "bob@example.com")
+
+
+async def test_hash_is_argon2id_with_owasp_minimum_and_no_truncation() -> None:
+    hasher = Hasher(time_cost=2, memory_kib=19456, parallelism=1)
+    long_pw = "a" * 200 + "b"
+    encoded = await hasher.hash(long_pw)
+    assert encoded.startswith("$argon2id$") and "m=19456,t=2,p=1" in encoded
+    assert await hasher.verify(encoded, long_pw)
+    assert not await hasher.verify(encoded, "a" * 200 + "c")  # the 201st character counts
+    assert not await hasher.verify(None, long_pw)
+    assert not hasher.needs_rehash(encoded)
+    stronger = Hasher(time_cost=3, memory_kib=19456, parallelism=1)
+    assert stronger.needs_rehash(encoded)
+
+
+async def test_hashing_does_not_block_the_event_loop() -> None:
+    hasher = Hasher(time_cost=2, memory_kib=19456, parallelism=1)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    start = time.perf_counter()
+    await asyncio.gather(*(hasher.hash(f"pw-{i}-long-enough") for i in range(8)))
+    elapsed = time.perf_counter() - start
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # Had hashing blocked the loop, the ticker would have run only between hashes.
+    assert ticks >= 0.3 * elapsed / 0.001
