@@ -37,11 +37,9 @@ async def test_upgrade_head_matches_models(db_url: str) -> None:
 
 
 def test_upgrade_is_idempotent(sqlite_url: str) -> None:
-    from tenantry.db.migrate import upgrade
-
     from alembic.script import ScriptDirectory
 
-    from tenantry.db.migrate import alembic_config
+    from tenantry.db.migrate import alembic_config, upgrade
 
     upgrade(sqlite_url)  # second run: nothing to do, no error
     head = ScriptDirectory.from_config(alembic_config(sqlite_url)).get_current_head()
