@@ -116,6 +116,30 @@ def bootstrap(
     print(secret)
 
 
+@app.command()
+def demo(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing if the database already has users")
+    ] = False,
+    admin: Annotated[str, typer.Option(help="Username of the demo SYSTEM_ADMIN")] = (
+        "admin@example.com"
+    ),
+    url: Annotated[str, typer.Option(help="Base URL for the example requests")] = (
+        "http://127.0.0.1:8000"
+    ),
+) -> None:
+    """Load demo data (2 organizations, ~50 users with roles at every scope, invites, feature
+    flags) in one transaction; print an admin token and example requests."""
+    from tenantry.directory import demo as dataset
+
+    upgrade(load_settings().database_url)
+    result = run_tx(lambda db: dataset.load_demo(db, admin_username=admin, if_empty=if_empty))
+    if not result.loaded:
+        err.print(dataset.already_loaded_note(result), markup=False, highlight=False)
+        return
+    print(dataset.instructions(result, url))
+
+
 @user_app.command("create")
 def user_create(
     username: str,

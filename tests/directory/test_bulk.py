@@ -1,0 +1,147 @@
+"""The bulk loader writes a big organization that the API reads exactly like one built through
+the services: exact totals, the same filter semantics, well-formed ids and bindings."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import httpx
+from sqlalchemy import func, select
+
+from tenantry.access.engine import scope_of
+from tenantry.db.engine import Database
+from tenantry.db.models import Deployment, Membership, Organization, RoleBinding, User
+from tenantry.directory.bulk import IdSequence, load_organization
+from tenantry.ids import ID_PATTERN
+from tests.factories import World, bearer
+
+USERS = 300
+
+
+async def _ids(client: httpx.AsyncClient, token: str, path: str, **params: object) -> set[str]:
+    r = await client.get(path, params={**params, "limit": 1000}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ids = {u["id"] for u in body["users"]}
+    assert body["totalCount"] == len(ids)
+    return ids
+
+
+async def test_bulk_organization_reads_like_a_real_one(
+    database: Database, world: World, client: httpx.AsyncClient
+) -> None:
+    info = await load_organization(
+        database, users=USERS, workspaces=4, deployments_per_workspace=2, seed=7
+    )
+    assert len(info.workspace_ids) == 4 and len(info.deployment_ids) == 8
+    admin = await world.admin()
+    token = await world.token(admin)
+    users_path = f"/v1/organizations/{info.organization_id}/users"
+
+    r = await client.get(users_path, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    assert r.json()["totalCount"] == USERS
+    assert len(await _ids(client, token, users_path)) == USERS
+
+    async with database.transaction(write=False) as db:
+        org = await db.get(Organization, info.organization_id)
+        assert org is not None and org.member_count == USERS
+        roles = Counter(
+            await db.scalars(select(Membership.role).where(Membership.organization_id == org.id))
+        )
+        assert sum(roles.values()) == USERS and roles["ORGANIZATION_OWNER"] >= 1
+        assert roles["ORGANIZATION_MEMBER"] > USERS * 0.8
+        users = (await db.scalars(select(User).where(User.id != admin.id))).all()
+        in_org = RoleBinding.organization_id == info.organization_id
+        bindings = (await db.scalars(select(RoleBinding).where(in_org))).all()
+        dep_ws = dict((await db.execute(select(Deployment.id, Deployment.workspace_id))).all())
+        holders: dict[str, set[str]] = {}
+        for ws_id in info.workspace_ids:
+            holders[ws_id] = set(
+                await db.scalars(
+                    select(RoleBinding.subject_id)
+                    .where(RoleBinding.workspace_id == ws_id, RoleBinding.subject_type == "user")
+                    .distinct()
+                )
+            )
+        tagged = set(
+            await db.scalars(
+                select(RoleBinding.subject_id).where(
+                    RoleBinding.scope_type == "DAG_TAG",
+                    RoleBinding.dag_tag.in_(info.dag_tags[:2]),
+                )
+            )
+        )
+        on_dep = set(
+            await db.scalars(
+                select(RoleBinding.subject_id).where(
+                    RoleBinding.deployment_id == info.deployment_ids[0]
+                )
+            )
+        )
+        total_bindings = await db.scalar(select(func.count()).where(in_org))
+
+    # users: well-formed, unique, casefolded keys
+    assert len(users) == USERS
+    assert all(re.match(ID_PATTERN, u.id) for u in users)
+    assert len({u.id for u in users}) == USERS
+    assert all(u.username_key == u.username.casefold() for u in users)
+    assert all(u.email == u.username and u.full_name for u in users)
+    # bindings: scope keys and ancestor ids as build_bindings writes them
+    assert total_bindings == info.bindings == sum(info.bindings_by_scope.values())
+    assert {b.scope_type for b in bindings} == {"WORKSPACE", "DEPLOYMENT", "DAG", "DAG_TAG"}
+    for b in bindings:
+        assert b.organization_id == info.organization_id and b.subject_type == "user"
+        assert scope_of(b).key == b.scope_key
+        if b.deployment_id is not None:
+            assert b.workspace_id == dep_ws[b.deployment_id]
+        assert (b.dag_id is not None) == (b.scope_type == "DAG")
+        assert (b.dag_tag is not None) == (b.scope_type == "DAG_TAG")
+    assert len({(b.subject_id, b.scope_key) for b in bindings}) == len(bindings)
+
+    # the filters return exactly the holders of a binding inside the scope
+    for ws_id in info.workspace_ids:
+        assert await _ids(client, token, users_path, workspaceId=ws_id) == holders[ws_id]
+    assert holders[info.workspace_ids[0]]
+    tags = list(info.dag_tags[:2])
+    assert await _ids(client, token, users_path, dagTags=tags) == tagged
+    dep = info.deployment_ids[0]
+    assert await _ids(client, token, users_path, deploymentId=dep) == on_dep
+
+    # the owner can use the organization like any member
+    owner_token = await world.token(next(u for u in users if u.id == info.owner_id))
+    r = await client.get("/v1/users/self", headers=bearer(owner_token))
+    assert r.status_code == 200, r.text
+    assert any(x["role"] == "ORGANIZATION_OWNER" for x in r.json()["roles"])
+    r = await client.get(users_path, params={"limit": 5}, headers=bearer(owner_token))
+    assert r.status_code == 200 and r.json()["totalCount"] == USERS
+
+
+async def test_repeated_loads_do_not_collide(database: Database) -> None:
+    first = await load_organization(
+        database, users=20, workspaces=1, deployments_per_workspace=1, seed=1
+    )
+    second = await load_organization(
+        database,
+        users=20,
+        workspaces=0,
+        deployments_per_workspace=0,
+        seed=1,
+        trust_references=False,
+        analyze=False,
+    )
+    assert first.organization_id != second.organization_id
+    assert first.domain != second.domain
+    assert second.bindings == 0
+    async with database.transaction(write=False) as db:
+        counts = dict((await db.execute(select(Organization.id, Organization.member_count))).all())
+        assert await db.scalar(select(func.count()).select_from(User)) == 40
+    assert counts == {first.organization_id: 20, second.organization_id: 20}
+
+
+def test_id_sequence_is_cuid_shaped_and_ordered() -> None:
+    ids = IdSequence()
+    made = [ids(n) for n in (0, 1, 35, 36, 46655, 46656, 10**9, 36**9 - 1)]
+    assert all(re.match(ID_PATTERN, i) for i in made)
+    assert made == sorted(made) and len(set(made)) == len(made)
