@@ -94,6 +94,64 @@ class World:
         await self.roles(org, user, role)
         return user, await self.token(user)
 
+    async def team(
+        self,
+        org: Organization,
+        name: str | None = None,
+        members: list[User] | None = None,
+        org_role: str = "ORGANIZATION_MEMBER",
+        workspaces: list[tuple[str, str]] | None = None,
+        deployments: list[tuple[str, str]] | None = None,
+    ) -> Any:
+        """A team of `org` (members must already belong to it), optionally with scoped roles."""
+        from tenantry.directory import teams
+
+        async with self.database.transaction() as db:
+            view = await teams.create_team(
+                db,
+                system_principal(),
+                org.id,
+                teams.NewTeam(
+                    name or f"team{next(_counter)}",
+                    member_ids=[m.id for m in members or []],
+                    organization_role=org_role,
+                ),
+            )
+            if workspaces or deployments:
+                roleset = RoleSet(org_role, workspaces or [], deployments or [])
+                await teams.replace_team_roles(
+                    db, system_principal(), org.id, view.team.id, roleset
+                )
+            return view.team
+
+    async def invite(
+        self, org: Organization, email: str | None = None, role: str = "ORGANIZATION_MEMBER"
+    ) -> Any:
+        """A pending invite to `org` (a PENDING user is created for an unknown address)."""
+        from tenantry.directory import invites
+
+        address = email or f"invitee{next(_counter)}@example.com"
+        async with self.database.transaction() as db:
+            created = await invites.create_invite(db, system_principal(), org.id, address, role)
+            return created.view.invite
+
+    async def custom_role(
+        self,
+        org: Organization,
+        name: str | None = None,
+        permissions: list[str] | None = None,
+        scope: str = "DEPLOYMENT",
+    ) -> Any:
+        """A custom role of `org` at DEPLOYMENT (default) or DAG scope."""
+        from tenantry.access import custom_roles
+
+        fields = custom_roles.RoleFields(
+            name or f"Role{next(_counter)}", permissions or ["deployment.get"]
+        )
+        async with self.database.transaction() as db:
+            view = await custom_roles.create_role(db, system_principal(), org.id, scope, fields)
+            return view.role
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

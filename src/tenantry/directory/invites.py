@@ -1,0 +1,177 @@
+"""Organization invites: invite an e-mail address with an organization role, or withdraw it.
+
+An invite names its organization, the invitee's e-mail (casefolded), the role, the inviter, an
+expiry and a single-use secret for the invite link, of which only the SHA-256 digest is kept.
+Inviting an address that no user has yet creates a PENDING user (username = the address) who
+joins the organization only when the invite is accepted. Accepting is not built yet.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access import scopes
+from tenantry.access.catalogue import ORGANIZATION_ROLES
+from tenantry.access.custom_roles import Subject, load_subjects
+from tenantry.access.principals import Principal
+from tenantry.access.tokens import digest
+from tenantry.audit.log import record
+from tenantry.clock import utcnow
+from tenantry.db.models import Invite, Organization, User
+from tenantry.directory import organizations, users
+from tenantry.directory.users import UserFields, looks_like_email, username_key
+from tenantry.errors import Conflict, FieldError, Invalid, NotFound
+from tenantry.ids import new_id
+
+# Invite-link secrets look different from bearer tokens (tnt_), so neither is mistaken for
+# the other in logs or support tickets.
+LINK_PREFIX = "tni_"
+DEFAULT_TTL_DAYS = 7
+MAX_EMAIL = 320
+
+
+def new_invite_secret() -> str:
+    return LINK_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class InviteView:
+    invite: Invite
+    organization: Organization
+    subjects: Mapping[str, Subject]  # the invitee and the inviter, by id
+
+
+@dataclass(frozen=True)
+class CreatedInvite:
+    view: InviteView
+    secret: str  # for the invite link; never stored, and not part of Astro's Invite body
+
+
+def _check_email(email: str) -> str:
+    email = email.strip()
+    if len(email) > MAX_EMAIL or not looks_like_email(email):
+        raise Invalid(
+            "inviteeEmail is not an e-mail address",
+            [FieldError("inviteeEmail", "invalid", "not an e-mail address")],
+        )
+    return email
+
+
+def _check_role(role: str) -> None:
+    if role not in ORGANIZATION_ROLES:
+        raise Invalid(
+            "unknown organization role",
+            [FieldError("role", "invalid", f"one of {', '.join(ORGANIZATION_ROLES)}")],
+        )
+
+
+async def _invitee(db: AsyncSession, email_key: str) -> User | None:
+    """The user this address names: by username, else by e-mail; locked, so that two invites
+    for one person are decided one after the other."""
+    user = await db.scalar(select(User).where(User.username_key == email_key).with_for_update())
+    if user is not None:
+        return user
+    return await db.scalar(
+        select(User)
+        .where(func.lower(User.email) == email_key)
+        .order_by(User.seq)
+        .limit(1)
+        .with_for_update()
+    )
+
+
+async def create_invite(
+    db: AsyncSession,
+    actor: Principal,
+    org_id: str,
+    invitee_email: str,
+    role: str,
+    *,
+    ttl_days: int = DEFAULT_TTL_DAYS,
+) -> CreatedInvite:
+    """409 when the address already belongs to a member or has a pending invite here."""
+    org = await organizations.get_visible(db, actor, org_id)
+    actor.require("organization.invites.create", scopes.organization(org_id))
+    email = _check_email(invitee_email)
+    _check_role(role)
+    if ttl_days < 1:
+        raise Invalid("invite lifetime must be at least one day")
+    email_key = username_key(email)
+    user = await _invitee(db, email_key)
+    now = utcnow()
+    if user is not None:
+        if await organizations.is_member(db, org_id, user.id):
+            raise Conflict(
+                "this user is already a member of the organization",
+                [FieldError("inviteeEmail", "conflict", "already a member")],
+            )
+        pending = await db.scalar(
+            select(Invite.id).where(
+                Invite.organization_id == org_id,
+                or_(Invite.invitee_email == email_key, Invite.user_id == user.id),
+                Invite.accepted_at.is_(None),
+                Invite.expires_at > now,
+            )
+        )
+        if pending is not None:
+            raise Conflict(
+                "this address already has a pending invite to the organization; "
+                "delete it before inviting again",
+                [FieldError("inviteeEmail", "conflict", "already invited")],
+            )
+    else:
+        user = await users.add_user(db, actor, email, UserFields(status="PENDING"))
+    secret = new_invite_secret()
+    invite = Invite(
+        id=new_id(),
+        organization_id=org_id,
+        invitee_email=email_key,
+        user_id=user.id,
+        role=role,
+        inviter_id=actor.actor_id,
+        secret_digest=digest(secret),
+        expires_at=now + timedelta(days=ttl_days),
+        created_at=now,
+    )
+    db.add(invite)
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "organization.invite.create",
+        target_type="invite",
+        target_id=invite.id,
+        organization_id=org_id,
+        details={"inviteeEmail": email_key, "userId": user.id, "role": role},
+    )
+    subjects = await load_subjects(db, [user.id, invite.inviter_id])
+    return CreatedInvite(InviteView(invite, org, subjects), secret)
+
+
+async def delete_invite(db: AsyncSession, actor: Principal, org_id: str, invite_id: str) -> None:
+    """Withdraws the invite (its link stops working). A PENDING user it created stays."""
+    await organizations.get_visible(db, actor, org_id)
+    actor.require("organization.invites.delete", scopes.organization(org_id))
+    invite = await db.scalar(
+        select(Invite).where(Invite.id == invite_id, Invite.organization_id == org_id)
+    )
+    if invite is None:
+        raise NotFound("invite not found")
+    details = {"inviteeEmail": invite.invitee_email, "userId": invite.user_id, "role": invite.role}
+    await db.delete(invite)
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "organization.invite.delete",
+        target_type="invite",
+        target_id=invite_id,
+        organization_id=org_id,
+        details=details,
+    )
