@@ -112,6 +112,11 @@ def astro_components() -> dict[str, Any]:
             props["organizationRole"]["enum"] = ORG_ROLES_V1
     for name in ("User", "SubjectRoles"):
         schemas[name]["properties"]["dagRoles"] = {"type": "array", "items": _DAG_ROLE}
+    # Roles may be DAG-scoped in v1 (DAG_AUTHOR, DAG_VIEWER and custom DAG roles).
+    for name in ("Role", "RoleWithPermission", "DefaultRole", "RoleTemplate"):
+        enum = schemas[name]["properties"]["scopeType"]["enum"]
+        if "DAG" not in enum:
+            enum.append("DAG")
     schemas["SelfUser"] = _SELF_USER
     return schemas
 

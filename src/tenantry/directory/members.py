@@ -175,20 +175,33 @@ async def list_members(
 # --- replacing roles -------------------------------------------------------------------------
 
 
-async def _custom_role_scopes(db: AsyncSession, org_id: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Custom:
+    scope_type: str
+    restricted_to: frozenset[str]  # workspace ids; empty means anywhere in the organization
+
+
+async def _custom_roles(db: AsyncSession, org_id: str) -> dict[str, _Custom]:
     rows = await db.execute(
-        select(CustomRole.name, CustomRole.scope_type).where(CustomRole.organization_id == org_id)
+        select(CustomRole.name, CustomRole.scope_type, CustomRole.restricted_workspace_ids).where(
+            CustomRole.organization_id == org_id
+        )
     )
-    return dict(rows.all())
+    return {name: _Custom(scope, frozenset(ws or ())) for name, scope, ws in rows}
 
 
-def _role_ok(role: str, scope: ScopeType, custom: dict[str, str]) -> bool:
+def _role_ok(role: str, scope: ScopeType, custom: dict[str, _Custom], ws_id: str) -> str | None:
+    """None when `role` may be bound at `scope` in workspace `ws_id`, else why not."""
+    wanted = ScopeType.DAG if scope is ScopeType.DAG_TAG else scope
     builtin = ROLES.get(role)
     if builtin is not None:
-        wanted = ScopeType.DAG if scope is ScopeType.DAG_TAG else scope
-        return builtin.scope is wanted
-    wanted_custom = ScopeType.DAG if scope is ScopeType.DAG_TAG else scope
-    return custom.get(role) == wanted_custom.value
+        return None if builtin.scope is wanted else f"not a {wanted.value} role"
+    found = custom.get(role)
+    if found is None or found.scope_type != wanted.value:
+        return f"unknown {wanted.value} role"
+    if found.restricted_to and ws_id not in found.restricted_to:
+        return "this custom role is restricted to other workspaces"
+    return None
 
 
 async def build_bindings(
@@ -201,7 +214,7 @@ async def build_bindings(
 ) -> list[RoleBinding]:
     """Validate a RoleSet against the organization and turn it into bindings (not yet added)."""
     errors: list[FieldError] = []
-    custom = await _custom_role_scopes(db, org_id)
+    custom = await _custom_roles(db, org_id)
     if roles.organization_role is not None and roles.organization_role not in ORGANIZATION_ROLES:
         errors.append(FieldError("organizationRole", "invalid", "unknown organization role"))
     ws_found = await tree.workspace_ids_in(db, org_id, [w for w, _ in roles.workspace_roles])
@@ -238,8 +251,8 @@ async def build_bindings(
         where = f"deploymentRoles[{i}]"
         if dep_id not in dep_ws:
             errors.append(FieldError(f"{where}.deploymentId", "not_found", "no such deployment"))
-        elif not _role_ok(role, ScopeType.DEPLOYMENT, custom):
-            errors.append(FieldError(f"{where}.role", "invalid", "unknown deployment role"))
+        elif problem := _role_ok(role, ScopeType.DEPLOYMENT, custom, dep_ws[dep_id]):
+            errors.append(FieldError(f"{where}.role", "invalid", problem))
         else:
             bind(scopes.deployment(org_id, dep_ws[dep_id], dep_id), role)
     for i, dag in enumerate(roles.dag_roles):
@@ -248,8 +261,8 @@ async def build_bindings(
             errors.append(FieldError(f"{where}.deploymentId", "not_found", "no such deployment"))
         elif (dag.dag_id is None) == (dag.dag_tag is None):
             errors.append(FieldError(where, "invalid", "exactly one of dagId and dagTag"))
-        elif not _role_ok(dag.role, ScopeType.DAG, custom):
-            errors.append(FieldError(f"{where}.role", "invalid", "unknown DAG role"))
+        elif problem := _role_ok(dag.role, ScopeType.DAG, custom, dep_ws[dag.deployment_id]):
+            errors.append(FieldError(f"{where}.role", "invalid", problem))
         else:
             ws_id = dep_ws[dag.deployment_id]
             scope = (

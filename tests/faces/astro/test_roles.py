@@ -18,23 +18,6 @@ from tests.spec import assert_astro
 PREFIXES = ("/v1", "/iam/v1beta1", "/platform/v1beta1")
 
 
-def assert_v1(body: Any, schema: str) -> None:
-    """tests/spec.py's scopeType enums predate the DAG roles astro-v1.md adds (DAG_AUTHOR,
-    DAG_VIEWER and custom DAG roles); everything else is validated as the spec says."""
-
-    def patch(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {
-                k: ("DEPLOYMENT" if k == "scopeType" and v == "DAG" else patch(v))
-                for k, v in node.items()
-            }
-        if isinstance(node, list):
-            return [patch(v) for v in node]
-        return node
-
-    assert_astro(patch(body), schema)
-
-
 async def _check(
     client: httpx.AsyncClient, token: str, user_id: str, permission: str, scope: dict[str, Any]
 ) -> bool:
@@ -102,7 +85,7 @@ async def test_default_roles_and_filters(client: httpx.AsyncClient, world: World
     r = await client.get(f"{url}?includeDefaultRoles=true&sorts=name:asc", headers=bearer(token))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert_v1(body, "RolesPaginated")
+    assert_astro(body, "RolesPaginated")
     defaults = {d["name"]: d for d in body["defaultRoles"]}
     assert set(defaults) == {n for n, role in ROLES.items() if role.scope.value != "SYSTEM"}
     assert defaults["DAG_VIEWER"]["scopeType"] == "DAG"
@@ -209,7 +192,7 @@ async def test_a_custom_dag_role_applies_to_its_dag(
         headers=bearer(owner_token),
     )
     assert r.status_code == 200, r.text
-    assert_v1(r.json(), "RoleWithPermission")
+    assert_astro(r.json(), "RoleWithPermission")
     assert r.json()["scopeType"] == "DAG"
     r = await client.post(
         f"/v1/organizations/{org.id}/users/{user.id}/roles",
@@ -468,3 +451,40 @@ async def test_dag_tag_bindings_follow_a_rename(client: httpx.AsyncClient, world
     assert r.status_code == 200, r.text
     got = await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(token))
     assert got.json()["dagRoles"] == [{"deploymentId": dep.id, "role": "Tagged2", "dagTag": "etl"}]
+
+
+async def test_restricted_custom_role_only_binds_in_its_workspaces(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    from tenantry.access import custom_roles
+    from tenantry.access.principals import system_principal
+
+    org = await world.org()
+    ws_in, ws_out = await world.workspace(org, "in"), await world.workspace(org, "out")
+    dep_in, dep_out = await world.deployment(ws_in), await world.deployment(ws_out)
+    async with world.database.transaction() as db:
+        await custom_roles.create_role(
+            db,
+            system_principal(),
+            org.id,
+            "DEPLOYMENT",
+            custom_roles.RoleFields(
+                "NARROW", ["deployment.get"], restricted_workspace_ids=[ws_in.id]
+            ),
+        )
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    user = await world.user()
+    url = f"/v1/organizations/{org.id}/users/{user.id}/roles"
+
+    def body(dep_id: str) -> dict[str, object]:
+        return {
+            "organizationRole": "ORGANIZATION_MEMBER",
+            "deploymentRoles": [{"deploymentId": dep_id, "role": "NARROW"}],
+        }
+
+    refused = await client.post(url, json=body(dep_out.id), headers=bearer(token))
+    assert refused.status_code == 400
+    assert refused.json()["fieldErrors"][0]["field"] == "deploymentRoles[0].role"
+    assert "restricted" in refused.json()["fieldErrors"][0]["message"]
+    ok = await client.post(url, json=body(dep_in.id), headers=bearer(token))
+    assert ok.status_code == 200 and ok.json()["deploymentRoles"][0]["role"] == "NARROW"

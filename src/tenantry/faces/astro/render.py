@@ -7,7 +7,7 @@ from typing import Any
 from tenantry.access.engine import Grant
 from tenantry.access.scopes import ScopeType
 from tenantry.clock import iso_z
-from tenantry.db.models import Invite, Organization, User
+from tenantry.db.models import User
 from tenantry.directory.me import Me
 from tenantry.directory.members import Member, RoleSet
 from tenantry.directory.paging import Page
@@ -88,30 +88,4 @@ def self_user(me: Me) -> JSON:
     if me.organization_id is not None:
         body["organizationId"] = me.organization_id
     body["roles"] = [{"role": g.role, "scope": _scope(g)} for g in me.grants]
-    return body
-
-
-def subject_profile(user: User | None, fallback_id: str | None = None) -> JSON:
-    if user is None:
-        return {"id": fallback_id or "", "subjectType": "SERVICEKEY"}
-    return {
-        "id": user.id,
-        "subjectType": "USER",
-        "username": user.username,
-        "fullName": user.full_name,
-        "avatarUrl": user.avatar_url,
-    }
-
-
-def invite(inv: Invite, org: Organization, invitee: User | None, inviter: User | None) -> JSON:
-    body: JSON = {
-        "expiresAt": iso_z(inv.expires_at),
-        "inviteId": inv.id,
-        "invitee": subject_profile(invitee, inv.user_id) | {"username": inv.invitee_email},
-        "inviter": subject_profile(inviter, inv.inviter_id),
-        "organizationId": inv.organization_id,
-        "organizationName": org.name,
-    }
-    if inv.user_id is not None:
-        body["userId"] = inv.user_id
     return body
