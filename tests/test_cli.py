@@ -83,3 +83,27 @@ def test_bad_arguments_exit_cleanly(cli_env: Database) -> None:
     assert runner.invoke(app, ["token", "create", "--user", "nobody@x.io"]).exit_code == 1
     bad = runner.invoke(app, ["token", "create", "--user", "x", "--expires-in", "soon"])
     assert bad.exit_code == 2 and "30d" in bad.output
+
+
+def test_set_password_disable_enable_and_sessions(cli_env: Database) -> None:
+    _invoke("user", "create", "carol@example.com")
+    weak = runner.invoke(
+        app, ["user", "set-password", "carol@example.com", "--stdin"], input="password\n"
+    )
+    assert weak.exit_code == 1 and "commonest" in weak.output
+    ok = runner.invoke(
+        app,
+        ["user", "set-password", "carol@example.com", "--stdin"],
+        input="a-good-long-passphrase\n",
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "a-good-long-passphrase" not in ok.output
+    secret = runner.invoke(app, ["token", "create", "--user", "carol@example.com"]).stdout
+    secret = secret.strip().splitlines()[-1]
+    assert _roles_of(cli_env, secret) == set()
+    _invoke("user", "disable", "carol@example.com")
+    with pytest.raises(Exception, match="invalid or expired"):
+        _roles_of(cli_env, secret)
+    _invoke("user", "enable", "carol@example.com")
+    assert _roles_of(cli_env, secret) == set()
+    assert "revoked 0 session(s)" in _invoke("sessions", "revoke", "carol@example.com")

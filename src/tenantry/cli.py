@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -14,12 +15,14 @@ from rich.console import Console
 from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import personal_tokens
+from tenantry.access import accounts, personal_tokens, sessions
 from tenantry.access.principals import system_principal
+from tenantry.access.security import Security
 from tenantry.clock import iso_z
 from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.migrate import upgrade
+from tenantry.db.models import User
 from tenantry.directory import users
 from tenantry.directory.users import UserFields
 from tenantry.errors import DomainError
@@ -28,9 +31,11 @@ app = typer.Typer(help="Tenantry: user directory and access control.", no_args_i
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Users of the instance.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal tokens.", no_args_is_help=True)
+sessions_app = typer.Typer(help="Sign-in sessions.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(sessions_app, name="sessions")
 err = Console(stderr=True)
 out = Console()
 T = TypeVar("T")
@@ -206,6 +211,67 @@ def user_show(username: str) -> None:
 
     for key, value in run_tx(work).items():
         out.print(f"{key:>10}: {value}")
+
+
+async def _user_named(db: AsyncSession, username: str) -> User:
+    user = await users.find_by_username(db, username)
+    if user is None:
+        raise DomainError(f"no user {username!r}")
+    return user
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the password from stdin")] = False,
+) -> None:
+    """Set a user's password (prompted twice, or one line from stdin; never an argument, so
+    it stays out of shell history and process lists). Ends the user's sessions."""
+    if stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    hasher = Security.from_settings(load_settings()).hasher
+
+    async def work(db: AsyncSession) -> None:
+        user = await _user_named(db, username)
+        await accounts.set_password(db, hasher, system_principal(), user.id, password)
+
+    run_tx(work)
+    err.print(f"password set for {username}; their sessions have ended")
+
+
+def _set_enabled(username: str, enabled: bool) -> None:
+    async def work(db: AsyncSession) -> None:
+        user = await _user_named(db, username)
+        await users.update_user(db, system_principal(), user.id, UserFields(enabled=enabled))
+
+    run_tx(work)
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Disable a user: every credential they hold is refused from the next request on."""
+    _set_enabled(username, False)
+    out.print(f"disabled {username}")
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Enable a disabled user again."""
+    _set_enabled(username, True)
+    out.print(f"enabled {username}")
+
+
+@sessions_app.command("revoke")
+def sessions_revoke(username: str) -> None:
+    """End every sign-in session of a user (personal and API tokens are kept)."""
+
+    async def work(db: AsyncSession) -> int:
+        user = await _user_named(db, username)
+        return await sessions.revoke_sessions(db, system_principal(), user.id)
+
+    out.print(f"revoked {run_tx(work)} session(s) of {username}")
 
 
 @token_app.command("create")
