@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -13,20 +13,46 @@ from tenantry.access.principals import Principal
 from tenantry.access.scopes import SYSTEM_SCOPE
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
-from tenantry.db.models import Membership, Organization
+from tenantry.db.models import Deployment, Membership, Organization, Token, User, Workspace
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.errors import FieldError, Invalid, NotFound
 
 SUPPORT_PLANS = ("TRIAL", "BASIC", "STANDARD", "PREMIUM", "BUSINESS_CRITICAL")
 PRODUCTS = ("HOSTED", "HYBRID")
 ORG_SORTS = ("name", "createdAt", "updatedAt")
+MAX_BILLING_EMAIL = 320
 
 
-def _check_name(name: str) -> str:
+# PostgreSQL cannot store NUL in text (nor in JSONB strings): refused as invalid input rather
+# than failing as a server error on one database only.
+NUL = "\x00"
+
+
+def check_name(name: str, field: str = "name", max_length: int = 256) -> str:
+    """A name as stored: stripped, 1 to max_length characters, no NUL."""
     name = name.strip()
-    if not name or len(name) > 256:
-        raise Invalid("invalid name", [FieldError("name", "invalid", "1 to 256 characters")])
+    if not name or len(name) > max_length or NUL in name:
+        raise Invalid(
+            f"invalid {field}",
+            [FieldError(field, "invalid", f"1 to {max_length} characters, no NUL")],
+        )
     return name
+
+
+def check_filter(field: str, values: Sequence[str]) -> None:
+    """List filters: a value no object can carry (NUL) is refused, not sent to the database."""
+    if any(NUL in v for v in values):
+        raise Invalid(f"invalid {field}", [FieldError(field, "invalid", "no NUL")])
+
+
+def check_text(value: str, field: str, max_length: int) -> str:
+    """Free text as stored: at most max_length characters, no NUL."""
+    if len(value) > max_length or NUL in value:
+        raise Invalid(
+            f"invalid {field}",
+            [FieldError(field, "invalid", f"at most {max_length} characters, no NUL")],
+        )
+    return value
 
 
 async def adjust_member_count(db: AsyncSession, org_id: str, delta: int) -> None:
@@ -59,6 +85,58 @@ async def get_visible(db: AsyncSession, actor: Principal, org_id: str) -> Organi
     return await load(db, org_id)
 
 
+async def get_reachable(db: AsyncSession, actor: Principal, org_id: str) -> Organization:
+    """The organization, or 404 unless the caller may see it or holds a role inside it (an
+    API token bound to one workspace reaches that workspace without seeing the organization)."""
+    if not actor.can("organization.get", scopes.organization(org_id)) and not any(
+        g.scope.organization_id == org_id for g in actor.grants.grants
+    ):
+        raise NotFound("organization not found")
+    return await load(db, org_id)
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Who is behind `created_by`/`updated_by` ids: users, and API tokens by name."""
+
+    users: Mapping[str, User]
+    token_names: Mapping[str, str]
+
+
+NO_SUBJECTS = Subjects({}, {})
+
+
+async def load_subjects(db: AsyncSession, ids: Iterable[str | None]) -> Subjects:
+    """Two queries at most, however many objects are being rendered."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return NO_SUBJECTS
+    found = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(wanted)))}
+    rest = wanted - found.keys()
+    names: dict[str, str] = {}
+    if rest:
+        rows = await db.execute(select(Token.id, Token.name).where(Token.id.in_(rest)))
+        names = dict(rows.all())
+    return Subjects(found, names)
+
+
+def authors(objects: Iterable[Organization | Workspace | Deployment]) -> list[str | None]:
+    """The created_by and updated_by ids of the objects."""
+    return [i for o in objects for i in (o.created_by, o.updated_by)]
+
+
+@dataclass(frozen=True)
+class OrganizationView:
+    organization: Organization
+    subjects: Subjects
+
+
+@dataclass(frozen=True)
+class OrganizationPage:
+    page: Page[Organization]
+    subjects: Subjects
+
+
 @dataclass
 class OrganizationFields:
     name: str | None = None
@@ -73,8 +151,10 @@ def _apply(org: Organization, fields: OrganizationFields) -> None:
         raise Invalid("invalid supportPlan", [FieldError("supportPlan", "invalid", "unknown plan")])
     if fields.product is not None and fields.product not in PRODUCTS:
         raise Invalid("invalid product", [FieldError("product", "invalid", "unknown product")])
+    if fields.billing_email is not None:
+        check_text(fields.billing_email, "billingEmail", MAX_BILLING_EMAIL)
     if fields.name is not None:
-        org.name = _check_name(fields.name)
+        org.name = check_name(fields.name)
     for name in ("billing_email", "is_scim_enabled", "support_plan", "product"):
         value = getattr(fields, name)
         if value is not None:
@@ -124,6 +204,10 @@ async def list_organizations(
     product: str | None = None,
 ) -> Page[Organization]:
     check_window(offset, limit)
+    if support_plan is not None and support_plan not in SUPPORT_PLANS:
+        raise Invalid("invalid supportPlan", [FieldError("supportPlan", "invalid", "unknown plan")])
+    if product is not None and product not in PRODUCTS:
+        raise Invalid("invalid product", [FieldError("product", "invalid", "unknown product")])
     order = order_by(
         parse_sorts(sorts, ORG_SORTS),
         {
@@ -192,3 +276,42 @@ async def is_member(db: AsyncSession, org_id: str, user_id: str) -> bool:
         )
     )
     return found is not None
+
+
+# --- views: the object with what rendering it needs (who created and updated it) -------------
+
+
+async def get_organization_view(
+    db: AsyncSession, actor: Principal, org_id: str
+) -> OrganizationView:
+    org = await get_visible(db, actor, org_id)
+    return OrganizationView(org, await load_subjects(db, authors([org])))
+
+
+async def list_organizations_view(
+    db: AsyncSession,
+    actor: Principal,
+    *,
+    offset: int = 0,
+    limit: int = 20,
+    sorts: Sequence[str] = (),
+    support_plan: str | None = None,
+    product: str | None = None,
+) -> OrganizationPage:
+    page = await list_organizations(
+        db,
+        actor,
+        offset=offset,
+        limit=limit,
+        sorts=sorts,
+        support_plan=support_plan,
+        product=product,
+    )
+    return OrganizationPage(page, await load_subjects(db, authors(page.items)))
+
+
+async def update_organization_view(
+    db: AsyncSession, actor: Principal, org_id: str, fields: OrganizationFields
+) -> OrganizationView:
+    org = await update_organization(db, actor, org_id, fields)
+    return OrganizationView(org, await load_subjects(db, authors([org])))

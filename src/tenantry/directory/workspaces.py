@@ -1,4 +1,9 @@
-"""Workspaces of an organization."""
+"""Workspaces of an organization.
+
+Visibility: a caller sees a workspace when they hold `workspace.get` there (from a role at the
+workspace, the organization or the system). An organization member without a workspace role
+therefore lists no workspaces, as in Astro; an organization owner lists them all.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import scopes
 from tenantry.access.principals import Principal
+from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
 from tenantry.db.models import Workspace
 from tenantry.directory import organizations
+from tenantry.directory.organizations import (
+    Subjects,
+    authors,
+    check_filter,
+    check_name,
+    check_text,
+    load_subjects,
+)
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.errors import FieldError, Invalid, NotFound
 
 WORKSPACE_SORTS = ("name", "createdAt", "updatedAt")
+MAX_NAME = 256
+MAX_DESCRIPTION = 2048
 
 
 @dataclass
@@ -29,12 +45,9 @@ class WorkspaceFields:
 
 def _apply(ws: Workspace, fields: WorkspaceFields) -> None:
     if fields.name is not None:
-        name = fields.name.strip()
-        if not name or len(name) > 256:
-            raise Invalid("invalid name", [FieldError("name", "invalid", "1 to 256 characters")])
-        ws.name = name
+        ws.name = check_name(fields.name, max_length=MAX_NAME)
     if fields.description is not None:
-        ws.description = fields.description
+        ws.description = check_text(fields.description, "description", MAX_DESCRIPTION)
     if fields.cicd_enforced_default is not None:
         ws.cicd_enforced_default = fields.cicd_enforced_default
 
@@ -49,7 +62,7 @@ async def load(db: AsyncSession, org_id: str, ws_id: str) -> Workspace:
 async def create_workspace(
     db: AsyncSession, actor: Principal, org_id: str, fields: WorkspaceFields
 ) -> Workspace:
-    await organizations.get_visible(db, actor, org_id)
+    await organizations.get_reachable(db, actor, org_id)
     actor.require("organization.workspaces.create", scopes.organization(org_id))
     if fields.name is None:
         raise Invalid("name is required", [FieldError("name", "required", "required")])
@@ -79,10 +92,24 @@ async def create_workspace(
 
 
 async def get_workspace(db: AsyncSession, actor: Principal, org_id: str, ws_id: str) -> Workspace:
-    await organizations.get_visible(db, actor, org_id)
+    await organizations.get_reachable(db, actor, org_id)
     ws = await load(db, org_id, ws_id)
     actor.require("workspace.get", scopes.workspace(org_id, ws_id))
     return ws
+
+
+def visible_workspace_ids(actor: Principal, org_id: str) -> set[str] | None:
+    """The workspaces of the organization the caller may see; None means all of them."""
+    if actor.can("workspace.get", scopes.organization(org_id)):
+        return None
+    return {
+        g.scope.workspace_id
+        for g in actor.grants.grants
+        if g.scope.type is ScopeType.WORKSPACE
+        and g.scope.organization_id == org_id
+        and g.scope.workspace_id
+        and actor.can("workspace.get", g.scope)
+    }
 
 
 async def list_workspaces(
@@ -97,7 +124,7 @@ async def list_workspaces(
     names: Sequence[str] = (),
 ) -> Page[Workspace]:
     """Workspaces of the organization that the caller may see."""
-    await organizations.get_visible(db, actor, org_id)
+    await organizations.get_reachable(db, actor, org_id)
     check_window(offset, limit)
     order = order_by(
         parse_sorts(sorts, WORKSPACE_SORTS),
@@ -108,17 +135,15 @@ async def list_workspaces(
         },
         Workspace.id,
     )
+    check_filter("workspaceIds", workspace_ids)
+    check_filter("names", names)
     query = select(Workspace).where(Workspace.organization_id == org_id)
     if workspace_ids:
         query = query.where(Workspace.id.in_(workspace_ids))
     if names:
         query = query.where(Workspace.name.in_(names))
-    if not actor.can("organization.workspaces.list", scopes.organization(org_id)):
-        visible = {
-            g.scope.workspace_id
-            for g in actor.grants.grants
-            if g.scope.organization_id == org_id and g.scope.workspace_id
-        }
+    visible = visible_workspace_ids(actor, org_id)
+    if visible is not None:
         query = query.where(Workspace.id.in_(visible))
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await db.scalars(query.order_by(*order).offset(offset).limit(limit))
@@ -128,7 +153,7 @@ async def list_workspaces(
 async def update_workspace(
     db: AsyncSession, actor: Principal, org_id: str, ws_id: str, fields: WorkspaceFields
 ) -> Workspace:
-    await organizations.get_visible(db, actor, org_id)
+    await organizations.get_reachable(db, actor, org_id)
     ws = await load(db, org_id, ws_id)
     actor.require("workspace.update", scopes.workspace(org_id, ws_id))
     _apply(ws, fields)
@@ -148,7 +173,7 @@ async def update_workspace(
 
 async def delete_workspace(db: AsyncSession, actor: Principal, org_id: str, ws_id: str) -> None:
     """Deletes the workspace with its deployments and every role binding inside it."""
-    await organizations.get_visible(db, actor, org_id)
+    await organizations.get_reachable(db, actor, org_id)
     ws = await load(db, org_id, ws_id)
     actor.require("workspace.delete", scopes.workspace(org_id, ws_id))
     await db.delete(ws)
@@ -161,3 +186,68 @@ async def delete_workspace(db: AsyncSession, actor: Principal, org_id: str, ws_i
         target_id=ws_id,
         organization_id=org_id,
     )
+
+
+# --- views: the workspace with what rendering it needs ---------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkspaceView:
+    workspace: Workspace
+    organization_name: str
+    subjects: Subjects
+
+
+@dataclass(frozen=True)
+class WorkspacePage:
+    page: Page[Workspace]
+    organization_name: str
+    subjects: Subjects
+
+
+async def _view(db: AsyncSession, ws: Workspace) -> WorkspaceView:
+    org = await organizations.load(db, ws.organization_id)  # already in the session
+    return WorkspaceView(ws, org.name, await load_subjects(db, authors([ws])))
+
+
+async def create_workspace_view(
+    db: AsyncSession, actor: Principal, org_id: str, fields: WorkspaceFields
+) -> WorkspaceView:
+    return await _view(db, await create_workspace(db, actor, org_id, fields))
+
+
+async def get_workspace_view(
+    db: AsyncSession, actor: Principal, org_id: str, ws_id: str
+) -> WorkspaceView:
+    return await _view(db, await get_workspace(db, actor, org_id, ws_id))
+
+
+async def update_workspace_view(
+    db: AsyncSession, actor: Principal, org_id: str, ws_id: str, fields: WorkspaceFields
+) -> WorkspaceView:
+    return await _view(db, await update_workspace(db, actor, org_id, ws_id, fields))
+
+
+async def list_workspaces_view(
+    db: AsyncSession,
+    actor: Principal,
+    org_id: str,
+    *,
+    offset: int = 0,
+    limit: int = 20,
+    sorts: Sequence[str] = (),
+    workspace_ids: Sequence[str] = (),
+    names: Sequence[str] = (),
+) -> WorkspacePage:
+    page = await list_workspaces(
+        db,
+        actor,
+        org_id,
+        offset=offset,
+        limit=limit,
+        sorts=sorts,
+        workspace_ids=workspace_ids,
+        names=names,
+    )
+    org = await organizations.load(db, org_id)
+    return WorkspacePage(page, org.name, await load_subjects(db, authors(page.items)))
