@@ -390,6 +390,7 @@ class Tenant:
     owner_token: str
     member: User
     member_token: str
+    api_token: str  # the secret of an API token of the organization
     ids: dict[str, str]  # kind -> id
     user_ids: tuple[str, ...]
     markers: tuple[str, ...]  # strings that must never appear in another tenant's responses
@@ -453,16 +454,16 @@ async def build_tenant(world: World, label: str) -> Tenant:
             )
             db.add(invite)
         if api is None:
-            api = (
-                await tokens.mint(
-                    db, kind=TokenKind.API, user_id=None, name=f"api-{tag}", organization_id=org.id
-                )
-            ).token
+            api = await tokens.mint(
+                db, kind=TokenKind.API, user_id=None, name=f"api-{tag}", organization_id=org.id
+            )
+        api_secret = api.secret
+        api_id = api.id if hasattr(api, "id") else api.token.id
         await db.flush()
-        ids |= {"team": team.id, "role": role.id, "invite": invite.id, "token": api.id}
+        ids |= {"team": team.id, "role": role.id, "invite": invite.id, "token": api_id}
     user_ids = (owner.id, member.id) + ((invite.user_id,) if invite.user_id else ())
     markers = (*ids.values(), owner.username, member.username, org.name, team_name, email)
-    return Tenant(org, owner, owner_token, member, member_token, ids, user_ids, markers)
+    return Tenant(org, owner, owner_token, member, member_token, api_secret, ids, user_ids, markers)
 
 
 async def _made(world: World, factory: str, *args: Any) -> Any:
