@@ -4,17 +4,20 @@ credential parsing and the hook through which a face's error table renders domai
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.access.principals import Principal, authenticate
@@ -38,8 +41,8 @@ log = logging.getLogger("tenantry.http")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class JSONResponse(Response):
-    media_type = "application/json"
+class JSONResponse(StarletteJSONResponse):
+    """orjson rendering; a JSONResponse subclass so OpenAPI documents bodies as JSON."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
@@ -87,10 +90,16 @@ def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-class BodyLimitMiddleware:
-    """Refuses bodies above the limit, by Content-Length up front or while streaming."""
+# A JSON \u0000 escape: an odd run of backslashes followed by u0000.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
-    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: ASGIApp) -> None:
+
+class InputGuardMiddleware:
+    """Refuses, before any parsing: bodies above the limit (by Content-Length up front or
+    while streaming), and NUL characters in the query string or JSON body, which PostgreSQL
+    cannot store and no directory field needs. Either way nothing is written."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: RejectRenderer) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.on_reject = on_reject
@@ -101,19 +110,43 @@ class BodyLimitMiddleware:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await self.on_reject(scope, receive, send)
+                await self.on_reject(scope, receive, send, _too_large(self.max_bytes))
                 return
+        query = scope.get("query_string", b"")
+        if b"%00" in query:
+            await self.on_reject(scope, receive, send, _nul_in_query(query))
+            return
         seen = 0
+        tail = b""
 
-        async def counted() -> Message:
-            nonlocal seen
+        async def guarded() -> Message:
+            nonlocal seen, tail
             message = await receive()
-            seen += len(message.get("body", b""))
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > self.max_bytes:
-                raise PayloadTooLarge(f"request body larger than {self.max_bytes} bytes")
+                raise _too_large(self.max_bytes)
+            if _JSON_NUL.search(tail + chunk):
+                raise Invalid(NUL_MESSAGE)
+            tail = (tail + chunk)[-64:]
             return message
 
-        await self.app(scope, counted, send)
+        await self.app(scope, guarded, send)
+
+
+NUL_MESSAGE = "NUL characters are not allowed"
+RejectRenderer = Callable[[Scope, Receive, Send, DomainError], Awaitable[None]]
+
+
+def _nul_in_query(query: bytes) -> Invalid:
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    names = sorted({k.replace("\x00", "") or "query" for k, v in pairs if "\x00" in k + v})
+    fields = [FieldError(name, "invalid", NUL_MESSAGE) for name in names or ["query"]]
+    return Invalid(NUL_MESSAGE, fields)
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body larger than {max_bytes} bytes")
 
 
 # --- transaction and credentials --------------------------------------------------------------
@@ -219,6 +252,12 @@ def install_error_handlers(
         log.info("integrity error mapped to 409: %s", type(exc).__name__)
         return render(request, table[Conflict], Conflict("conflicting change, please retry"))
 
+    async def bad_value(request: Request, exc: Exception) -> Response:
+        # The database refused a value (a NUL character, a string longer than its column, a
+        # number out of range): the client's input, and the transaction has rolled back.
+        log.info("database refused a value: %s", type(getattr(exc, "orig", exc)).__name__)
+        return render(request, table[Invalid], Invalid("a value is not acceptable"))
+
     async def crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
         return render(request, 500, DomainError("internal error"))
@@ -228,6 +267,7 @@ def install_error_handlers(
         RequestValidationError: validation,
         StarletteHTTPException: http,
         IntegrityError: integrity,
+        DataError: bad_value,
         Exception: crash,
     }
     for exc_type, handler in handlers.items():
@@ -246,13 +286,12 @@ def make_face_app(
         title=title, description=description, version="0.1.0", default_response_class=JSONResponse
     )
     install_error_handlers(app, render, table)
-    too_large = PayloadTooLarge(f"request body larger than {max_body_bytes} bytes")
 
-    async def reject(scope: Scope, receive: Receive, send: Send) -> None:
-        response = render(Request(scope, receive), status_for(too_large, table), too_large)
+    async def reject(scope: Scope, receive: Receive, send: Send, exc: DomainError) -> None:
+        response = render(Request(scope, receive), status_for(exc, table), exc)
         await response(scope, receive, send)
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, on_reject=reject)
+    app.add_middleware(InputGuardMiddleware, max_bytes=max_body_bytes, on_reject=reject)
     return app
 
 

@@ -251,3 +251,37 @@ async def test_disabled_user_token_is_refused(client: httpx.AsyncClient, world: 
     r = await client.patch(f"{V}/users/{user.id}", json={"enabled": False}, headers=admin_h)
     assert r.status_code == 200
     assert (await client.get("/v1/users/self", headers=bearer(token))).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        (f"{V}/users", '{"username": "nul@x.io", "fullName": "a\\u0000b"}'),
+        (f"{V}/users?q=a%00b", None),
+        (f"{V}/organizations", '{"name": "' + "\\" * 3 + 'u0000"}'),
+    ],
+)
+async def test_nul_characters_are_refused_everywhere(
+    client: httpx.AsyncClient, world: World, path: str, content: str | None
+) -> None:
+    h = bearer(await world.token(await world.admin()))
+    if content is None:
+        r = await client.get(path, headers=h)
+    else:
+        r = await client.post(
+            path, content=content, headers=h | {"content-type": "application/json"}
+        )
+    assert_problem(r, 400)
+    async with world.database.transaction() as db:
+        assert await db.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def test_escaped_backslashes_are_not_a_nul(client: httpx.AsyncClient, world: World) -> None:
+    h = bearer(await world.token(await world.admin()))
+    r = await client.post(
+        f"{V}/users",
+        content='{"username": "bs@x.io", "fullName": "C:\\\\u0000"}',
+        headers=h | {"content-type": "application/json"},
+    )
+    assert r.status_code == 201 and r.json()["fullName"] == "C:\\u0000"
+

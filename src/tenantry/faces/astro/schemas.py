@@ -116,6 +116,22 @@ class SelfUser(BaseModel):
     roles: list[SelfRole] | None = None
 
 
+class SubjectType(StrEnum):
+    USER = "USER"
+    SERVICEKEY = "SERVICEKEY"
+
+
+class BasicSubjectProfile(BaseModel):
+    """Who created or changed something: a user, an API token, or `{"id": ""}` for the system."""
+
+    id: str
+    subjectType: SubjectType | None = None
+    username: str | None = None
+    fullName: str | None = None
+    avatarUrl: str | None = None
+    apiTokenName: str | None = None
+
+
 class FieldErrorModel(BaseModel):
     code: str
     field: str

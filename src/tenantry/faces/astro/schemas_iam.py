@@ -9,6 +9,9 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from tenantry.faces.astro.schemas import (
+    BasicSubjectProfile as BasicSubjectProfile,
+)
+from tenantry.faces.astro.schemas import (
     Body,
     DagRole,
     DeploymentRole,
@@ -33,9 +36,6 @@ class RoleScopeFilter(StrEnum):
     DAG = "DAG"
 
 
-class SubjectType(StrEnum):
-    USER = "USER"
-    SERVICEKEY = "SERVICEKEY"
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -89,13 +89,6 @@ class UpdateTeamRolesRequest(Body):
 # --- responses (OpenAPI document only) -------------------------------------------------------
 
 
-class BasicSubjectProfile(BaseModel):
-    id: str
-    subjectType: SubjectType | None = None
-    username: str | None = None
-    fullName: str | None = None
-    avatarUrl: str | None = None
-    apiTokenName: str | None = None
 
 
 class Invite(BaseModel):

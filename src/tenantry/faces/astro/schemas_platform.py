@@ -24,13 +24,12 @@ from pydantic import (
 )
 
 from tenantry.clock import iso_z
-from tenantry.faces.astro.schemas import Body
+from tenantry.faces.astro.schemas import BasicSubjectProfile, Body
 from tenantry.ids import ID_PATTERN
 
 SupportPlan = Literal["TRIAL", "BASIC", "STANDARD", "PREMIUM", "BUSINESS_CRITICAL"]
 Product = Literal["HOSTED", "HYBRID"]
 OrganizationStatus = Literal["ACTIVE", "INACTIVE", "SUSPENDED"]
-SubjectType = Literal["USER", "SERVICEKEY"]
 Executor = Literal["CELERY", "KUBERNETES"]
 SchedulerSize = Literal["SMALL", "MEDIUM", "LARGE", "EXTRA_LARGE"]
 DeploymentType = Literal["DEDICATED", "HYBRID", "STANDARD"]
@@ -50,15 +49,6 @@ class UpdateOrganizationRequest(Body):
     billingEmail: str = Field(max_length=320)
     isScimEnabled: StrictBool
     name: str = Field(min_length=1, max_length=50)
-
-
-class BasicSubjectProfile(BaseModel):
-    id: str
-    subjectType: SubjectType | None = None
-    username: str | None = None
-    fullName: str | None = None
-    avatarUrl: str | None = None
-    apiTokenName: str | None = None
 
 
 class Organization(BaseModel):
