@@ -15,12 +15,18 @@ from tenantry.db.engine import Database
 from tenantry.faces import astro
 from tenantry.faces.http import JSONResponse, RequestContextMiddleware
 from tenantry.faces.native import app as native
+from tenantry.mail import Mailer, make_mailer
 
 log = logging.getLogger("tenantry")
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    mailer: Mailer | None = None,
+) -> FastAPI:
     settings = settings or load_settings()
+    mail = mailer if mailer is not None else make_mailer(settings)
     db = database or Database(settings)
     sec = Security.from_settings(settings)
     faces = {
@@ -41,6 +47,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for face in (app, *faces.values()):
         face.state.database = db
         face.state.security = sec
+        face.state.mailer = mail
         face.state.settings = settings
 
     @app.get("/healthz", include_in_schema=False)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tenantry.mail import DEFAULT_FROM, check_sender
 
 
 class Settings(BaseSettings):
@@ -53,6 +55,16 @@ class Settings(BaseSettings):
 
     audit_retention_days: int = Field(default=365, ge=1, le=36_500)
 
+    # Outgoing mail (invite links): SMTP when `smtp_url` is set (smtp://user:pass@host:587?
+    # starttls=1, or smtps://host:465); otherwise .eml files in `mail_outbox` ("" = no mail).
+    # The URL is checked when the app is built (tenantry.mail.make_mailer), not here: a
+    # pydantic error would quote the input, password included.
+    smtp_url: SecretStr | None = None
+    mail_outbox: str = "./mail-outbox"
+    mail_from: str = DEFAULT_FROM
+    # Invite acceptances per client address per minute (each one is also a guess at a secret).
+    invite_accept_rate_per_ip: int = Field(default=20, ge=1, le=100_000)
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -60,6 +72,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TENANTRY_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
+        return value
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _valid_sender(cls, value: str) -> str:
+        check_sender(value)
         return value
 
     @cached_property

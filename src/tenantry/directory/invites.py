@@ -3,7 +3,11 @@
 An invite names its organization, the invitee's e-mail (casefolded), the role, the inviter, an
 expiry and a single-use secret for the invite link, of which only the SHA-256 digest is kept.
 Inviting an address that no user has yet creates a PENDING user (username = the address) who
-joins the organization only when the invite is accepted. Accepting is not built yet.
+joins the organization only when the invite is accepted (tenantry.directory.invite_accept).
+
+The secret reaches the invitee only by e-mail (`invite_mail`), in the fragment of the link
+`{public_url}/invite#<secret>`: a browser never sends a fragment to any server, so the secret
+stays out of access logs, proxies and Referer headers; the page POSTs it in a request body.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from tenantry.access.custom_roles import Subject, load_subjects
 from tenantry.access.principals import Principal
 from tenantry.access.tokens import digest
 from tenantry.audit.log import record
-from tenantry.clock import utcnow
-from tenantry.db.models import Invite, Organization, User
+from tenantry.clock import iso_z, utcnow
+from tenantry.db.models import Invite, Organization, Token, User
 from tenantry.directory import organizations, users
 from tenantry.directory.users import UserFields, looks_like_email, username_key
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
 from tenantry.ids import new_id
+from tenantry.mail import Mail
 
 # Invite-link secrets look different from bearer tokens (tnt_), so neither is mistaken for
 # the other in logs or support tickets.
@@ -51,6 +56,45 @@ class InviteView:
 class CreatedInvite:
     view: InviteView
     secret: str  # for the invite link; never stored, and not part of Astro's Invite body
+    address: str = ""  # the invitee's address as the inviter wrote it (for the e-mail)
+
+
+def invite_link(public_url: str, secret: str) -> str:
+    """The secret travels in the fragment only (see the module docstring)."""
+    return f"{public_url.rstrip('/')}/invite#{secret}"
+
+
+def _name_of(subject: Subject | None) -> str:
+    if isinstance(subject, User):
+        return subject.full_name or subject.username
+    if isinstance(subject, Token):
+        return subject.name or "An API token"
+    return "An administrator"
+
+
+def invite_mail(created: CreatedInvite, public_url: str) -> Mail:
+    """The e-mail that carries the invite link to the invitee."""
+    view = created.view
+    invite, org = view.invite, view.organization
+    inviter = _name_of(view.subjects.get(invite.inviter_id or ""))
+    base = public_url.rstrip("/")
+    org_name = " ".join(org.name.split())  # one line: it goes into the Subject header
+    text = (
+        f"Hello,\n\n"
+        f"{inviter} invited you to join the organization {org_name} on Tenantry "
+        f"as {invite.role}.\n\n"
+        f"Open this link to accept the invite:\n\n"
+        f"    {invite_link(public_url, created.secret)}\n\n"
+        f"The link works once and until {iso_z(invite.expires_at)}. If you already have an "
+        f"account, sign in first. Programs can accept it with POST "
+        f"{base}/tenantry/v1/invites/accept and the part after '#' as \"secret\".\n\n"
+        f"If you did not expect this invite, ignore this message.\n"
+    )
+    return Mail(
+        to=created.address or invite.invitee_email,
+        subject=f"You are invited to join {org_name} on Tenantry",
+        text=text,
+    )
 
 
 def _check_email(email: str) -> str:
@@ -151,7 +195,7 @@ async def create_invite(
         details={"inviteeEmail": email_key, "userId": user.id, "role": role},
     )
     subjects = await load_subjects(db, [user.id, invite.inviter_id])
-    return CreatedInvite(InviteView(invite, org, subjects), secret)
+    return CreatedInvite(InviteView(invite, org, subjects), secret, email)
 
 
 async def delete_invite(db: AsyncSession, actor: Principal, org_id: str, invite_id: str) -> None:

@@ -1,20 +1,28 @@
 """Astro invites: create (pending users, single-use secret, expiry), conflicts, validation,
-permissions, tenant isolation and delete."""
+permissions, tenant isolation and delete; the invite link by e-mail, only after the commit."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.access.tokens import digest
 from tenantry.app import create_app
 from tenantry.clock import utcnow
 from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Invite, Membership, User
+from tenantry.mail import Mail
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 
@@ -311,3 +319,99 @@ async def test_concurrent_invites_for_one_address_make_one_invite(
             select(func.count()).select_from(User).where(User.username_key == "race@acme.io")
         )
     assert invites == 1 and people == 1
+
+
+# --- the invite link by e-mail -----------------------------------------------------------------
+
+
+class FakeMailer:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[Mail] = []
+        self.fail = fail
+
+    async def send(self, to: str, subject: str, text: str) -> None:
+        if self.fail:
+            raise ConnectionRefusedError("smtp down")
+        self.sent.append(Mail(to, subject, text))
+
+
+class CommitFails(Database):
+    """Every writing transaction rolls back at the end, as if the commit had failed."""
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        async with super().transaction(write=write) as session:
+            yield session
+            if write:
+                raise RuntimeError("commit failed")
+
+
+async def _post_invite(
+    app: Any, org_id: str, token: str, email: str = "new@acme.io"
+) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.post(
+            f"/v1/organizations/{org_id}/invites",
+            json={"inviteeEmail": email, "role": "ORGANIZATION_MEMBER"},
+            headers=bearer(token),
+        )
+
+
+async def test_the_invitee_gets_the_link_by_mail(
+    settings: Settings, database: Database, world: World
+) -> None:
+    org = await world.org("Acme")
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    mailer = FakeMailer()
+    public = settings.model_copy(update={"public_url": "https://id.acme.io/"})
+    r = await _post_invite(create_app(public, database, mailer), org.id, token, "Ann@Acme.io")
+    assert r.status_code == 200, r.text
+    [mail] = mailer.sent
+    assert mail.to == "Ann@Acme.io" and mail.subject == "You are invited to join Acme on Tenantry"
+    links = re.findall(r"https://id\.acme\.io/\S*", mail.text)
+    secret = next(link.partition("#")[2] for link in links if "#" in link)
+    assert f"https://id.acme.io/invite#{secret}" in links  # in the fragment, nowhere else
+    assert mail.text.count(secret) == 1
+    async with database.transaction() as db:
+        invite = await db.get(Invite, r.json()["inviteId"])
+    assert invite is not None and invite.secret_digest == digest(secret)
+    assert secret not in r.text
+
+
+async def test_no_mail_when_the_invite_is_refused_or_rolled_back(
+    settings: Settings, database: Database, world: World
+) -> None:
+    org = await world.org()
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    member = await world.user("member@acme.io")
+    await world.roles(org, member)
+    mailer = FakeMailer()
+    app = create_app(settings, database, mailer)
+    conflict = await _post_invite(app, org.id, token, "member@acme.io")
+    assert conflict.status_code == 409 and mailer.sent == []
+    failing = CommitFails(settings)
+    try:
+        r = await _post_invite(create_app(settings, failing, mailer), org.id, token)
+    finally:
+        await failing.dispose()
+    assert r.status_code == 500, r.text
+    assert mailer.sent == []
+    assert (await _counts(world))[0] == 0  # the invite was rolled back
+    # the same request on a database that commits does send the mail
+    ok = await _post_invite(create_app(settings, database, mailer), org.id, token)
+    assert ok.status_code == 200 and [m.to for m in mailer.sent] == ["new@acme.io"]
+
+
+async def test_a_mail_failure_does_not_fail_the_invite(
+    settings: Settings, database: Database, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    org = await world.org()
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    r = await _post_invite(create_app(settings, database, FakeMailer(fail=True)), org.id, token)
+    assert r.status_code == 200, r.text
+    assert (await _counts(world))[0] == 1
+    warnings = [rec.getMessage() for rec in caplog.records if rec.name == "tenantry.mail"]
+    assert warnings == ["sending mail failed: ConnectionRefusedError"]
+    assert not any("tni_" in rec.getMessage() for rec in caplog.records)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.native import auth, errors, routes
+from tenantry.faces.native import auth, errors, invites, routes
 
 PREFIX = "/tenantry/v1"
 
@@ -20,4 +20,5 @@ def build(max_body_bytes: int) -> FastAPI:
     )
     app.include_router(routes.router)
     app.include_router(auth.router)
+    app.include_router(invites.router)
     return app
