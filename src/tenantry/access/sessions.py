@@ -103,9 +103,16 @@ async def _verify(hasher: Hasher, user: User | None, password: str, now: datetim
     return await hasher.verify(user.password_hash if usable and user else None, password)
 
 
-async def _start_session(
-    db: AsyncSession, policy: SecurityPolicy, user: User, now: datetime, deadline: datetime | None
+async def start_session(
+    db: AsyncSession,
+    policy: SecurityPolicy,
+    user: User,
+    now: datetime | None = None,
+    deadline: datetime | None = None,
 ) -> Minted:
+    """A session token for a user who has proved who they are (a password sign-in, or e.g.
+    accepting an invite). `deadline` carries an existing session's absolute cap (refresh)."""
+    now = now or utcnow()
     cap = deadline or now + policy.session_max
     minted = await mint(
         db,
@@ -152,7 +159,7 @@ async def login(
     user.first_login_at = user.first_login_at or now
     user.last_login_at = now
     user.seen_at = now
-    minted = await _start_session(db, policy, user, now, None)
+    minted = await start_session(db, policy, user, now, None)
     await record(
         db,
         anonymous(),
@@ -182,7 +189,7 @@ async def refresh(db: AsyncSession, actor: Principal) -> Minted:
     token = _session_of(actor)
     assert actor.user is not None
     now = utcnow()
-    minted = await _start_session(db, actor.policy, actor.user, now, token.max_expires_at)
+    minted = await start_session(db, actor.policy, actor.user, now, token.max_expires_at)
     await revoke(db, token.id, by=actor.actor_id)
     await record(db, actor, "auth.refresh", target_type="token", target_id=minted.token.id)
     return minted

@@ -30,7 +30,7 @@ from tenantry.access.engine import Grants
 from tenantry.access.principals import Principal
 from tenantry.access.ratelimit import RateLimiter
 from tenantry.access.security import Security
-from tenantry.access.session_start import start_session
+from tenantry.access.sessions import start_session
 from tenantry.access.tokens import MAX_SECRET_LENGTH, Minted, digest
 from tenantry.audit.log import record
 from tenantry.clock import utcnow

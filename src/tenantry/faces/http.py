@@ -244,6 +244,10 @@ def install_error_handlers(
 
     async def http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, DomainError):
+            # FastAPI wraps errors raised while reading the body (our input guard's) in a
+            # generic 400; answer with the guard's own error and status instead.
+            return await domain(request, exc.__cause__)
         err_cls: type[DomainError] = NotFound if exc.status_code == 404 else Invalid
         message = "no such route" if exc.status_code == 404 else str(exc.detail)
         return render(request, exc.status_code, err_cls(message))
