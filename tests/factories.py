@@ -152,6 +152,49 @@ class World:
             view = await custom_roles.create_role(db, system_principal(), org.id, scope, fields)
             return view.role
 
+    async def api_token(
+        self,
+        org: Organization,
+        creator: User | None = None,
+        role: str = "ORGANIZATION_MEMBER",
+        type: str = "ORGANIZATION",
+        entity_id: str | None = None,
+        days: int | None = None,
+        name: str | None = None,
+    ) -> Any:
+        """An Astro API token of `org` (an ApiTokenView: `.id`, `.token`, `.secret`), created
+        through the service by `creator`, by default one of the organization's owners (a new
+        owner when it has none). The creator must hold `role` where it is granted."""
+        from sqlalchemy import select
+
+        from tenantry.access import api_tokens
+        from tenantry.access.engine import load_user_grants
+        from tenantry.access.principals import Principal
+        from tenantry.db.models import Membership
+
+        creator_id = creator.id if creator is not None else None
+        if creator_id is None:
+            async with self.database.transaction() as db:
+                creator_id = await db.scalar(
+                    select(Membership.user_id)
+                    .where(
+                        Membership.organization_id == org.id,
+                        Membership.role == "ORGANIZATION_OWNER",
+                    )
+                    .order_by(Membership.user_id)
+                    .limit(1)
+                )
+        if creator_id is None:
+            creator_id = (await self.member(org, "ORGANIZATION_OWNER"))[0].id
+        async with self.database.transaction() as db:
+            user = await db.scalar(select(User).where(User.id == creator_id))
+            assert user is not None
+            actor = Principal(grants=await load_user_grants(db, user.id), user=user)
+            new = api_tokens.NewApiToken(
+                name or f"token{next(_counter)}", type, role, entity_id, expiry_days=days
+            )
+            return await api_tokens.create_api_token(db, actor, org.id, new)
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

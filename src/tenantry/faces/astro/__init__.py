@@ -12,7 +12,16 @@ from tenantry.faces.http import make_face_app
 
 PREFIXES = ("/v1", "/iam/v1beta1", "/platform/v1beta1")
 # Route modules of the face; each defines `router`.
-MODULES = ("users", "organizations", "workspaces", "deployments", "invites", "roles", "teams")
+MODULES = (
+    "users",
+    "organizations",
+    "workspaces",
+    "deployments",
+    "invites",
+    "roles",
+    "teams",
+    "tokens",
+)
 
 
 def build(max_body_bytes: int) -> FastAPI:
