@@ -6,14 +6,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from starlette.routing import Mount
 
 from tenantry.access.security import Security
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
+from tenantry.errors import NotFound
 from tenantry.faces import astro
-from tenantry.faces.http import JSONResponse, RequestContextMiddleware
+from tenantry.faces.http import ErrorRenderer, JSONResponse, RequestContextMiddleware
 from tenantry.faces.native import app as native
 from tenantry.mail import Mailer, make_mailer
 
@@ -60,8 +62,20 @@ def create_app(
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    for prefix in astro.PREFIXES:
-        app.router.routes.append(Mount(prefix, app=faces["astro"]))
-    app.router.routes.append(Mount(native.PREFIX, app=faces["native"]))
+    mounts = [(prefix, faces["astro"]) for prefix in astro.PREFIXES]
+    mounts.append((native.PREFIX, faces["native"]))
+    for prefix, face in mounts:
+        app.router.routes.append(Mount(prefix, app=face))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """A path no mount matched (e.g. one with an encoded line break, which Starlette's
+        mount patterns do not match) still gets the error body of the face it names."""
+        for prefix, face in mounts:
+            if request.url.path == prefix or request.url.path.startswith(prefix + "/"):
+                render: ErrorRenderer = face.state.render_error
+                return render(request, 404, NotFound("no such route"))
+        return JSONResponse({"message": "no such route", "statusCode": 404}, status_code=404)
+
+    app.add_exception_handler(404, not_found)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -88,7 +88,7 @@ def _merged_spec(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict
 
 def _check_json(value: Any, depth: int) -> None:
     """Only what both databases store and the faces render back: no NUL (PostgreSQL refuses
-    it), finite numbers, 64-bit integers, at most MAX_SPEC_DEPTH levels of nesting."""
+    it), numbers within the 64-bit integer range, at most MAX_SPEC_DEPTH levels of nesting."""
     problem = None
     if depth > MAX_SPEC_DEPTH:
         problem = f"nested deeper than {MAX_SPEC_DEPTH} levels"
@@ -99,7 +99,10 @@ def _check_json(value: Any, depth: int) -> None:
     elif isinstance(value, int):
         problem = None if -(2**63) <= value < 2**63 else "integer out of 64-bit range"
     elif isinstance(value, float):
-        problem = None if math.isfinite(value) else "number is not finite"
+        # PostgreSQL's jsonb keeps 1e300 as an exact numeric and gives it back as a 301-digit
+        # integer, so large floats are held to the same 64-bit range as integers.
+        finite = math.isfinite(value)
+        problem = None if finite and abs(value) < 2**63 else "number out of range"
     elif isinstance(value, dict):
         for key, item in value.items():
             if NUL in key:

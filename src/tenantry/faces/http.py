@@ -290,6 +290,7 @@ def make_face_app(
         title=title, description=description, version="0.1.0", default_response_class=JSONResponse
     )
     install_error_handlers(app, render, table)
+    app.state.render_error = render
 
     async def reject(scope: Scope, receive: Receive, send: Send, exc: DomainError) -> None:
         response = render(Request(scope, receive), status_for(exc, table), exc)
