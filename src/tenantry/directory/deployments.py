@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import scopes
+from tenantry.access.bindings import drop_api_tokens_in
 from tenantry.access.principals import Principal
 from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
@@ -291,6 +292,7 @@ async def delete_deployment(db: AsyncSession, actor: Principal, org_id: str, dep
     await organizations.get_reachable(db, actor, org_id)
     dep = await load(db, org_id, dep_id)
     actor.require("deployment.delete", _scope(dep))
+    await drop_api_tokens_in(db, deployment_id=dep_id)
     await db.delete(dep)
     await db.flush()
     await record(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.access.bindings import drop_user_subjects
 from tenantry.access.principals import Principal
 from tenantry.access.scopes import SYSTEM_SCOPE
 from tenantry.audit.log import record
@@ -154,6 +155,7 @@ async def delete_user(db: AsyncSession, actor: Principal, user_id: str) -> None:
     if actor.user is not None and actor.user.id == user.id:
         raise Invalid("you cannot delete yourself")
     await _leave_organizations(db, user.id)
+    await drop_user_subjects(db, user.id)
     await db.delete(user)
     await db.flush()
     await record(db, actor, "user.delete", target_type="user", target_id=user_id)

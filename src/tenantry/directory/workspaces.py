@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import scopes
+from tenantry.access.bindings import drop_api_tokens_in
 from tenantry.access.principals import Principal
 from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
@@ -176,6 +177,7 @@ async def delete_workspace(db: AsyncSession, actor: Principal, org_id: str, ws_i
     await organizations.get_reachable(db, actor, org_id)
     ws = await load(db, org_id, ws_id)
     actor.require("workspace.delete", scopes.workspace(org_id, ws_id))
+    await drop_api_tokens_in(db, workspace_id=ws_id)
     await db.delete(ws)
     await db.flush()
     await record(
