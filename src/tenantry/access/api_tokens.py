@@ -49,7 +49,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import scopes, tokens
 from tenantry.access.catalogue import ORGANIZATION_ROLES, ROLE_PERMISSIONS
-from tenantry.access.custom_roles import Subject, load_subjects
 from tenantry.access.engine import scope_of
 from tenantry.access.principals import Principal
 from tenantry.access.scopes import DEPTH, Scope, ScopeType
@@ -60,6 +59,7 @@ from tenantry.db.models import CustomRole, Organization, RoleBinding, Token
 from tenantry.directory import members, organizations, tree
 from tenantry.directory.members import RoleSet, roleset_from_bindings
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
+from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.errors import FieldError, Forbidden, Invalid, NotFound
 
 TOKEN_TYPES = (ScopeType.ORGANIZATION.value, ScopeType.WORKSPACE.value, ScopeType.DEPLOYMENT.value)

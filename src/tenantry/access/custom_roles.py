@@ -8,7 +8,7 @@ rewrites the organization's bindings of that role in the same transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +27,10 @@ from tenantry.access.principals import Principal
 from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
-from tenantry.db.models import CustomRole, RoleBinding, Token, User
+from tenantry.db.models import CustomRole, RoleBinding
 from tenantry.directory import organizations, tree
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
+from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
 from tenantry.ids import new_id
 
@@ -46,22 +47,6 @@ LISTED_SCOPES = (ScopeType.ORGANIZATION, ScopeType.WORKSPACE, ScopeType.DEPLOYME
 MAX_NAME = 128
 MAX_DESCRIPTION = 2048
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-Subject = User | Token
-
-
-async def load_subjects(db: AsyncSession, ids: Iterable[str | None]) -> dict[str, Subject]:
-    """Users and API tokens by id, for rendering who created or changed something."""
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    found: dict[str, Subject] = {
-        u.id: u for u in await db.scalars(select(User).where(User.id.in_(wanted)))
-    }
-    rest = wanted - found.keys()
-    if rest:
-        found.update({t.id: t for t in await db.scalars(select(Token).where(Token.id.in_(rest)))})
-    return found
 
 
 @dataclass(frozen=True)

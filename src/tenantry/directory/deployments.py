@@ -26,14 +26,13 @@ from tenantry.db.models import Deployment, Workspace
 from tenantry.directory import organizations, workspaces
 from tenantry.directory.organizations import (
     NUL,
-    Subjects,
     authors,
     check_filter,
     check_name,
     check_text,
-    load_subjects,
 )
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
+from tenantry.directory.subjects import Subjects, load_subjects
 from tenantry.errors import FieldError, Invalid, NotFound
 
 DEPLOYMENT_SORTS = ("name", "createdAt", "updatedAt")

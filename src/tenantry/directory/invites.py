@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import scopes
 from tenantry.access.catalogue import ORGANIZATION_ROLES
-from tenantry.access.custom_roles import Subject, load_subjects
 from tenantry.access.principals import Principal
 from tenantry.access.tokens import digest
 from tenantry.audit.log import record
 from tenantry.clock import iso_z, utcnow
 from tenantry.db.models import Invite, Organization, Token, User
 from tenantry.directory import organizations, users
+from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.directory.users import UserFields, looks_like_email, username_key
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
 from tenantry.ids import new_id

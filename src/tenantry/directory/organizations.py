@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -13,8 +13,9 @@ from tenantry.access.principals import Principal
 from tenantry.access.scopes import SYSTEM_SCOPE
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
-from tenantry.db.models import Deployment, Membership, Organization, Token, User, Workspace
+from tenantry.db.models import Deployment, Membership, Organization, Workspace
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
+from tenantry.directory.subjects import Subjects, load_subjects
 from tenantry.errors import FieldError, Invalid, NotFound
 
 SUPPORT_PLANS = ("TRIAL", "BASIC", "STANDARD", "PREMIUM", "BUSINESS_CRITICAL")
@@ -93,31 +94,6 @@ async def get_reachable(db: AsyncSession, actor: Principal, org_id: str) -> Orga
     ):
         raise NotFound("organization not found")
     return await load(db, org_id)
-
-
-@dataclass(frozen=True)
-class Subjects:
-    """Who is behind `created_by`/`updated_by` ids: users, and API tokens by name."""
-
-    users: Mapping[str, User]
-    token_names: Mapping[str, str]
-
-
-NO_SUBJECTS = Subjects({}, {})
-
-
-async def load_subjects(db: AsyncSession, ids: Iterable[str | None]) -> Subjects:
-    """Two queries at most, however many objects are being rendered."""
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return NO_SUBJECTS
-    found = {u.id: u for u in await db.scalars(select(User).where(User.id.in_(wanted)))}
-    rest = wanted - found.keys()
-    names: dict[str, str] = {}
-    if rest:
-        rows = await db.execute(select(Token.id, Token.name).where(Token.id.in_(rest)))
-        names = dict(rows.all())
-    return Subjects(found, names)
 
 
 def authors(objects: Iterable[Organization | Workspace | Deployment]) -> list[str | None]:

@@ -18,7 +18,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import scopes
-from tenantry.access.custom_roles import Subject, load_subjects
 from tenantry.access.principals import Principal
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
@@ -26,6 +25,7 @@ from tenantry.db.models import Membership, RoleBinding, Team, TeamMember, User
 from tenantry.directory import members, organizations
 from tenantry.directory.members import RoleSet, roleset_from_bindings
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
+from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
 from tenantry.ids import new_id
 

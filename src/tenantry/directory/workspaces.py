@@ -22,14 +22,13 @@ from tenantry.clock import utcnow
 from tenantry.db.models import Workspace
 from tenantry.directory import organizations
 from tenantry.directory.organizations import (
-    Subjects,
     authors,
     check_filter,
     check_name,
     check_text,
-    load_subjects,
 )
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
+from tenantry.directory.subjects import Subjects, load_subjects
 from tenantry.errors import FieldError, Invalid, NotFound
 
 WORKSPACE_SORTS = ("name", "createdAt", "updatedAt")

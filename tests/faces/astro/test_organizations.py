@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import func, select
 
-from tenantry.db.models import AuditEvent, Organization, User
-from tenantry.directory.organizations import Subjects
+from tenantry.db.models import AuditEvent, Organization, Token, User
 from tenantry.faces.astro.render_platform import subject
 from tests.factories import World, bearer
 from tests.spec import assert_astro
@@ -287,7 +286,8 @@ async def test_unknown_fields_are_ignored(client: httpx.AsyncClient, world: Worl
 def test_subject_profiles() -> None:
     """Users, API tokens, the system, and subjects since deleted."""
     user = User(id="cuser0000000000000000000a", username="u@a.io", full_name="U", avatar_url="")
-    subjects = Subjects({user.id: user}, {"ctoken000000000000000000a": "ci-token"})
+    token = Token(id="ctoken000000000000000000a", name="ci-token")
+    subjects = {user.id: user, token.id: token}
     assert subject(user.id, subjects) == _profile(user)
     assert subject("ctoken000000000000000000a", subjects) == {
         "id": "ctoken000000000000000000a",

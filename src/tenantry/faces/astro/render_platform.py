@@ -7,34 +7,18 @@ from typing import Any
 from tenantry.clock import iso_z
 from tenantry.db.models import Deployment, Organization, Workspace
 from tenantry.directory.deployments import DeploymentPage, DeploymentView
-from tenantry.directory.organizations import OrganizationPage, OrganizationView, Subjects
+from tenantry.directory.organizations import OrganizationPage, OrganizationView
 from tenantry.directory.paging import Page
+from tenantry.directory.subjects import Subjects
 from tenantry.directory.workspaces import WorkspacePage, WorkspaceView
+from tenantry.faces.astro import render_iam
 from tenantry.faces.astro.schemas_platform import SERVER_OWNED
 
 JSON = dict[str, Any]
 
 
 def subject(subject_id: str | None, subjects: Subjects) -> JSON:
-    """A BasicSubjectProfile: the user or the API token; just the id for a subject deleted
-    since (whose kind is no longer known); and for an object the system made (CLI, bootstrap),
-    which no user or token did, the neutral `{"id": ""}` (only `id` is required, and
-    BasicSubjectProfile's subject types, USER and SERVICEKEY, would both be untrue)."""
-    if subject_id is None:
-        return {"id": ""}
-    user = subjects.users.get(subject_id)
-    if user is not None:
-        return {
-            "id": user.id,
-            "subjectType": "USER",
-            "username": user.username,
-            "fullName": user.full_name,
-            "avatarUrl": user.avatar_url,
-        }
-    token_name = subjects.token_names.get(subject_id)
-    if token_name is not None:
-        return {"id": subject_id, "subjectType": "SERVICEKEY", "apiTokenName": token_name}
-    return {"id": subject_id}
+    return render_iam.subject(subjects, subject_id)
 
 
 def _paginated(key: str, page: Page[Any], items: list[JSON]) -> JSON:
