@@ -3,25 +3,23 @@
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import FastAPI
 
-from tenantry.faces.astro import errors
+from tenantry.faces.astro import (
+    deployments,
+    errors,
+    invites,
+    organizations,
+    roles,
+    teams,
+    tokens,
+    users,
+    workspaces,
+)
 from tenantry.faces.http import make_face_app
 
 PREFIXES = ("/v1", "/iam/v1beta1", "/platform/v1beta1")
-# Route modules of the face; each defines `router`.
-MODULES = (
-    "users",
-    "organizations",
-    "workspaces",
-    "deployments",
-    "invites",
-    "roles",
-    "teams",
-    "tokens",
-)
+ROUTE_MODULES = (users, organizations, workspaces, deployments, invites, roles, teams, tokens)
 
 
 def build(max_body_bytes: int) -> FastAPI:
@@ -32,12 +30,6 @@ def build(max_body_bytes: int) -> FastAPI:
         errors.STATUS,
         max_body_bytes,
     )
-    for name in MODULES:
-        try:
-            module = importlib.import_module(f"tenantry.faces.astro.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tenantry.faces.astro.{name}":
-                raise
-            continue
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     return app
