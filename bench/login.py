@@ -408,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         f"TENANTRY_LOGIN_RATE_PER_IP={RATE_LIMIT_OVERRIDE} (defaults 10 and 30 per minute)"
     )
     rows: list[Row] = []
+    load_before = os.getloadavg()
     with fresh_database(args.pg_url) as url:
         console.print(f"creating {args.users} users with passwords…")
         started = time.perf_counter()
@@ -421,6 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     out.print(
         f"password hashing: {argon2}; {os.cpu_count()} CPUs on this machine, shared by the "
         "server, PostgreSQL and the load generators"
+    )
+    load_after = os.getloadavg()
+    out.print(
+        "load average (1/5/15 min) before "
+        + "/".join(f"{x:.2f}" for x in load_before)
+        + ", after "
+        + "/".join(f"{x:.2f}" for x in load_after)
+        + ": other work on the machine skews these figures"
     )
     out.print(
         f"server started with TENANTRY_LOGIN_RATE_PER_ACCOUNT={RATE_LIMIT_OVERRIDE} and "
@@ -450,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                     "command": command,
                     "argon2": argon2,
                     "cpus": os.cpu_count(),
+                    "load_average": {"before": load_before, "after": load_after},
                     "rate_limits": RATE_LIMIT_OVERRIDE,
                     "rows": [
                         {"workers": r.workers, "phase": r.phase, **asdict(r.result)} for r in rows
