@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import unicodedata
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 from argon2 import PasswordHasher
@@ -50,8 +52,8 @@ def validate(password: str, username: str | None = None) -> None:
 
 class Hasher:
     """argon2id with the configured cost. Hashing runs in worker threads (argon2 releases the
-    GIL), at most `concurrency` at a time, so logins never stall the event loop and a burst
-    of logins cannot take more than concurrency * memory_cost of RAM."""
+    GIL), at most `concurrency` at a time per worker process, so logins never stall the event
+    loop and a burst of logins takes at most concurrency * memory_cost of RAM per worker."""
 
     def __init__(
         self, time_cost: int, memory_kib: int, parallelism: int, concurrency: int | None = None
@@ -73,13 +75,20 @@ class Hasher:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def verify(self, encoded: str | None, password: str) -> bool:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one hashing slot across several steps. Sign-in takes it *before* it looks the
+        user up, so that logins queueing for the hasher hold no database connection."""
+        async with self._limiter:
+            yield
+
+    async def verify(self, encoded: str | None, password: str, *, in_slot: bool = False) -> bool:
         """Always does the work of one verification, even without a stored hash, so that
-        an unknown user and a wrong password take the same time."""
+        an unknown user and a wrong password take the same time. `in_slot`: the caller
+        already holds a slot (see `slot`)."""
         target = encoded or self._dummy()
-        ok = await anyio.to_thread.run_sync(
-            self._verify_sync, target, password, limiter=self._limiter
-        )
+        limiter = None if in_slot else self._limiter
+        ok = await anyio.to_thread.run_sync(self._verify_sync, target, password, limiter=limiter)
         return ok and encoded is not None
 
     def needs_rehash(self, encoded: str) -> bool:

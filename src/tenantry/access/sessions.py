@@ -96,11 +96,14 @@ def _is_locked(user: User, now: datetime) -> bool:
     return user.locked_until is not None and user.locked_until > now
 
 
-async def _verify(hasher: Hasher, user: User | None, password: str, now: datetime) -> bool:
+async def _verify(
+    hasher: Hasher, user: User | None, password: str, now: datetime, *, in_slot: bool = False
+) -> bool:
     """One argon2 verification whatever the case (unknown, locked, disabled or no password),
     so that timing tells nothing."""
     usable = user is not None and not _is_locked(user, now) and user_can_sign_in(user)
-    return await hasher.verify(user.password_hash if usable and user else None, password)
+    encoded = user.password_hash if usable and user else None
+    return await hasher.verify(encoded, password, in_slot=in_slot)
 
 
 async def start_session(
@@ -139,9 +142,11 @@ async def login(
 ) -> LoginOutcome:
     _check_lengths(username, password)
     await throttle(limits, ip, username)
-    user = await users.find_by_username(db, username)
     now = utcnow()
-    if not await _verify(hasher, user, password, now) or user is None:
+    async with hasher.slot():  # queue for the hasher before taking a database connection
+        user = await users.find_by_username(db, username)
+        verified = await _verify(hasher, user, password, now, in_slot=True)
+    if not verified or user is None:
         if user is not None:
             await _record_failure(db, policy, user, now)
         await record(
