@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.access import accounts, personal_tokens, sessions
 from tenantry.access.principals import system_principal
 from tenantry.access.security import Security
+from tenantry.cli_audit import audit_app
 from tenantry.clock import iso_z
 from tenantry.config import load_settings
 from tenantry.db.engine import Database
@@ -36,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(audit_app, name="audit")
 err = Console(stderr=True)
 out = Console()
 T = TypeVar("T")
