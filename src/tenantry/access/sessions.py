@@ -196,7 +196,14 @@ async def refresh(db: AsyncSession, actor: Principal) -> Minted:
     now = utcnow()
     minted = await start_session(db, actor.policy, actor.user, now, token.max_expires_at)
     await revoke(db, token.id, by=actor.actor_id)
-    await record(db, actor, "auth.refresh", target_type="token", target_id=minted.token.id)
+    await record(
+        db,
+        actor,
+        "auth.refresh",
+        target_type="token",
+        target_id=minted.token.id,
+        details={"replaces": token.id},
+    )
     return minted
 
 

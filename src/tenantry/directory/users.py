@@ -53,12 +53,15 @@ class UserFields:
     enabled: bool | None = None
 
 
+_FIELDS = ("full_name", "avatar_url", "email", "status", "enabled")
+
+
 def _apply(user: User, fields: UserFields) -> None:
     if fields.status is not None and fields.status not in USER_STATUSES:
         raise Invalid("invalid status", [FieldError("status", "invalid", "unknown status")])
     if fields.email is not None and fields.email and not looks_like_email(fields.email):
         raise Invalid("invalid email", [FieldError("email", "invalid", "not an e-mail address")])
-    for name in ("full_name", "avatar_url", "email", "status", "enabled"):
+    for name in _FIELDS:
         value = getattr(fields, name)
         if value is not None:
             setattr(user, name, value)
@@ -138,11 +141,20 @@ async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: 
     user = await get_by_id(db, user_id)
     if user.builtin:
         raise Invalid("built-in users cannot be modified")
+    before = {name: getattr(user, name) for name in _FIELDS}
     _apply(user, fields)
     user.updated_at = utcnow()
     user.updated_by = actor.actor_id
     await db.flush()
-    await record(db, actor, "user.update", target_type="user", target_id=user.id)
+    changed = {n: [before[n], getattr(user, n)] for n in _FIELDS if before[n] != getattr(user, n)}
+    await record(
+        db,
+        actor,
+        "user.update",
+        target_type="user",
+        target_id=user.id,
+        details={"changed": changed},
+    )
     return user
 
 

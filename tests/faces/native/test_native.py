@@ -285,3 +285,17 @@ async def test_escaped_backslashes_are_not_a_nul(client: httpx.AsyncClient, worl
     )
     assert r.status_code == 201 and r.json()["fullName"] == "C:\\u0000"
 
+
+async def test_user_update_audits_what_changed(client: httpx.AsyncClient, world: World) -> None:
+    from tenantry.db.models import AuditEvent
+
+    h = bearer(await world.token(await world.admin()))
+    user = await world.user(full_name="Old")
+    r = await client.patch(
+        f"{V}/users/{user.id}", json={"fullName": "New", "enabled": False}, headers=h
+    )
+    assert r.status_code == 200
+    async with world.database.transaction() as db:
+        event = await db.scalar(select(AuditEvent).where(AuditEvent.action == "user.update"))
+    assert event is not None
+    assert event.details == {"changed": {"full_name": ["Old", "New"], "enabled": [True, False]}}
