@@ -13,7 +13,7 @@ from tenantry.directory.deployments import DeploymentFields
 from tenantry.faces.astro import render_platform as render
 from tenantry.faces.astro import schemas
 from tenantry.faces.astro import schemas_platform as platform
-from tenantry.faces.astro.deps import Caller, DeploymentId, OrgId
+from tenantry.faces.astro.deps import Caller, DeploymentId, Limit, Offset, OrgId
 from tenantry.faces.http import Db
 from tenantry.ids import ID_PATTERN
 
@@ -44,8 +44,8 @@ async def list_deployments(
     deploymentIds: Annotated[list[IdItem], Query(max_length=100)] = [],  # noqa: B006
     workspaceIds: Annotated[list[IdItem], Query(max_length=100)] = [],  # noqa: B006
     names: Annotated[list[NameItem], Query(max_length=100)] = [],  # noqa: B006
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+    offset: Offset = 0,
+    limit: Limit = 20,
     sorts: Annotated[list[SortItem], Query(max_length=10)] = [],  # noqa: B006
 ) -> Any:
     """The deployments of the organization that the caller can see."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Query
 
 from tenantry.faces.http import BearerCaller
 from tenantry.ids import ID_PATTERN
@@ -23,3 +23,7 @@ DeploymentId = Annotated[str, _id("The Deployment's ID.")]
 TeamId = Annotated[str, _id("The Team's ID.")]
 RoleId = Annotated[str, _id("The role's ID.")]
 InviteId = Annotated[str, _id("The invite's ID.")]
+
+# Pagination as every Astro list documents it.
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Offset for pagination")]
+Limit = Annotated[int, Query(ge=0, le=1000, description="Limit for pagination")]

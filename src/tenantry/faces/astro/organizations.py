@@ -12,7 +12,7 @@ from tenantry.directory.organizations import OrganizationFields
 from tenantry.faces.astro import render_platform as render
 from tenantry.faces.astro import schemas
 from tenantry.faces.astro import schemas_platform as platform
-from tenantry.faces.astro.deps import Caller, OrgId
+from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId
 from tenantry.faces.http import Db
 
 router = APIRouter(tags=["Organization"], responses=schemas.ERRORS)
@@ -29,8 +29,8 @@ async def list_organizations(
     db: Db,
     supportPlan: platform.SupportPlan | None = None,
     product: platform.Product | None = None,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+    offset: Offset = 0,
+    limit: Limit = 20,
     sorts: Annotated[list[SortItem], Query(max_length=10)] = [],  # noqa: B006
 ) -> Any:
     """The organizations the caller can see."""

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from tenantry.access import custom_roles
 from tenantry.access.custom_roles import RoleFields, RoleQuery
 from tenantry.faces.astro import render_iam, schemas, schemas_iam
-from tenantry.faces.astro.deps import Caller, OrgId, RoleId
+from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, RoleId
 from tenantry.faces.http import Db
 
 router = APIRouter(tags=["Role"], responses=schemas.ERRORS)
@@ -30,8 +30,8 @@ async def list_roles(
     organizationId: OrgId,
     includeDefaultRoles: bool = False,
     scopeTypes: Annotated[list[schemas_iam.RoleScopeFilter], Query(max_length=10)] = [],  # noqa: B006
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+    offset: Offset = 0,
+    limit: Limit = 20,
     sorts: Annotated[list[SortItem], Query(max_length=10)] = [],  # noqa: B006
 ) -> Any:
     """The organization's custom roles, a page at a time; with `includeDefaultRoles=true`

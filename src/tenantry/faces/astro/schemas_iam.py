@@ -36,8 +36,6 @@ class RoleScopeFilter(StrEnum):
     DAG = "DAG"
 
 
-
-
 # --- requests --------------------------------------------------------------------------------
 
 
@@ -87,8 +85,6 @@ class UpdateTeamRolesRequest(Body):
 
 
 # --- responses (OpenAPI document only) -------------------------------------------------------
-
-
 
 
 class Invite(BaseModel):

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from tenantry.access import api_tokens
 from tenantry.access.api_tokens import ApiTokenQuery, NewApiToken, TokenRole
 from tenantry.faces.astro import render_tokens, schemas, schemas_tokens
-from tenantry.faces.astro.deps import Caller, OrgId
+from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId
 from tenantry.faces.http import Db
 from tenantry.ids import ID_PATTERN
 
@@ -44,8 +44,8 @@ async def list_api_tokens(
     workspaceId: FilterId = None,
     deploymentId: FilterId = None,
     includeOnlyOrganizationTokens: bool = False,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+    offset: Offset = 0,
+    limit: Limit = 20,
     sorts: Annotated[list[TokenSort], Query(max_length=10)] = [],  # noqa: B006
 ) -> Any:
     """The organization's API tokens; `workspaceId` (`deploymentId`) keeps those holding a

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from tenantry.directory import me, members
 from tenantry.directory.members import DagRole, MemberQuery, RoleSet
 from tenantry.faces.astro import render, schemas
-from tenantry.faces.astro.deps import Caller, OrgId, UserId
+from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, UserId
 from tenantry.faces.http import Db
 
 router = APIRouter(tags=["Users"], responses=schemas.ERRORS)
@@ -38,8 +38,8 @@ async def list_users(
     dagTags: Annotated[
         list[Annotated[str, Query(min_length=1, max_length=250)]], Query(max_length=100)
     ] = [],  # noqa: B006
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+    offset: Offset = 0,
+    limit: Limit = 20,
     sorts: Annotated[list[SortItem], Query(max_length=10)] = [],  # noqa: B006
 ) -> Any:
     query = MemberQuery(

@@ -12,7 +12,7 @@ from tenantry.directory.workspaces import WorkspaceFields
 from tenantry.faces.astro import render_platform as render
 from tenantry.faces.astro import schemas
 from tenantry.faces.astro import schemas_platform as platform
-from tenantry.faces.astro.deps import Caller, OrgId, WorkspaceId
+from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, WorkspaceId
 from tenantry.faces.http import Db
 from tenantry.ids import ID_PATTERN
 
@@ -33,8 +33,8 @@ async def list_workspaces(
     organizationId: OrgId,
     workspaceIds: Annotated[list[IdItem], Query(max_length=100)] = [],  # noqa: B006
     names: Annotated[list[NameItem], Query(max_length=100)] = [],  # noqa: B006
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+    offset: Offset = 0,
+    limit: Limit = 20,
     sorts: Annotated[list[SortItem], Query(max_length=10)] = [],  # noqa: B006
 ) -> Any:
     """The workspaces of the organization that the caller can see."""
