@@ -16,7 +16,7 @@ from tenantry.access.principals import Principal
 from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
-from tenantry.db.models import CustomRole, Membership, RoleBinding, User
+from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
 from tenantry.directory import organizations, tree
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.errors import FieldError, Invalid, NotFound
@@ -116,25 +116,14 @@ async def get_member(db: AsyncSession, actor: Principal, org_id: str, user_id: s
     return Member(user, roleset_from_bindings(org_role, bindings[user.id]))
 
 
-def _filtered(org_id: str, q: MemberQuery) -> Select[Any]:
-    """Members of the organization; each filter keeps users holding a binding at that scope
-    or a scope inside it. dagId and dagTags together mean "any binding reaching that DAG"."""
-    query = select(User.id).join(Membership, Membership.user_id == User.id)
-    query = query.where(Membership.organization_id == org_id)
-
-    def holders(*conditions: Any) -> Any:
-        return User.id.in_(
-            select(RoleBinding.subject_id).where(
-                RoleBinding.subject_type == "user",
-                RoleBinding.organization_id == org_id,
-                *conditions,
-            )
-        )
-
+def _holder_conditions(q: MemberQuery) -> list[Any]:
+    """One condition on role_bindings per filter: a binding at that scope or inside it.
+    dagId and dagTags together mean "any binding reaching that DAG"."""
+    conditions: list[Any] = []
     if q.workspace_id is not None:
-        query = query.where(holders(RoleBinding.workspace_id == q.workspace_id))
+        conditions.append(RoleBinding.workspace_id == q.workspace_id)
     if q.deployment_id is not None:
-        query = query.where(holders(RoleBinding.deployment_id == q.deployment_id))
+        conditions.append(RoleBinding.deployment_id == q.deployment_id)
     dag_conditions = []
     if q.dag_id is not None:
         dag_conditions.append(
@@ -146,8 +135,38 @@ def _filtered(org_id: str, q: MemberQuery) -> Select[Any]:
             & RoleBinding.dag_tag.in_(q.dag_tags)
         )
     if dag_conditions:
-        query = query.where(holders(or_(*dag_conditions)))
+        conditions.append(or_(*dag_conditions))
+    return conditions
+
+
+def _holders(org_id: str, condition: Any) -> Select[Any]:
+    return select(RoleBinding.subject_id).where(
+        RoleBinding.subject_type == "user", RoleBinding.organization_id == org_id, condition
+    )
+
+
+def _filtered(org_id: str, conditions: list[Any]) -> Select[Any]:
+    """Members of the organization that satisfy every filter."""
+    query = select(User.id).join(Membership, Membership.user_id == User.id)
+    query = query.where(Membership.organization_id == org_id)
+    for condition in conditions:
+        query = query.where(User.id.in_(_holders(org_id, condition)))
     return query
+
+
+async def _count(db: AsyncSession, org: Organization, conditions: list[Any]) -> int:
+    """Exact totalCount, cheaply. No filter: the member count kept with the memberships. One
+    filter: distinct holders straight from the covering index on role_bindings, which is
+    exact because a user holds bindings in an organization only while a member of it
+    (bindings are made with the membership and dropped with the user)."""
+    if not conditions:
+        return org.member_count
+    if len(conditions) == 1:
+        holders = _holders(org.id, conditions[0]).subquery()
+        query = select(func.count(func.distinct(holders.c.subject_id)))
+        return int(await db.scalar(query) or 0)
+    filtered = _filtered(org.id, conditions).subquery()
+    return int(await db.scalar(select(func.count()).select_from(filtered)) or 0)
 
 
 async def list_members(
@@ -157,12 +176,9 @@ async def list_members(
     actor.require("organization.users.list", scopes.organization(org_id))
     check_window(q.offset, q.limit)
     order = order_by(parse_sorts(q.sorts, MEMBER_SORTS), _SORT_COLUMNS, User.id)
-    query = _filtered(org_id, q)
-    unfiltered = not (q.workspace_id or q.deployment_id or q.dag_id or q.dag_tags)
-    if unfiltered:
-        total = org.member_count  # kept exact in the transactions that change membership
-    else:
-        total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    conditions = _holder_conditions(q)
+    total = await _count(db, org, conditions)
+    query = _filtered(org_id, conditions)
     if q.limit == 0 or q.offset >= total:
         return Page([], total, q.offset, q.limit)
     page = query.with_only_columns(User, Membership.role).order_by(*order)

@@ -21,10 +21,38 @@ class RoleBinding(Base):
     __table_args__ = (
         UniqueConstraint("subject_type", "subject_id", "scope_key"),
         Index("ix_role_bindings_subject", "subject_id", "organization_id"),
-        Index("ix_role_bindings_workspace", "workspace_id", "subject_id"),
-        Index("ix_role_bindings_deployment", "deployment_id", "subject_id"),
-        Index("ix_role_bindings_dag", "deployment_id", "dag_id", "subject_id"),
-        Index("ix_role_bindings_dag_tag", "organization_id", "dag_tag", "subject_id"),
+        # Covering indexes for the member-list filters: the exact count of a filter is an
+        # index-only scan (see docs/performance.md).
+        Index(
+            "ix_role_bindings_workspace",
+            "workspace_id",
+            "subject_type",
+            "subject_id",
+            "organization_id",
+        ),
+        Index(
+            "ix_role_bindings_deployment",
+            "deployment_id",
+            "subject_type",
+            "subject_id",
+            "organization_id",
+        ),
+        Index(
+            "ix_role_bindings_dag",
+            "organization_id",
+            "dag_id",
+            "subject_type",
+            "scope_type",
+            "subject_id",
+        ),
+        Index(
+            "ix_role_bindings_dag_tag",
+            "organization_id",
+            "dag_tag",
+            "subject_type",
+            "scope_type",
+            "subject_id",
+        ),
         Index("ix_role_bindings_scope_role", "scope_key", "role"),
     )
 
