@@ -258,6 +258,8 @@ async def test_sensitive_operations_need_elevation(strict: httpx.AsyncClient, wo
     assert wrong.status_code == 403
     ok = await strict.post(f"{V}/auth/elevate", json={"password": PASSWORD}, headers=h)
     assert ok.status_code == 200 and ok.json()["elevatedUntil"].endswith("Z")
+    me = (await strict.get(f"{V}/users/{admin.id}", headers=h)).json()
+    assert me["elevatedPermissions"] == {"enabled": True, "expiresAt": ok.json()["elevatedUntil"]}
     r = await strict.put(
         f"{V}/users/{victim.id}/system-role", json={"role": "SYSTEM_VIEWER"}, headers=h
     )
@@ -324,3 +326,12 @@ async def test_own_tokens(client: httpx.AsyncClient, world: World) -> None:
     assert (
         await client.get("/v1/users/self", headers=bearer(created.json()["token"]))
     ).status_code == 401
+
+
+@pytest.mark.parametrize("header", ["Bearer " + "x" * 5000, "Bearer tnt_" + "y" * 300])
+async def test_over_long_credentials_are_refused_cleanly(
+    client: httpx.AsyncClient, header: str
+) -> None:
+    r = await client.get("/v1/users/self", headers={"Authorization": header})
+    assert r.status_code == 401 and r.json()["statusCode"] == 401
+    assert "x" * 50 not in r.text and "y" * 50 not in r.text

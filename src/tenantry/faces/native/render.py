@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tenantry.access.engine import Grant
-from tenantry.clock import iso_z
+from tenantry.clock import iso_z, utcnow
 from tenantry.db.models import Organization, Token, User
 
 JSON = dict[str, Any]
@@ -26,9 +27,23 @@ def user(u: User) -> JSON:
         "realm": u.realm,
         "isIdpManaged": u.idp_managed,
         "primaryOrganizationId": u.primary_organization_id,
+        "elevatedPermissions": _elevation(u),
+        "firstLoginAt": _ts(u.first_login_at),
+        "lastLoginAt": _ts(u.last_login_at),
+        "seenAt": _ts(u.seen_at),
         "createdAt": iso_z(u.created_at),
         "updatedAt": iso_z(u.updated_at),
     }
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return iso_z(moment) if moment is not None else None
+
+
+def _elevation(u: User) -> JSON:
+    """The user's elevated permissions ("sudo"), as the user record carries them."""
+    live = u.elevated_until is not None and u.elevated_until > utcnow()
+    return {"enabled": live, "expiresAt": _ts(u.elevated_until) if live else None}
 
 
 def organization(o: Organization) -> JSON:
