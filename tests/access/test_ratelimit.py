@@ -64,3 +64,17 @@ async def test_memory_limiter_stays_bounded() -> None:
     for i in range(1000):
         await limiter.hit(f"k{i}", 5, 60)
     assert len(limiter._windows) <= 100
+
+
+async def test_window_starts_at_the_first_hit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst across a clock minute boundary must not get twice the budget."""
+    clock = [1000.0 * 60 - 0.5]  # half a second before a minute boundary
+    monkeypatch.setattr("tenantry.access.ratelimit.time.monotonic", lambda: clock[0])
+    limiter = MemoryRateLimiter()
+    assert (await limiter.hit("k", 2, 60)).allowed
+    clock[0] += 1.0  # now past the boundary
+    assert (await limiter.hit("k", 2, 60)).allowed
+    refused = await limiter.hit("k", 2, 60)
+    assert not refused.allowed and refused.retry_after == 59
+    clock[0] += 59.0
+    assert (await limiter.hit("k", 2, 60)).allowed  # the key's own window has ended

@@ -23,32 +23,30 @@ class RateLimiter(Protocol):
 
 
 class MemoryRateLimiter:
-    """Per-process counters. Old windows are dropped as the table grows, so memory stays
-    bounded by the number of distinct keys seen within one window."""
+    """Per-process counters. Each key's window starts at its first hit (not at a clock
+    boundary, which would let a burst straddling it through twice). Expired windows are
+    dropped as the table grows, so memory stays bounded by the keys seen within one window."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
-        self._windows: dict[str, tuple[int, int]] = {}
+        self._windows: dict[str, tuple[float, int, int]] = {}  # key -> (start, count, window)
         self._max_keys = max_keys
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Verdict:
         now = time.monotonic()
-        window = int(now // window_seconds)
-        start, count = self._windows.get(key, (window, 0))
-        if start != window:
-            count = 0
-        count += 1
+        start, count, _ = self._windows.get(key, (now, 0, window_seconds))
+        if now - start >= window_seconds:
+            start, count = now, 0
         if len(self._windows) >= self._max_keys and key not in self._windows:
-            self._drop_stale(window)
-        self._windows[key] = (window, count)
-        if count <= limit:
+            self._drop_expired(now)
+        self._windows[key] = (start, count + 1, window_seconds)
+        if count + 1 <= limit:
             return Verdict(True, 0)
-        return Verdict(False, max(1, math.ceil((window + 1) * window_seconds - now)))
+        return Verdict(False, max(1, math.ceil(start + window_seconds - now)))
 
-    def _drop_stale(self, window: int) -> None:
-        stale = [k for k, (w, _) in self._windows.items() if w != window]
-        for k in stale:
+    def _drop_expired(self, now: float) -> None:
+        for k in [k for k, (s, _, w) in self._windows.items() if now - s >= w]:
             del self._windows[k]
-        if len(self._windows) >= self._max_keys:  # all current: forget the oldest half
+        if len(self._windows) >= self._max_keys:  # all live: forget the oldest half
             for k in list(self._windows)[: self._max_keys // 2]:
                 del self._windows[k]
 
@@ -57,22 +55,23 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    """Counters shared by every worker and instance: INCR with an expiry, in one MULTI."""
+    """Counters shared by every worker and instance. The window starts at a key's first hit:
+    SET NX with the expiry, then INCR, in one MULTI."""
 
     def __init__(self, url: str, prefix: str = "tenantry:rl:") -> None:
         self._redis: Redis = Redis.from_url(url)
         self._prefix = prefix
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> Verdict:
-        window = int(time.time() // window_seconds)
-        name = f"{self._prefix}{key}:{window}"
+        name = f"{self._prefix}{key}"
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(name, 0, ex=window_seconds, nx=True)
             pipe.incr(name)
-            pipe.expire(name, window_seconds + 1)
-            count, _ = await pipe.execute()
+            pipe.ttl(name)
+            _, count, ttl = await pipe.execute()
         if int(count) <= limit:
             return Verdict(True, 0)
-        return Verdict(False, max(1, math.ceil((window + 1) * window_seconds - time.time())))
+        return Verdict(False, max(1, int(ttl)))
 
     async def close(self) -> None:
         await self._redis.aclose()
