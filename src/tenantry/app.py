@@ -14,7 +14,7 @@ from tenantry.access.security import Security
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.errors import NotFound
-from tenantry.faces import astro
+from tenantry.faces import astro, ece, unleash
 from tenantry.faces.http import ErrorRenderer, JSONResponse, RequestContextMiddleware
 from tenantry.faces.native import app as native
 from tenantry.mail import Mailer, make_mailer
@@ -34,7 +34,9 @@ def create_app(
     faces = {
         "astro": astro.build(settings.max_body_bytes),
         "native": native.build(settings.max_body_bytes),
+        "ece": ece.build(settings.max_body_bytes),
     }
+    unleash_apps = unleash.build(settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +48,7 @@ def create_app(
     app = FastAPI(
         title="Tenantry", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
-    for face in (app, *faces.values()):
+    for face in (app, *faces.values(), *unleash_apps.values()):
         face.state.database = db
         face.state.security = sec
         face.state.mailer = mail
@@ -64,6 +66,8 @@ def create_app(
 
     mounts = [(prefix, faces["astro"]) for prefix in astro.PREFIXES]
     mounts.append((native.PREFIX, faces["native"]))
+    mounts.append((ece.PREFIX, faces["ece"]))
+    mounts.extend(unleash_apps.items())
     for prefix, face in mounts:
         app.router.routes.append(Mount(prefix, app=face))
 

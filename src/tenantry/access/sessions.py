@@ -13,6 +13,7 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import passwords
+from tenantry.access.engine import load_user_grants
 from tenantry.access.passwords import Hasher
 from tenantry.access.policy import SecurityPolicy
 from tenantry.access.principals import Principal, anonymous, user_can_sign_in
@@ -174,6 +175,35 @@ async def login(
         details={"token": minted.token.id},
     )
     return LoginOutcome(minted)
+
+
+async def authenticate_password(
+    db: AsyncSession,
+    hasher: Hasher,
+    policy: SecurityPolicy,
+    limits: Limits,
+    *,
+    username: str,
+    password: str,
+    ip: str | None,
+) -> Principal | None:
+    """Username and password on every request (HTTP Basic, as ECE clients use it): the same
+    checks, rate limits and lockout as a sign-in, but no session. None when refused; the
+    failure is counted in the request's transaction, so the face must answer, not raise."""
+    _check_lengths(username, password)
+    await throttle(limits, ip, username)
+    now = utcnow()
+    async with hasher.slot():
+        user = await users.find_by_username(db, username)
+        verified = await _verify(hasher, user, password, now, in_slot=True)
+    if not verified or user is None:
+        if user is not None:
+            await _record_failure(db, policy, user, now)
+        return None
+    if user.login_attempts:
+        user.login_attempts = 0
+    user.seen_at = now
+    return Principal(grants=await load_user_grants(db, user.id), user=user, policy=policy)
 
 
 def _session_of(actor: Principal) -> Token:

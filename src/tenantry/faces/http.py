@@ -305,6 +305,12 @@ async def bearer_principal(request: Request, db: Db) -> Principal:
     secret = bearer_secret(request)
     if secret is None:
         raise Unauthenticated("missing bearer token")
+    return await principal_from_secret(request, db, secret)
+
+
+async def principal_from_secret(request: Request, db: AsyncSession, secret: str) -> Principal:
+    """Authenticate a token secret however the face received it (Bearer, ApiKey, a raw
+    Authorization value, a session cookie) and record its use."""
     principal = await authenticate(db, secret, security(request).policy)
     writing = request.method not in SAFE_METHODS
     await touch(database(request), principal, db if writing else None)

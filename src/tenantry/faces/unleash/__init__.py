@@ -1,0 +1,24 @@
+"""The unleash face: Unleash's admin user API under /api/admin and /auth/simple."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tenantry.faces.http import make_face_app
+from tenantry.faces.unleash import errors
+
+PREFIXES = ("/api/admin", "/auth/simple")
+
+
+def build(max_body_bytes: int) -> dict[str, FastAPI]:
+    """One face app per prefix (their paths do not overlap)."""
+    return {
+        prefix: make_face_app(
+            "Tenantry: Unleash face",
+            "Unleash admin user API.",
+            errors.render,
+            errors.STATUS,
+            max_body_bytes,
+        )
+        for prefix in PREFIXES
+    }
