@@ -81,7 +81,7 @@ def roleset_from_bindings(org_role: str | None, bindings: Sequence[RoleBinding])
     return roles
 
 
-async def _bindings_by_subject(
+async def bindings_by_subject(
     db: AsyncSession, org_id: str, subject_type: str, subject_ids: Sequence[str]
 ) -> dict[str, list[RoleBinding]]:
     grouped: dict[str, list[RoleBinding]] = defaultdict(list)
@@ -112,7 +112,7 @@ async def get_member(db: AsyncSession, actor: Principal, org_id: str, user_id: s
     if row is None:
         raise NotFound("user not found in this organization")
     user, org_role = row
-    bindings = await _bindings_by_subject(db, org_id, "user", [user.id])
+    bindings = await bindings_by_subject(db, org_id, "user", [user.id])
     return Member(user, roleset_from_bindings(org_role, bindings[user.id]))
 
 
@@ -183,7 +183,7 @@ async def list_members(
         return Page([], total, q.offset, q.limit)
     page = query.with_only_columns(User, Membership.role).order_by(*order)
     rows = (await db.execute(page.offset(q.offset).limit(q.limit))).all()
-    bindings = await _bindings_by_subject(db, org_id, "user", [u.id for u, _ in rows])
+    bindings = await bindings_by_subject(db, org_id, "user", [u.id for u, _ in rows])
     members = [Member(u, roleset_from_bindings(role, bindings[u.id])) for u, role in rows]
     return Page(members, total, q.offset, q.limit)
 
@@ -314,8 +314,7 @@ async def replace_user_roles(
     membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
     if membership is None and roles.organization_role is None:
         raise NotFound("user not found in this organization")
-    if roles.organization_role == OWNER and (membership is None or membership.role != OWNER):
-        actor.require_elevation()  # making an owner is sensitive
+    guard_owner_grant(actor, roles.organization_role, membership.role if membership else None)
     new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)
     before = await _current_roles(db, org_id, user_id, membership)
     await db.execute(
@@ -342,7 +341,7 @@ async def replace_user_roles(
         target_type="user",
         target_id=user_id,
         organization_id=org_id,
-        details={"before": _roles_json(before), "after": _roles_json(after)},
+        details={"before": roles_json(before), "after": roles_json(after)},
     )
     return after
 
@@ -350,11 +349,17 @@ async def replace_user_roles(
 async def _current_roles(
     db: AsyncSession, org_id: str, user_id: str, membership: Membership | None
 ) -> RoleSet:
-    bindings = await _bindings_by_subject(db, org_id, "user", [user_id])
+    bindings = await bindings_by_subject(db, org_id, "user", [user_id])
     return roleset_from_bindings(membership.role if membership else None, bindings[user_id])
 
 
-def _roles_json(roles: RoleSet) -> dict[str, Any]:
+def guard_owner_grant(actor: Principal, new_role: str | None, old_role: str | None) -> None:
+    """Making someone (or a team) ORGANIZATION_OWNER is sensitive: elevation when required."""
+    if new_role == OWNER and old_role != OWNER:
+        actor.require_elevation()
+
+
+def roles_json(roles: RoleSet) -> dict[str, Any]:
     return {
         "organizationRole": roles.organization_role,
         "workspaceRoles": [list(w) for w in roles.workspace_roles],

@@ -8,7 +8,6 @@ bindings to each of its members' own grants.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +22,13 @@ from tenantry.audit.log import record
 from tenantry.clock import utcnow
 from tenantry.db.models import Membership, RoleBinding, Team, TeamMember, User
 from tenantry.directory import members, organizations
-from tenantry.directory.members import RoleSet, roleset_from_bindings
+from tenantry.directory.members import (
+    RoleSet,
+    bindings_by_subject,
+    guard_owner_grant,
+    roles_json,
+    roleset_from_bindings,
+)
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
@@ -170,24 +175,6 @@ def _org_binding(org_id: str, team_id: str, role: str, by: str | None) -> RoleBi
     )
 
 
-async def _team_bindings(
-    db: AsyncSession, org_id: str, team_ids: Sequence[str]
-) -> dict[str, list[RoleBinding]]:
-    grouped: dict[str, list[RoleBinding]] = defaultdict(list)
-    if not team_ids:
-        return grouped
-    rows = await db.scalars(
-        select(RoleBinding).where(
-            RoleBinding.subject_type == "team",
-            RoleBinding.subject_id.in_(team_ids),
-            RoleBinding.organization_id == org_id,
-        )
-    )
-    for binding in rows:
-        grouped[binding.subject_id].append(binding)
-    return grouped
-
-
 async def _validated_bindings(
     db: AsyncSession, org_id: str, team_id: str, roles: RoleSet, by: str | None
 ) -> list[RoleBinding]:
@@ -202,18 +189,9 @@ async def _validated_bindings(
 
 
 async def _views(db: AsyncSession, org_id: str, teams: Sequence[Team]) -> list[TeamView]:
-    bindings = await _team_bindings(db, org_id, [t.id for t in teams])
+    bindings = await bindings_by_subject(db, org_id, "team", [t.id for t in teams])
     subjects = await load_subjects(db, [i for t in teams for i in (t.created_by, t.updated_by)])
     return [TeamView(t, roleset_from_bindings(None, bindings[t.id]), subjects) for t in teams]
-
-
-def _roles_json(roles: RoleSet) -> dict[str, Any]:
-    return {
-        "organizationRole": roles.organization_role,
-        "workspaceRoles": [list(w) for w in roles.workspace_roles],
-        "deploymentRoles": [list(d) for d in roles.deployment_roles],
-        "dagRoles": [[d.deployment_id, d.role, d.dag_id, d.dag_tag] for d in roles.dag_roles],
-    }
 
 
 def _touch(team: Team, actor: Principal) -> None:
@@ -257,6 +235,7 @@ async def create_team(db: AsyncSession, actor: Principal, org_id: str, new: NewT
     description = _check_description(new.description)
     team_id = new_id()
     roles = RoleSet(organization_role=new.organization_role or DEFAULT_ORGANIZATION_ROLE)
+    guard_owner_grant(actor, roles.organization_role, None)
     bindings = await _validated_bindings(db, org_id, team_id, roles, actor.actor_id)
     member_ids = await _org_members(db, org_id, new.member_ids, "memberIds")
     await _ensure_name_free(db, org_id, name)
@@ -287,7 +266,7 @@ async def create_team(db: AsyncSession, actor: Principal, org_id: str, new: NewT
         target_type="team",
         target_id=team_id,
         organization_id=org_id,
-        details={"name": name, "memberIds": member_ids, "roles": _roles_json(roles)},
+        details={"name": name, "memberIds": member_ids, "roles": roles_json(roles)},
     )
     return (await _views(db, org_id, [team]))[0]
 
@@ -388,6 +367,9 @@ async def add_team_members(
     await organizations.get_visible(db, actor, org_id)
     actor.require("organization.teams.members.update", scopes.organization(org_id))
     team = await _load(db, org_id, team_id, lock=True)
+    team_roles = (await bindings_by_subject(db, org_id, "team", [team_id]))[team_id]
+    # joining an owners' team makes an owner
+    guard_owner_grant(actor, roleset_from_bindings(None, team_roles).organization_role, None)
     if not user_ids:
         raise Invalid(
             "memberIds must not be empty", [FieldError("memberIds", "required", "at least one")]
@@ -453,7 +435,10 @@ async def replace_team_roles(
     actor.require("organization.teams.roles.update", scopes.organization(org_id))
     team = await _load(db, org_id, team_id, lock=True)
     new_bindings = await _validated_bindings(db, org_id, team_id, roles, actor.actor_id)
-    before = roleset_from_bindings(None, (await _team_bindings(db, org_id, [team_id]))[team_id])
+    before = roleset_from_bindings(
+        None, (await bindings_by_subject(db, org_id, "team", [team_id]))[team_id]
+    )
+    guard_owner_grant(actor, roles.organization_role, before.organization_role)
     await db.execute(
         delete(RoleBinding).where(
             RoleBinding.subject_type == "team",
@@ -472,6 +457,6 @@ async def replace_team_roles(
         target_type="team",
         target_id=team_id,
         organization_id=org_id,
-        details={"before": _roles_json(before), "after": _roles_json(after)},
+        details={"before": roles_json(before), "after": roles_json(after)},
     )
     return after

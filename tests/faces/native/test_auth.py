@@ -335,3 +335,36 @@ async def test_over_long_credentials_are_refused_cleanly(
     r = await client.get("/v1/users/self", headers={"Authorization": header})
     assert r.status_code == 401 and r.json()["statusCode"] == 401
     assert "x" * 50 not in r.text and "y" * 50 not in r.text
+
+
+async def test_owner_grants_through_teams_need_elevation(
+    strict: httpx.AsyncClient, world: World
+) -> None:
+    org = await world.org()
+    owner = await with_password(world, "own@example.com")
+    await world.roles(org, owner, "ORGANIZATION_OWNER")
+    member = await world.user()
+    await world.roles(org, member)
+    h = bearer((await login(strict, "own@example.com", PASSWORD)).json()["token"])
+    teams = f"/v1/organizations/{org.id}/teams"
+    body = {"name": "admins", "organizationRole": "ORGANIZATION_OWNER"}
+    denied = await strict.post(teams, json=body, headers=h)
+    assert denied.status_code == 403 and "elevate" in denied.json()["message"]
+    plain = await strict.post(teams, json={"name": "readers"}, headers=h)
+    assert plain.status_code == 200
+    team_id = plain.json()["id"]
+    up = await strict.post(
+        f"{teams}/{team_id}/roles", json={"organizationRole": "ORGANIZATION_OWNER"}, headers=h
+    )
+    assert up.status_code == 403
+    assert (
+        await strict.post(f"{V}/auth/elevate", json={"password": PASSWORD}, headers=h)
+    ).status_code == 200
+    up = await strict.post(
+        f"{teams}/{team_id}/roles", json={"organizationRole": "ORGANIZATION_OWNER"}, headers=h
+    )
+    assert up.status_code == 200
+    added = await strict.post(
+        f"{teams}/{team_id}/members", json={"memberIds": [member.id]}, headers=h
+    )
+    assert added.status_code == 204
