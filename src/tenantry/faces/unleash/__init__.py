@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.unleash import errors
+from tenantry.faces.unleash import errors, me, simple
 
 PREFIXES = ("/api/admin", "/auth/simple")
 
 
 def build(max_body_bytes: int) -> dict[str, FastAPI]:
     """One face app per prefix (their paths do not overlap)."""
-    return {
+    apps = {
         prefix: make_face_app(
             "Tenantry: Unleash face",
             "Unleash admin user API.",
@@ -22,3 +22,6 @@ def build(max_body_bytes: int) -> dict[str, FastAPI]:
         )
         for prefix in PREFIXES
     }
+    apps["/api/admin"].include_router(me.router)
+    apps["/auth/simple"].include_router(simple.router)
+    return apps

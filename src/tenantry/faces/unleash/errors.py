@@ -1,34 +1,102 @@
-"""Unleash's error body: {id, name, message, details}."""
+"""Unleash's error body: {id, name, message, details}, with the names Unleash 8.2 uses."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
-from tenantry.errors import DomainError
+from tenantry.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthenticated
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
 
 STATUS = dict(DEFAULT_STATUS)
-_NAMES = {
-    400: "BadDataError",
-    401: "AuthenticationRequired",
-    403: "NoAccessError",
-    404: "NotFoundError",
-    409: "NameExistsError",
-    413: "ContentTooLarge",
-    429: "TooManyRequests",
-    500: "UnknownError",
-}
+LOGIN_PATH = "/auth/simple/login"
+MISSING = (
+    "You must log in to use Unleash. Your request had no authorization header, so we could "
+    f"not authorize you. Try logging in at {LOGIN_PATH}"
+)
+BAD_CREDENTIAL = "You must log in to use Unleash."
+VALIDATION = "Request validation failed: your request body or params contain invalid data"
+NO_ROUTE = "no such route"
+
+
+@dataclass
+class AuthenticationRequired(Unauthenticated):
+    """No credential at all (Unleash answers with the login hint)."""
+
+
+@dataclass
+class PermissionDenied(Forbidden):
+    permissions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ContentTypeError(Invalid):
+    """A body in a content type other than JSON (415)."""
+
+
+STATUS[ContentTypeError] = 415
+
+
+def permission_denied(permission: str) -> PermissionDenied:
+    return PermissionDenied(
+        "You don't have the required permissions to perform this operation. To perform this "
+        f'action, you need the "{permission}" permission.',
+        permissions=[permission],
+    )
+
+
+def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "name": name,
+        "message": message,
+        "details": details if details is not None else [{"message": message}],
+    }
+
+
+def body_for(request: Request, status: int, exc: DomainError) -> dict[str, Any]:
+    if isinstance(exc, AuthenticationRequired):
+        return {
+            **_body("AuthenticationRequired", MISSING),
+            "path": LOGIN_PATH,
+            "type": "password",
+            "defaultHidden": False,
+        }
+    if isinstance(exc, Unauthenticated):
+        return _body("UnauthorizedError", BAD_CREDENTIAL)
+    if isinstance(exc, PermissionDenied):
+        return {**_body("PermissionError", exc.message), "permissions": exc.permissions}
+    if isinstance(exc, Forbidden):
+        return _body("NoAccessError", exc.message)
+    if isinstance(exc, ContentTypeError):
+        return _body("ContentTypeError", exc.message)
+    if isinstance(exc, NotFound):
+        if exc.message == NO_ROUTE:
+            path = request.scope.get("root_path", "") + request.scope.get("path", "")
+            if request.scope.get("path", "").startswith(request.scope.get("root_path", "")):
+                path = request.scope.get("path", "")
+            return _body(
+                "NotFoundError", f"The path you were looking for ({path}) is not available."
+            )
+        return _body("NotFoundError", exc.message)
+    if isinstance(exc, Invalid):
+        if exc.fields:
+            details = [{"path": f.field, "message": f.message} for f in exc.fields]
+            return _body(
+                "BadDataError",
+                f"{VALIDATION}. Refer to the `details` list for more information.",
+                details,
+            )
+        return _body("BadDataError", f"{VALIDATION}: {exc.message}", [{"message": exc.message}])
+    if isinstance(exc, Conflict):
+        return _body("NameExistsError", exc.message)
+    names = {413: "ContentTooLarge", 429: "TooManyRequests"}
+    return _body(names.get(status, "UnknownError"), exc.message)
 
 
 def render(request: Request, status: int, exc: DomainError) -> Response:
-    name = _NAMES.get(status, "UnknownError")
-    body = {
-        "id": str(uuid.uuid4()),
-        "name": name,
-        "message": exc.message,
-        "details": [{"message": exc.message}],
-    }
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body_for(request, status, exc), status_code=status)

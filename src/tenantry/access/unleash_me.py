@@ -1,0 +1,194 @@
+"""The unleash face's view of the caller: root role, permissions in Unleash's names, profile,
+and the per-user splash/feedback state (kept in User.attributes["unleash"])."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access.engine import Grants
+from tenantry.access.passwords import Hasher
+from tenantry.access.policy import SecurityPolicy
+from tenantry.access.principals import Principal
+from tenantry.access.scopes import ScopeType
+from tenantry.access.sessions import Limits, active_session_count, login
+from tenantry.access.tokens import Minted, TokenKind
+from tenantry.db.models import Token, User
+from tenantry.directory.users import get_by_id
+from tenantry.errors import Invalid
+
+ADMIN, EDITOR, VIEWER = 1, 2, 3
+ROOT_ROLES: dict[int, tuple[str, str]] = {
+    ADMIN: (
+        "Admin",
+        "Users with the root admin role have superuser access to Unleash and can perform any "
+        "operation within the Unleash platform.",
+    ),
+    EDITOR: (
+        "Editor",
+        "Users with the root editor role have access to most features in Unleash, but can not "
+        "manage users and roles in the root scope. Editors will be added as project owners when "
+        "creating projects and get superuser rights within the context of these projects. Users "
+        "with the editor role will also get access to most permissions on the default project "
+        "by default.",
+    ),
+    VIEWER: (
+        "Viewer",
+        "Users with the root viewer role can only read root resources in Unleash. Viewers can "
+        "be added to specific projects as project members. Users with the viewer role may not "
+        "view API tokens.",
+    ),
+}
+SYSTEM_ROLE_OF = {ADMIN: "SYSTEM_ADMIN", EDITOR: "SYSTEM_EDITOR"}
+
+# Tenantry permission → Unleash permission. Workspaces are Unleash projects, deployments are
+# Unleash environments; a SYSTEM_ADMIN is Unleash's ADMIN and nothing else is listed for it.
+_SYSTEM = {
+    "system.organizations.create": "CREATE_PROJECT",
+    "system.users.list": "READ_ROLE",
+}
+_PROJECT = {
+    "workspace.update": "UPDATE_PROJECT",
+    "workspace.delete": "DELETE_PROJECT",
+    "workspace.deployments.create": "CREATE_FEATURE",
+    "workspace.users.list": "PROJECT_USER_ACCESS_READ",
+    "workspace.users.roles.update": "PROJECT_USER_ACCESS_WRITE",
+    "workspace.tokens.list": "READ_PROJECT_API_TOKEN",
+    "workspace.tokens.create": "CREATE_PROJECT_API_TOKEN",
+    "workspace.tokens.delete": "DELETE_PROJECT_API_TOKEN",
+}
+_ENVIRONMENT = {
+    "deployment.update": "UPDATE_FEATURE_ENVIRONMENT",
+    "deployment.deploys.create": "CREATE_FEATURE_STRATEGY",
+    "deployment.envVars.update": "UPDATE_FEATURE_STRATEGY",
+    "deployment.delete": "DELETE_FEATURE_STRATEGY",
+}
+
+
+def root_role(grants: Grants) -> int:
+    roles = {g.role for g in grants.grants if g.scope.type is ScopeType.SYSTEM}
+    if "SYSTEM_ADMIN" in roles:
+        return ADMIN
+    if "SYSTEM_EDITOR" in roles:
+        return EDITOR
+    return VIEWER
+
+
+def root_role_body(role: int) -> dict[str, Any]:
+    name, description = ROOT_ROLES[role]
+    return {"id": role, "name": name, "type": "root", "description": description}
+
+
+def parse_root_role(value: int | str) -> int:
+    """rootRole as Unleash accepts it: 1/2/3 or "Admin"/"Editor"/"Viewer"."""
+    if isinstance(value, int) and not isinstance(value, bool) and value in ROOT_ROLES:
+        return value
+    if isinstance(value, str):
+        for role, (name, _) in ROOT_ROLES.items():
+            if name == value:
+                return role
+    raise Invalid(f"unknown rootRole {value!r}")
+
+
+def translate_permissions(grants: Grants) -> list[dict[str, str]]:
+    if root_role(grants) == ADMIN:
+        return [{"permission": "ADMIN"}]
+    out: dict[tuple[str, str, str], dict[str, str]] = {}
+    for permission, scope in grants.effective():
+        item: dict[str, str] | None = None
+        if scope.type is ScopeType.SYSTEM and permission in _SYSTEM:
+            item = {"permission": _SYSTEM[permission]}
+        elif scope.type is ScopeType.WORKSPACE and permission in _PROJECT:
+            item = {"permission": _PROJECT[permission], "project": scope.workspace_id or ""}
+        elif scope.type is ScopeType.DEPLOYMENT and permission in _ENVIRONMENT:
+            item = {
+                "permission": _ENVIRONMENT[permission],
+                "project": scope.workspace_id or "",
+                "environment": scope.deployment_id or "",
+            }
+        if item is not None:
+            key = (item["permission"], item.get("project", ""), item.get("environment", ""))
+            out.setdefault(key, item)
+    return [out[k] for k in sorted(out)]
+
+
+def unleash_state(user: User) -> dict[str, Any]:
+    state = (user.attributes or {}).get("unleash")
+    return state if isinstance(state, dict) else {}
+
+
+@dataclass
+class Me:
+    user: User | None
+    token: Token | None
+    permissions: list[dict[str, str]]
+    splash: dict[str, bool] = field(default_factory=dict)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    via_session: bool = False
+    active_sessions: int = 0
+
+
+async def me(db: AsyncSession, actor: Principal) -> Me:
+    """The caller as Unleash's GET /api/admin/user shows it."""
+    permissions = translate_permissions(actor.grants)
+    if actor.user is None:  # an API token acting as itself
+        return Me(None, actor.token, permissions)
+    state = unleash_state(actor.user)
+    via_session = actor.token is not None and actor.token.kind == TokenKind.SESSION
+    active = await active_session_count(db, actor.user.id) if via_session else 0
+    return Me(
+        actor.user,
+        actor.token,
+        permissions,
+        splash=dict(state.get("splash", {})),
+        feedback=list(state.get("feedback", [])),
+        via_session=via_session,
+        active_sessions=active,
+    )
+
+
+@dataclass
+class Profile:
+    root_role: int
+    projects: list[str]
+    can_change_password: bool
+
+
+async def profile(db: AsyncSession, actor: Principal) -> Profile:
+    if actor.user is None:
+        raise Invalid("User id is missing in request user object")
+    projects = sorted(
+        {g.scope.workspace_id for g in actor.grants.grants if g.scope.workspace_id is not None}
+    )
+    user = actor.user
+    return Profile(
+        root_role(actor.grants), projects, user.realm == "native" and not user.idp_managed
+    )
+
+
+@dataclass
+class SimpleLogin:
+    user: User
+    minted: Minted
+    active_sessions: int
+
+
+async def simple_login(
+    db: AsyncSession,
+    hasher: Hasher,
+    policy: SecurityPolicy,
+    limits: Limits,
+    *,
+    username: str,
+    password: str,
+    ip: str | None,
+) -> SimpleLogin | None:
+    """Unleash's password sign-in: a session plus the user and their session count. None when
+    refused (returned, not raised, so that the failure count commits)."""
+    outcome = await login(db, hasher, policy, limits, username=username, password=password, ip=ip)
+    if outcome.minted is None or outcome.minted.token.user_id is None:
+        return None
+    user = await get_by_id(db, outcome.minted.token.user_id)
+    return SimpleLogin(user, outcome.minted, await active_session_count(db, user.id))

@@ -1,0 +1,94 @@
+"""Unleash's JSON shapes (userSchema, meSchema, profileSchema, ...) from Tenantry records."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from tenantry.access import unleash_me
+from tenantry.db.models import User
+
+
+def ts(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def image_url(user: User) -> str:
+    if user.avatar_url:
+        return user.avatar_url
+    key = (user.email or user.username).strip().lower()
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"https://gravatar.com/avatar/{digest}?s=42&d=retro&r=g"
+
+
+def user_core(user: User) -> dict[str, Any]:
+    """The fields every user rendering starts with, in Unleash's order."""
+    body: dict[str, Any] = {"accountType": user.account_type, "id": user.seq}
+    if user.full_name:
+        body["name"] = user.full_name
+    if user.email is None or user.username.lower() != user.email.lower():
+        body["username"] = user.username
+    if user.email:
+        body["email"] = user.email
+    body.update(
+        imageUrl=image_url(user),
+        seenAt=ts(user.seen_at),
+        loginAttempts=user.login_attempts,
+        createdAt=ts(user.created_at),
+    )
+    return body
+
+
+def user_full(user: User) -> dict[str, Any]:
+    return {
+        **user_core(user),
+        "scimId": user.scim_id,
+        "seatType": None,
+        "companyRole": None,
+        "productUpdatesEmailConsent": None,
+    }
+
+
+def me(view: unleash_me.Me, presented: str | None) -> dict[str, Any]:
+    user: dict[str, Any]
+    if view.user is None:
+        admin = view.permissions == [{"permission": "ADMIN"}]
+        user = {
+            "username": view.token.name if view.token is not None else "token",
+            "permissions": [p["permission"] for p in view.permissions],
+            "environment": "*",
+            "type": "admin" if admin else "client",
+            "secret": presented,
+            "projects": ["*"],
+            "internalAdminTokenUserId": -42,
+        }
+    elif view.via_session:
+        user = {
+            **user_full(view.user),
+            "deletedSessions": 0,
+            "activeSessions": view.active_sessions,
+        }
+    else:
+        user = user_core(view.user)
+    return {
+        "user": user,
+        "permissions": view.permissions,
+        "feedback": view.feedback,
+        "splash": view.splash,
+    }
+
+
+def profile(view: unleash_me.Profile) -> dict[str, Any]:
+    return {
+        "projects": view.projects,
+        "groups": [],
+        "rootRole": unleash_me.root_role_body(view.root_role),
+        "subscriptions": ["productivity-report"],
+        "features": [],
+        "canChangePassword": view.can_change_password,
+    }
