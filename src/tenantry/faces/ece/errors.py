@@ -22,7 +22,7 @@ _CODES = {
 
 
 def render(request: Request, status: int, exc: DomainError) -> Response:
-    code = _CODES.get(status, "root.unexpected_error")
+    code = getattr(exc, "ece_code", None) or _CODES.get(status, "root.unexpected_error")
     error: dict[str, object] = {"code": code, "message": exc.message}
     if exc.fields:
         error["fields"] = [f.field for f in exc.fields]

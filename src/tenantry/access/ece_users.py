@@ -1,0 +1,387 @@
+"""Elastic Cloud Enterprise's view of the directory: ECE users are Tenantry users, their
+`security.roles` are the user's SYSTEM role under its ECE name, and ECE's own rules (one role
+set per user, built-in `admin` and `readonly`, its error codes) live here, not in the face."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access import passwords
+from tenantry.access.bootstrap import grant_system_role, remove_system_role
+from tenantry.access.catalogue import ROLE_PERMISSIONS
+from tenantry.access.passwords import Hasher
+from tenantry.access.principals import Principal, system_principal
+from tenantry.access.scopes import SYSTEM_SCOPE
+from tenantry.audit.log import record
+from tenantry.clock import utcnow
+from tenantry.db.models import RoleBinding, User
+from tenantry.directory import users
+from tenantry.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+
+ECE_ROLES: dict[str, str] = {
+    "SYSTEM_ADMIN": "ece_platform_admin",
+    "SYSTEM_VIEWER": "ece_platform_viewer",
+    "SYSTEM_EDITOR": "ece_deployment_manager",
+    "SYSTEM_DEPLOYMENT_VIEWER": "ece_deployment_viewer",
+}
+SYSTEM_ROLE_OF: dict[str, str] = {v: k for k, v in ECE_ROLES.items()}
+DEPLOYMENT_ROLES = frozenset({"ece_deployment_manager", "ece_deployment_viewer"})
+BUILTIN_USERS: dict[str, str] = {"admin": "SYSTEM_ADMIN", "readonly": "SYSTEM_VIEWER"}
+# ECE: not empty, no special characters.
+_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,319}$")
+
+
+class _Coded:
+    ece_code: str
+
+
+def _fields(code: str, message: str, names: Iterable[str]) -> list[FieldError]:
+    return [FieldError(name, code, message) for name in names]
+
+
+class EceInvalid(Invalid, _Coded):
+    def __init__(self, code: str, message: str, fields: Iterable[str] = ()) -> None:
+        super().__init__(message, _fields(code, message, fields))
+        self.ece_code = code
+
+
+class EceNotFound(NotFound, _Coded):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.ece_code = code
+
+
+class EceConflict(Conflict, _Coded):
+    def __init__(self, code: str, message: str, fields: Iterable[str] = ()) -> None:
+        super().__init__(message, _fields(code, message, fields))
+        self.ece_code = code
+
+
+class EceForbidden(Forbidden, _Coded):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.ece_code = code
+
+
+def user_not_found() -> EceNotFound:
+    return EceNotFound("user.not_found", "user not found")
+
+
+@dataclass
+class EceUserView:
+    """A user with their SYSTEM role (None: no role)."""
+
+    user: User
+    role: str | None
+
+    @property
+    def ece_roles(self) -> list[str]:
+        return [ECE_ROLES[self.role]] if self.role in ECE_ROLES else []
+
+    def holds(self, permission: str | None) -> bool:
+        """Whether the role grants `permission` at SYSTEM scope (None: any signed-in user)."""
+        if permission is None:
+            return True
+        return self.role is not None and permission in ROLE_PERMISSIONS.get(self.role, frozenset())
+
+
+@dataclass
+class EceUserPatch:
+    """An ECE user body as a JSON merge patch: absent fields are None and `reset` names the
+    fields sent as null. `restricted` lists read-only fields the client tried to set."""
+
+    user_name: str | None = None
+    full_name: str | None = None
+    email: str | None = None
+    roles: list[str] | None = None
+    password: str | None = None
+    enabled: bool | None = None
+    reset: frozenset[str] = frozenset()
+    restricted: tuple[str, ...] = ()
+
+
+def system_role_for(roles: list[str]) -> str | None:
+    """ECE's role rules, mapped onto Tenantry's single SYSTEM role per user."""
+    unknown = [r for r in roles if r not in SYSTEM_ROLE_OF]
+    if unknown:
+        raise EceInvalid(
+            "user.roles.invalid", f"unknown roles: {', '.join(unknown)}", ["security.roles"]
+        )
+    distinct = set(roles)
+    if "ece_platform_admin" in distinct and len(distinct) > 1:
+        raise EceInvalid(
+            "user.roles.invalid",
+            "ece_platform_admin cannot be combined with other roles",
+            ["security.roles"],
+        )
+    if distinct >= DEPLOYMENT_ROLES:
+        raise EceInvalid(
+            "user.roles.invalid",
+            "ece_deployment_manager and ece_deployment_viewer are mutually exclusive",
+            ["security.roles"],
+        )
+    if len(distinct) > 1:
+        raise EceInvalid(
+            "user.roles.invalid",
+            "this directory holds one platform role per user",
+            ["security.roles"],
+        )
+    return SYSTEM_ROLE_OF[distinct.pop()] if distinct else None
+
+
+async def _roles_of(db: AsyncSession, user_ids: list[str]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    rows = await db.execute(
+        select(RoleBinding.subject_id, RoleBinding.role).where(
+            RoleBinding.subject_type == "user",
+            RoleBinding.scope_key == SYSTEM_SCOPE.key,
+            RoleBinding.subject_id.in_(user_ids),
+        )
+    )
+    return {str(subject): str(role) for subject, role in rows}
+
+
+async def _view(db: AsyncSession, user: User) -> EceUserView:
+    return EceUserView(user, (await _roles_of(db, [user.id])).get(user.id))
+
+
+async def _by_name(db: AsyncSession, user_name: str) -> User:
+    user = await users.find_by_username(db, user_name)
+    if user is None:
+        raise user_not_found()
+    return user
+
+
+def _own_user(actor: Principal) -> User:
+    if actor.user is None:
+        raise user_not_found()
+    return actor.user
+
+
+async def current_user(db: AsyncSession, actor: Principal) -> EceUserView:
+    return await _view(db, _own_user(actor))
+
+
+async def list_users(
+    db: AsyncSession, actor: Principal, *, include_disabled: bool = True
+) -> list[EceUserView]:
+    actor.require("system.users.list", SYSTEM_SCOPE)
+    query = select(User)
+    if not include_disabled:
+        query = query.where(User.enabled.is_(True))
+    found = list(await db.scalars(query.order_by(User.username_key)))
+    roles = await _roles_of(db, [u.id for u in found])
+    return [EceUserView(u, roles.get(u.id)) for u in found]
+
+
+async def get_user(db: AsyncSession, actor: Principal, user_name: str) -> EceUserView:
+    own = actor.user is not None and users.username_key(user_name) == actor.user.username_key
+    if not own and not actor.can("system.users.get", SYSTEM_SCOPE):
+        raise user_not_found()
+    return await _view(db, await _by_name(db, user_name))
+
+
+def _check_user_name(name: str) -> str:
+    if not _USER_NAME.match(name):
+        raise EceInvalid(
+            "user.user_name.invalid",
+            "the user name must not be empty nor contain special characters",
+            ["user_name"],
+        )
+    return name
+
+
+def _check_restricted(patch: EceUserPatch) -> None:
+    if patch.restricted:
+        raise EceInvalid(
+            "user.restricted_field",
+            f"read-only fields cannot be set: {', '.join(patch.restricted)}",
+            patch.restricted,
+        )
+
+
+def _check_email(email: str | None) -> None:
+    if email and not users.looks_like_email(email):
+        raise EceInvalid("user.email.invalid", "not an e-mail address", ["email"])
+
+
+def _check_role_change(actor: Principal, target_id: str | None) -> None:
+    if not actor.can("system.users.roles.update", SYSTEM_SCOPE):
+        raise EceInvalid(
+            "user.roles.forbidden", "you may not assign platform roles", ["security.roles"]
+        )
+    if actor.user is not None and actor.user.id == target_id:
+        raise EceInvalid(
+            "user.roles.forbidden", "you cannot change your own roles", ["security.roles"]
+        )
+
+
+async def create_user(
+    db: AsyncSession, hasher: Hasher, actor: Principal, patch: EceUserPatch
+) -> EceUserView:
+    actor.require("system.users.create", SYSTEM_SCOPE)
+    _check_restricted(patch)
+    name = _check_user_name(patch.user_name or "")
+    role = system_role_for(patch.roles or [])
+    if role is not None:
+        _check_role_change(actor, None)
+    _check_email(patch.email)
+    if patch.password is not None:
+        passwords.validate(patch.password, name)
+    if await users.find_by_username(db, name) is not None:
+        raise EceConflict(
+            "user.user_name.conflict", "the user name is already in use", ["user_name"]
+        )
+    user = await users.add_user(
+        db,
+        actor,
+        name,
+        users.UserFields(
+            full_name=patch.full_name or "",
+            email=patch.email or None,
+            enabled=True if patch.enabled is None else patch.enabled,
+        ),
+    )
+    if patch.password is not None:
+        user.password_hash = await hasher.hash(patch.password)
+    if role is not None:
+        await grant_system_role(db, user.id, role)
+        await record(
+            db,
+            actor,
+            "user.system_role.set",
+            target_type="user",
+            target_id=user.id,
+            details={"role": role},
+        )
+    await db.flush()
+    return EceUserView(user, role)
+
+
+def _check_modifiable(user: User) -> None:
+    if user.builtin:
+        raise EceInvalid("user.cannot_modify", "built-in users cannot be modified")
+    if user.realm != "native" or user.idp_managed:
+        raise EceInvalid("user.cannot_modify_external", "external users cannot be modified")
+
+
+async def _apply(
+    db: AsyncSession, hasher: Hasher, actor: Principal, user: User, patch: EceUserPatch
+) -> EceUserView:
+    _check_restricted(patch)
+    view = await _view(db, user)
+    if patch.user_name is not None and users.username_key(patch.user_name) != user.username_key:
+        _check_modifiable(user)
+        name = _check_user_name(patch.user_name)
+        if await users.find_by_username(db, name) is not None:
+            raise EceConflict(
+                "user.user_name.conflict", "the user name is already in use", ["user_name"]
+            )
+        user.username, user.username_key = name, users.username_key(name)
+    if patch.roles is not None or "roles" in patch.reset:
+        role = system_role_for(patch.roles or [])
+        if role != view.role:
+            _check_modifiable(user)
+            _check_role_change(actor, user.id)
+            if role is None:
+                await remove_system_role(db, user.id)
+            else:
+                await grant_system_role(db, user.id, role)
+            view.role = role
+    if patch.enabled is not None and patch.enabled != user.enabled:
+        _check_modifiable(user)
+        if actor.user is not None and actor.user.id == user.id:
+            raise EceInvalid("user.restricted_field", "you cannot disable yourself", ["enabled"])
+        user.enabled = patch.enabled
+    if patch.password is not None:
+        _check_modifiable(user)
+        passwords.validate(patch.password, user.username)
+        user.password_hash = await hasher.hash(patch.password)
+    _check_email(patch.email)
+    if patch.full_name is not None or "full_name" in patch.reset:
+        user.full_name = patch.full_name or ""
+    if patch.email is not None or "email" in patch.reset:
+        user.email = patch.email or None
+    user.updated_at = utcnow()
+    user.updated_by = actor.actor_id
+    await db.flush()
+    changed = sorted(
+        name
+        for name in ("user_name", "full_name", "email", "roles", "enabled", "password")
+        if getattr(patch, name) is not None or name in patch.reset
+    )
+    await record(
+        db,
+        actor,
+        "user.update",
+        target_type="user",
+        target_id=user.id,
+        details={"changed": changed, "face": "ece"},
+    )
+    return view
+
+
+async def update_current_user(
+    db: AsyncSession, hasher: Hasher, actor: Principal, patch: EceUserPatch
+) -> EceUserView:
+    """PATCH /user: your own name, e-mail and password (roles need an administrator)."""
+    user = _own_user(actor)
+    if patch.enabled is not None:
+        raise EceInvalid(
+            "user.restricted_field", "you cannot enable or disable yourself", ["enabled"]
+        )
+    return await _apply(db, hasher, actor, user, patch)
+
+
+async def update_user(
+    db: AsyncSession, hasher: Hasher, actor: Principal, user_name: str, patch: EceUserPatch
+) -> EceUserView:
+    if not actor.can("system.users.get", SYSTEM_SCOPE):
+        raise user_not_found()
+    actor.require("system.users.update", SYSTEM_SCOPE)
+    user = await _by_name(db, user_name)
+    return await _apply(db, hasher, actor, user, patch)
+
+
+async def delete_user(db: AsyncSession, actor: Principal, user_name: str) -> None:
+    if not actor.can("system.users.get", SYSTEM_SCOPE):
+        raise user_not_found()
+    actor.require("system.users.delete", SYSTEM_SCOPE)
+    actor.require_elevation()
+    user = await _by_name(db, user_name)
+    if user.builtin:
+        raise EceInvalid("user.restricted_deletion", "built-in users cannot be deleted")
+    if actor.user is not None and actor.user.id == user.id:
+        raise EceInvalid("user.restricted_deletion", "you cannot delete yourself")
+    if user.realm != "native" or user.idp_managed:
+        raise EceInvalid("user.cannot_modify_external", "external users cannot be deleted")
+    await users.delete_user(db, actor, user.id)
+
+
+async def ensure_builtin_users(db: AsyncSession) -> list[User]:
+    """ECE's built-in users `admin` (ece_platform_admin) and `readonly` (ece_platform_viewer):
+    created once, idempotently (by `tenantry bootstrap` and the demo), never deleted or
+    renamed. They have no password until an operator sets one."""
+    actor = system_principal()
+    made = []
+    for name, role in BUILTIN_USERS.items():
+        user = await users.find_by_username(db, name)
+        if user is None:
+            user = await users.add_user(db, actor, name, users.UserFields(full_name=name))
+            user.builtin = True
+            await grant_system_role(db, user.id, role)
+            await db.flush()
+        made.append(user)
+    return made
+
+
+def permissions(view: EceUserView, operations: Mapping[str, str | None]) -> list[str]:
+    """The operationIds (of `operations`: operationId → catalogue permission) the user may call,
+    from what the user's SYSTEM role grants in the catalogue."""
+    return sorted(op for op, perm in operations.items() if view.holds(perm))

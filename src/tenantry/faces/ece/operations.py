@@ -1,0 +1,15 @@
+"""Every operation of the ece face and the catalogue permission (at SYSTEM scope) it needs;
+None: any signed-in user. `security.permissions` is computed from this table, and a test
+checks that it names exactly the face's routes."""
+
+from __future__ import annotations
+
+OPERATIONS: dict[str, str | None] = {
+    "get-current-user": None,
+    "update-current-user": None,
+    "get-users": "system.users.list",
+    "create-user": "system.users.create",
+    "get-user": "system.users.get",
+    "update-user": "system.users.update",
+    "delete-user": "system.users.delete",
+}

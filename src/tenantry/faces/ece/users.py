@@ -1,0 +1,63 @@
+"""ECE users: the current user and the users CRUD."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request
+
+from tenantry.access import ece_users
+from tenantry.faces.ece import render
+from tenantry.faces.ece.credentials import Caller
+from tenantry.faces.http import Db, security
+
+router = APIRouter(tags=["ClusterSecurity"])
+UserName = Annotated[str, Path(max_length=320)]
+UserBody = Annotated[Any, Body()]
+
+
+@router.get("/user", operation_id="get-current-user")
+async def get_current_user(caller: Caller, db: Db) -> Any:
+    return render.user(await ece_users.current_user(db, caller))
+
+
+@router.patch("/user", operation_id="update-current-user")
+async def update_current_user(request: Request, caller: Caller, db: Db, body: UserBody) -> Any:
+    patch = render.user_patch(body)
+    view = await ece_users.update_current_user(db, security(request).hasher, caller, patch)
+    return render.user(view)
+
+
+@router.get("/users", operation_id="get-users")
+async def get_users(
+    caller: Caller, db: Db, include_disabled: Annotated[bool, Query()] = True
+) -> Any:
+    views = await ece_users.list_users(db, caller, include_disabled=include_disabled)
+    return {"users": [render.user(v) for v in views]}
+
+
+@router.post("/users", operation_id="create-user")
+async def create_user(request: Request, caller: Caller, db: Db, body: UserBody) -> Any:
+    patch = render.user_patch(body)
+    view = await ece_users.create_user(db, security(request).hasher, caller, patch)
+    return render.user(view)
+
+
+@router.get("/users/{user_name}", operation_id="get-user")
+async def get_user(caller: Caller, db: Db, user_name: UserName) -> Any:
+    return render.user(await ece_users.get_user(db, caller, user_name))
+
+
+@router.patch("/users/{user_name}", operation_id="update-user")
+async def update_user(
+    request: Request, caller: Caller, db: Db, user_name: UserName, body: UserBody
+) -> Any:
+    patch = render.user_patch(body)
+    hasher = security(request).hasher
+    return render.user(await ece_users.update_user(db, hasher, caller, user_name, patch))
+
+
+@router.delete("/users/{user_name}", operation_id="delete-user")
+async def delete_user(caller: Caller, db: Db, user_name: UserName) -> Any:
+    await ece_users.delete_user(db, caller, user_name)
+    return {}
