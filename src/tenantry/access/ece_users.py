@@ -21,7 +21,7 @@ from tenantry.audit.log import record
 from tenantry.clock import utcnow
 from tenantry.db.models import RoleBinding, User
 from tenantry.directory import users
-from tenantry.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
+from tenantry.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthenticated
 
 ECE_ROLES: dict[str, str] = {
     "SYSTEM_ADMIN": "ece_platform_admin",
@@ -385,3 +385,9 @@ def permissions(view: EceUserView, operations: Mapping[str, str | None]) -> list
     """The operationIds (of `operations`: operationId → catalogue permission) the user may call,
     from what the user's SYSTEM role grants in the catalogue."""
     return sorted(op for op, perm in operations.items() if view.holds(perm))
+
+
+class EceUnauthenticated(Unauthenticated, _Coded):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.ece_code = code

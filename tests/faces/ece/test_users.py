@@ -13,7 +13,7 @@ from tests.faces.ece.spec import assert_ece, assert_error, operation_ids
 from tests.factories import World, bearer
 
 ELEVATE_SPEC = "apidocs-pre-ms89-with-elevate.json"
-USER_OPS = {"get-current-user", "update-current-user"}
+USER_OPS = {op for op, permission in OPERATIONS.items() if permission is None}
 
 
 async def _user(world: World, username: str) -> User:

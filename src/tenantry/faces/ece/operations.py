@@ -7,6 +7,11 @@ from __future__ import annotations
 OPERATIONS: dict[str, str | None] = {
     "get-current-user": None,
     "update-current-user": None,
+    "login": None,
+    "logout": None,
+    "refresh-token": None,
+    "get-authentication-info": None,
+    "methods": None,
     "get-users": "system.users.list",
     "create-user": "system.users.create",
     "get-user": "system.users.get",
