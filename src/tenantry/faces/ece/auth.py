@@ -1,0 +1,85 @@
+"""ECE sign-in: _login, _logout, _refresh, the caller's authentication info and methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantry.access import sessions
+from tenantry.access.ece_users import EceUnauthenticated
+from tenantry.access.tokens import Minted
+from tenantry.faces.ece import errors
+from tenantry.faces.ece.credentials import Caller
+from tenantry.faces.ece.render import elevated, ts
+from tenantry.faces.http import Db, client_ip, security
+
+router = APIRouter(tags=["Authentication"])
+REFRESH_URL = "/api/v1/users/auth/_refresh"
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    username: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+def token_body(minted: Minted) -> dict[str, Any]:
+    token = minted.token
+    expiry = token.expires_at or token.max_expires_at
+    assert expiry is not None  # sessions always expire
+    return {"token": minted.secret, "session_expiration_time": ts(expiry)}
+
+
+@router.post("/users/auth/_login", operation_id="login")
+async def login(request: Request, db: Db, body: LoginRequest) -> Any:
+    """Username and password → a bearer token; every refusal is the same 401."""
+    sec = security(request)
+    outcome = await sessions.login(
+        db,
+        sec.hasher,
+        sec.policy,
+        sec.limits,
+        username=body.username,
+        password=body.password,
+        ip=client_ip(request),
+    )
+    if outcome.minted is None:  # returned, not raised: the failure count must commit
+        refused = EceUnauthenticated(
+            "root.unauthenticated", "the supplied authentication is invalid"
+        )
+        return errors.render(request, 401, refused)
+    return token_body(outcome.minted)
+
+
+@router.post("/users/auth/_logout", operation_id="logout")
+async def logout(caller: Caller, db: Db) -> Any:
+    await sessions.logout(db, caller)
+    return {}
+
+
+@router.post("/users/auth/_refresh", operation_id="refresh-token")
+async def refresh(caller: Caller, db: Db) -> Any:
+    return token_body(await sessions.refresh(db, caller))
+
+
+@router.get("/users/auth", operation_id="get-authentication-info")
+async def authentication_info(caller: Caller) -> Any:
+    state = elevated(caller.user.elevated_until if caller.user is not None else None)
+    body: dict[str, Any] = {
+        "has_elevated_permissions": state["enabled"],
+        "refresh_token_url": REFRESH_URL,
+    }
+    if "expires_at" in state:
+        body["elevated_permissions_expire_at"] = state["expires_at"]
+    token = caller.token
+    if token is not None and token.expires_at is not None:
+        body["expires_at"] = ts(token.expires_at)
+    return body
+
+
+@router.get("/users/auth/methods", operation_id="methods")
+async def methods() -> Any:
+    """Password sign-in only: this directory federates no SAML or OpenID provider here."""
+    return {"password": True, "saml": False, "openid": False, "sso_methods": []}
