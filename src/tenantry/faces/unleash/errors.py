@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from tenantry.directory.unleash_users import NeedsPermission
 from tenantry.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthenticated
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
 
@@ -29,24 +30,11 @@ class AuthenticationRequired(Unauthenticated):
 
 
 @dataclass
-class PermissionDenied(Forbidden):
-    permissions: list[str] = field(default_factory=list)
-
-
-@dataclass
 class ContentTypeError(Invalid):
     """A body in a content type other than JSON (415)."""
 
 
 STATUS[ContentTypeError] = 415
-
-
-def permission_denied(permission: str) -> PermissionDenied:
-    return PermissionDenied(
-        "You don't have the required permissions to perform this operation. To perform this "
-        f'action, you need the "{permission}" permission.',
-        permissions=[permission],
-    )
 
 
 def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -68,7 +56,7 @@ def body_for(request: Request, status: int, exc: DomainError) -> dict[str, Any]:
         }
     if isinstance(exc, Unauthenticated):
         return _body("UnauthorizedError", BAD_CREDENTIAL)
-    if isinstance(exc, PermissionDenied):
+    if isinstance(exc, NeedsPermission):
         return {**_body("PermissionError", exc.message), "permissions": exc.permissions}
     if isinstance(exc, Forbidden):
         return _body("NoAccessError", exc.message)
@@ -85,7 +73,10 @@ def body_for(request: Request, status: int, exc: DomainError) -> dict[str, Any]:
         return _body("NotFoundError", exc.message)
     if isinstance(exc, Invalid):
         if exc.fields:
-            details = [{"path": f.field, "message": f.message} for f in exc.fields]
+            details = [
+                {"path": f.field, "message": f.message} if f.field else {"message": f.message}
+                for f in exc.fields
+            ]
             return _body(
                 "BadDataError",
                 f"{VALIDATION}. Refer to the `details` list for more information.",

@@ -92,3 +92,7 @@ def profile(view: unleash_me.Profile) -> dict[str, Any]:
         "features": [],
         "canChangePassword": view.can_change_password,
     }
+
+
+def root_roles() -> list[dict[str, Any]]:
+    return [unleash_me.root_role_body(role) for role in unleash_me.ROOT_ROLES]

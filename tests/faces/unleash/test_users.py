@@ -1,0 +1,120 @@
+"""/api/admin/user-admin against the Unleash 8.2 captures; users made here are everyone's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from tenantry.db.models import AuditEvent, RoleBinding, User
+from tests.faces.unleash import spec
+from tests.faces.unleash.test_me import admin_named_admin, same_as_capture
+from tests.factories import World, bearer
+
+UA = "/api/admin/user-admin"
+
+
+async def admin_token(world: World) -> dict[str, str]:
+    return {"Authorization": await world.token(await admin_named_admin(world))}
+
+
+def request_body(number: int) -> Any:
+    return spec.capture(number)["request"]["body"]
+
+
+async def user_count(world: World) -> int:
+    async with world.database.transaction() as db:
+        return int(await db.scalar(select(func.count(User.seq))) or 0)
+
+
+async def test_list_create_get_list(client: httpx.AsyncClient, world: World) -> None:
+    auth = await admin_token(world)
+    same_as_capture(15, await client.get(UA, headers=auth), "usersSchema")
+    r = await client.post(UA, headers=auth, json=request_body(17))
+    created = same_as_capture(17, r, "createUserResponseSchema")
+    assert r.headers["location"] == str(created["id"])
+    got = same_as_capture(18, await client.get(f"{UA}/{created['id']}", headers=auth), "userSchema")
+    assert got["rootRole"] == 3 and got["email"] == "peer.user@example.com"
+    same_as_capture(19, await client.get(UA, headers=auth), "usersSchema")
+    async with world.database.transaction() as db:
+        user = await db.scalar(select(User).where(User.seq == created["id"]))
+        assert user is not None and user.full_name == "Peer User"
+        bindings = await db.scalar(
+            select(func.count(RoleBinding.id)).where(RoleBinding.subject_id == user.id)
+        )
+        assert bindings == 0  # Viewer = no system role
+        assert await db.scalar(select(AuditEvent).where(AuditEvent.target_id == user.id))
+
+
+async def test_unleash_user_is_visible_through_native_and_astro(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    auth = await admin_token(world)
+    body = {"email": "vis@example.com", "name": "Vis", "rootRole": "Editor"}
+    created = (await client.post(UA, headers=auth, json=body)).json()
+    assert created["rootRole"] == "Editor"
+    admin = await world.admin()
+    token = await world.token(admin)
+    native = await client.get("/tenantry/v1/users", headers=bearer(token))
+    assert native.status_code == 200, native.text
+    assert "vis@example.com" in native.text
+    async with world.database.transaction() as db:
+        user = await db.scalar(select(User).where(User.seq == created["id"]))
+        assert user is not None
+        role = await db.scalar(select(RoleBinding.role).where(RoleBinding.subject_id == user.id))
+        assert role == "SYSTEM_EDITOR"
+    got = await client.get(f"{UA}/{created['id']}", headers=auth)
+    assert got.json()["rootRole"] == 2
+
+
+async def test_root_role_by_id_and_update_and_delete(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    auth = await admin_token(world)
+    created = (await client.post(UA, headers=auth, json={"username": "ops", "rootRole": 1})).json()
+    assert created["username"] == "ops" and "email" not in created
+    seq = created["id"]
+    r = await client.put(f"{UA}/{seq}", headers=auth, json={"name": "Ops", "rootRole": "Viewer"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rootRole"] == 3 and r.json()["name"] == "Ops"
+    assert spec.errors("userSchema", r.json()) == []
+    search = await client.get(f"{UA}/search", headers=auth, params={"q": "op"})
+    assert [u["id"] for u in search.json()] == [seq]
+    assert (await client.delete(f"{UA}/{seq}", headers=auth)).status_code == 200
+    same_as_capture(28, await client.get(f"{UA}/{seq}", headers=auth))
+
+
+async def test_bad_input_is_refused_as_unleash_does_and_writes_nothing(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    auth = await admin_token(world)
+    await client.post(UA, headers=auth, json=request_body(17))
+    before = await user_count(world)
+    for number in (20, 21, 22, 23, 24, 25):
+        r = await client.post(UA, headers=auth, json=request_body(number))
+        body = same_as_capture(number, r)
+        assert body["details"] == spec.response(number)[2]["details"], number
+        assert body["message"] == spec.response(number)[2]["message"], number
+    malformed = await client.post(
+        UA, headers={**auth, "content-type": "application/json"}, content=b'{"email": '
+    )
+    same_as_capture(26, malformed)
+    plain = await client.post(UA, headers={**auth, "content-type": "text/plain"}, content=b"hello")
+    same_as_capture(27, plain)
+    assert plain.json()["message"] == spec.response(27)[2]["message"]
+    same_as_capture(28, await client.get(f"{UA}/999999", headers=auth))
+    same_as_capture(29, await client.get(f"{UA}/abc", headers=auth))
+    assert await user_count(world) == before
+
+
+async def test_viewer_is_refused_with_permission_error(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    viewer = await world.user("peer.user@example.com", "Peer User")
+    auth = {"Authorization": await world.token(viewer)}
+    same_as_capture(34, await client.get(UA, headers=auth))
+    before = await user_count(world)
+    same_as_capture(35, await client.post(UA, headers=auth, json=request_body(35)))
+    assert await user_count(world) == before
+    same_as_capture(16, await client.get(UA))
