@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.access import accounts
 from tenantry.access.bootstrap import grant_system_role, remove_system_role
 from tenantry.access.passwords import Hasher, validate
 from tenantry.access.principals import Principal
@@ -289,3 +290,52 @@ async def delete_user(db: AsyncSession, actor: Principal, seq: int) -> None:
 async def user_id_of(db: AsyncSession, actor: Principal, seq: int) -> str:
     _require(actor, "system.users.get")
     return (await _by_seq(db, seq)).id
+
+
+def _password_of(body: dict[str, Any], name: str = "password") -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise Invalid(
+            "invalid body",
+            [
+                FieldError(
+                    f"/body/{name}",
+                    "required",
+                    f"The `/body/{name}` property is required. It was not present on the data "
+                    "you sent.",
+                )
+            ],
+        )
+    return value
+
+
+async def set_password(
+    db: AsyncSession, hasher: Hasher, actor: Principal, seq: int, body: dict[str, Any]
+) -> None:
+    """An administrator sets another user's password (POST /user-admin/{id}/change-password)."""
+    _require(actor, "system.users.update")
+    password = _password_of(body)
+    user = await _by_seq(db, seq)
+    await accounts.set_password(db, hasher, actor, user.id, password)
+
+
+async def change_own_password(
+    db: AsyncSession, hasher: Hasher, actor: Principal, body: dict[str, Any]
+) -> None:
+    """POST /user/change-password: {password, confirmPassword, oldPassword}."""
+    if actor.user is None:
+        raise Invalid("User id is missing in request user object")
+    password = _password_of(body)
+    confirm = _password_of(body, "confirmPassword")
+    if password != confirm:
+        raise Invalid("Passwords must match")
+    old = body.get("oldPassword")
+    await accounts.set_password(
+        db, hasher, actor, actor.user.id, password, old if isinstance(old, str) else None
+    )
+
+
+def validate_password(actor: Principal, body: dict[str, Any]) -> None:
+    """POST /user-admin/validate-password: the instance's password policy, nothing stored."""
+    _require(actor, "system.users.list")
+    validate(_password_of(body))

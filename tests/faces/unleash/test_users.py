@@ -118,3 +118,61 @@ async def test_viewer_is_refused_with_permission_error(
     same_as_capture(35, await client.post(UA, headers=auth, json=request_body(35)))
     assert await user_count(world) == before
     same_as_capture(16, await client.get(UA))
+
+
+async def test_admin_sets_password_then_viewer_logs_in(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    auth = await admin_token(world)
+    created = (await client.post(UA, headers=auth, json=request_body(17))).json()
+    r = await client.post(
+        f"{UA}/{created['id']}/change-password", headers=auth, json=request_body(30)
+    )
+    assert r.status_code == 200 and r.content == b""
+    login = await client.post("/auth/simple/login", json=request_body(31))
+    same_as_capture(31, login, "userSchema")
+    weak = await client.post(
+        f"{UA}/{created['id']}/change-password", headers=auth, json={"password": "x"}
+    )
+    assert weak.status_code == 400 and weak.json()["name"] == "BadDataError"
+
+
+async def test_validate_password(client: httpx.AsyncClient, world: World) -> None:
+    auth = await admin_token(world)
+    ok = await client.post(
+        f"{UA}/validate-password", headers=auth, json={"password": "Viewer-Passw0rd!x"}
+    )
+    assert ok.status_code == 200
+    bad = await client.post(f"{UA}/validate-password", headers=auth, json={"password": "short"})
+    assert bad.status_code == 400 and bad.json()["details"][0]["path"] == "password"
+
+
+async def test_change_own_password(client: httpx.AsyncClient, world: World) -> None:
+    from tests.faces.unleash.test_me import PASSWORD, viewer, with_password
+
+    user = await viewer(world)
+    await with_password(world, user)
+    auth = {"Authorization": await world.token(user)}
+    new = "Another-Passw0rd!y"
+    wrong = await client.post(
+        "/api/admin/user/change-password",
+        headers=auth,
+        json={"password": new, "confirmPassword": new, "oldPassword": "nope"},
+    )
+    assert wrong.status_code == 400
+    mismatch = await client.post(
+        "/api/admin/user/change-password",
+        headers=auth,
+        json={"password": new, "confirmPassword": new + "x", "oldPassword": PASSWORD},
+    )
+    assert mismatch.status_code == 400
+    r = await client.post(
+        "/api/admin/user/change-password",
+        headers=auth,
+        json={"password": new, "confirmPassword": new, "oldPassword": PASSWORD},
+    )
+    assert r.status_code == 200
+    login = await client.post(
+        "/auth/simple/login", json={"username": "peer.user@example.com", "password": new}
+    )
+    assert login.status_code == 200

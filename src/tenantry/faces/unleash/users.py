@@ -85,6 +85,25 @@ async def create_user(request: Request, caller: Caller, db: Db) -> Any:
     return JSONResponse(rendered, status_code=201, headers={"location": str(created.user.seq)})
 
 
+@router.post("/validate-password")
+async def validate_password(request: Request, caller: Caller) -> Any:
+    body = await json_object(request)
+    if isinstance(body, Response):
+        return body
+    unleash_users.validate_password(caller, body)
+    return Response(status_code=200)
+
+
+@router.post("/{id}/change-password")
+async def set_password(request: Request, caller: Caller, db: Db, id: str) -> Any:
+    seq = user_id(id)
+    body = await json_object(request)
+    if isinstance(body, Response):
+        return body
+    await unleash_users.set_password(db, security(request).hasher, caller, seq, body)
+    return Response(status_code=200)
+
+
 @router.get("/{id}")
 async def get_user(caller: Caller, db: Db, id: str) -> Any:
     row = await unleash_users.get_user(db, caller, user_id(id))
