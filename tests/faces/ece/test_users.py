@@ -72,7 +72,9 @@ async def test_permissions_follow_the_system_role(client: httpx.AsyncClient, wor
     r = await client.get(f"{V}/user", headers=basic("viewer"))
     security = r.json()["security"]
     assert security["roles"] == ["ece_platform_viewer"]
-    assert security["permissions"] == sorted(USER_OPS | {"get-users", "get-user"})
+    reads = {"get-users", "get-user", "get-users-api-keys", "get-user-api-keys", "get-user-api-key"}
+    assert security["permissions"] == sorted(USER_OPS | reads)
+    assert "delete-user" not in security["permissions"]
     r = await client.get(f"{V}/user", headers=basic("nobody"))
     assert r.json()["security"]["roles"] == []
     assert r.json()["security"]["permissions"] == sorted(USER_OPS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tenantry.faces.ece import auth, errors, users
+from tenantry.faces.ece import api_keys, auth, errors, users
 from tenantry.faces.http import make_face_app
 
 PREFIX = "/api/v1"
@@ -19,5 +19,6 @@ def build(max_body_bytes: int) -> FastAPI:
         max_body_bytes,
     )
     app.include_router(auth.router)
+    app.include_router(api_keys.router)
     app.include_router(users.router)
     return app
