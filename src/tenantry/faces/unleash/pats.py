@@ -1,0 +1,50 @@
+"""/api/admin/user/tokens: the caller's personal access tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tenantry.access import unleash_pats
+from tenantry.faces.http import Db, JSONResponse
+from tenantry.faces.unleash import render
+from tenantry.faces.unleash.auth import Caller
+from tenantry.faces.unleash.users import json_object, user_id
+
+router = APIRouter(prefix="/user/tokens", tags=["Personal access tokens"])
+
+
+def _pat(pat: unleash_pats.Pat) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": unleash_pats.pat_number(pat.token),
+        "description": pat.token.name,
+        "expiresAt": render.ts(pat.token.expires_at),
+        "userId": pat.user.seq,
+        "createdAt": render.ts(pat.token.created_at),
+        "seenAt": render.ts(pat.token.last_used_at),
+    }
+    if pat.secret is not None:
+        body["secret"] = pat.secret
+    return body
+
+
+@router.get("")
+async def list_pats(caller: Caller, db: Db) -> Any:
+    return {"pats": [_pat(p) for p in await unleash_pats.list_pats(db, caller)]}
+
+
+@router.post("", status_code=201)
+async def create_pat(request: Request, caller: Caller, db: Db) -> Any:
+    body = await json_object(request)
+    if isinstance(body, Response):
+        return body
+    pat = await unleash_pats.create_pat(db, caller, body)
+    return JSONResponse(_pat(pat), status_code=201)
+
+
+@router.delete("/{id}")
+async def delete_pat(caller: Caller, db: Db, id: str) -> Response:
+    await unleash_pats.delete_pat(db, caller, user_id(id))
+    return Response(status_code=200)
