@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.access import sessions
-from tenantry.access.ece_users import EceUnauthenticated
+from tenantry.access import ece_sessions, sessions
+from tenantry.access.ece_users import EceInvalid, EceUnauthenticated
 from tenantry.access.tokens import Minted
 from tenantry.faces.ece import errors
 from tenantry.faces.ece.credentials import Caller
@@ -62,6 +62,29 @@ async def logout(caller: Caller, db: Db) -> Any:
 @router.post("/users/auth/_refresh", operation_id="refresh-token")
 async def refresh(caller: Caller, db: Db) -> Any:
     return token_body(await sessions.refresh(db, caller))
+
+
+class ElevatePermissionsRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token: str = Field(max_length=1024)
+
+
+@router.post("/users/auth/_elevate", operation_id="enable-elevated-permissions")
+async def elevate(request: Request, caller: Caller, db: Db, body: ElevatePermissionsRequest) -> Any:
+    """Re-enter your password (as `token`) for elevated permissions; a new token comes back."""
+    sec = security(request)
+    minted = await ece_sessions.elevate(
+        db, sec.hasher, sec.limits, caller, body.token, client_ip(request)
+    )
+    if minted is None:  # returned, not raised: the failure count must commit
+        refused = EceInvalid("authc.invalid_token", "the password is incorrect", ["token"])
+        return errors.render(request, 400, refused)
+    return token_body(minted)
+
+
+@router.delete("/users/auth/_elevate", operation_id="disable-elevated-permissions")
+async def drop_elevation(caller: Caller, db: Db) -> Any:
+    return token_body(await ece_sessions.drop(db, caller))
 
 
 @router.get("/users/auth", operation_id="get-authentication-info")

@@ -11,6 +11,8 @@ OPERATIONS: dict[str, str | None] = {
     "logout": None,
     "refresh-token": None,
     "get-authentication-info": None,
+    "enable-elevated-permissions": None,
+    "disable-elevated-permissions": None,
     "methods": None,
     "get-api-keys": None,
     "create-api-key": None,

@@ -1,0 +1,59 @@
+"""ece elevated permissions (POST/DELETE /users/auth/_elevate, from the 2023 spec)."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from tenantry.db.models import User
+from tests.faces.ece.conftest import PASSWORD, V, basic, with_password
+from tests.faces.ece.spec import assert_ece, assert_error
+from tests.factories import World, bearer
+
+ELEVATE = f"{V}/users/auth/_elevate"
+SPEC = "apidocs-pre-ms89-with-elevate.json"
+
+
+async def _session(client: httpx.AsyncClient, username: str) -> str:
+    r = await client.post(
+        f"{V}/users/auth/_login", json={"username": username, "password": PASSWORD}
+    )
+    token: str = r.json()["token"]
+    return token
+
+
+async def test_elevate_and_drop(client: httpx.AsyncClient, world: World) -> None:
+    await with_password(world, "ops", "SYSTEM_ADMIN")
+    token = await _session(client, "ops")
+    r = await client.post(ELEVATE, headers=bearer(token), json={"token": PASSWORD})
+    assert r.status_code == 200, r.text
+    assert_ece(r.json(), "TokenResponse", SPEC)
+    elevated = r.json()["token"]
+    assert_error(await client.get(f"{V}/user", headers=bearer(token)), 401, "root.unauthorized")
+    me = await client.get(f"{V}/user", headers=bearer(elevated))
+    assert_ece(me.json(), "User")
+    state = me.json()["security"]["elevated_permissions"]
+    assert state["enabled"] is True and "expires_at" in state
+    info = await client.get(f"{V}/users/auth", headers=bearer(elevated))
+    assert info.json()["has_elevated_permissions"] is True
+    r = await client.delete(ELEVATE, headers=bearer(elevated))
+    assert r.status_code == 200
+    assert_ece(r.json(), "TokenResponse", SPEC)
+    me = await client.get(f"{V}/user", headers=bearer(r.json()["token"]))
+    assert me.json()["security"]["elevated_permissions"] == {"enabled": False}
+
+
+async def test_elevate_refusals(client: httpx.AsyncClient, world: World) -> None:
+    await with_password(world, "ops", "SYSTEM_ADMIN")
+    token = await _session(client, "ops")
+    r = await client.post(ELEVATE, headers=bearer(token), json={"token": "wrong-password-1"})
+    assert_error(r, 400, "authc.invalid_token")
+    async with world.database.transaction() as db:
+        user = await db.scalar(select(User).where(User.username == "ops"))
+        assert user is not None and user.login_attempts == 1 and user.elevated_until is None
+    assert (await client.get(f"{V}/user", headers=bearer(token))).status_code == 200
+    r = await client.post(ELEVATE, headers=basic("ops"), json={"token": PASSWORD})
+    assert_error(r, 400, "authc.invalid_token")
+    r = await client.post(ELEVATE, headers=bearer(token), json={})
+    assert_error(r, 400, "root.invalid_json_request")
+    assert_error(await client.post(ELEVATE, json={"token": PASSWORD}), 401, "root.unauthorized")
