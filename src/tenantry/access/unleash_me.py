@@ -4,6 +4,7 @@ and the per-user splash/feedback state (kept in User.attributes["unleash"])."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,8 @@ from tenantry.access.principals import Principal
 from tenantry.access.scopes import ScopeType
 from tenantry.access.sessions import Limits, active_session_count, login
 from tenantry.access.tokens import Minted, TokenKind
+from tenantry.audit.log import record
+from tenantry.clock import utcnow
 from tenantry.db.models import Token, User
 from tenantry.directory.users import get_by_id
 from tenantry.errors import Invalid
@@ -192,3 +195,91 @@ async def simple_login(
         return None
     user = await get_by_id(db, outcome.minted.token.user_id)
     return SimpleLogin(user, outcome.minted, await active_session_count(db, user.id))
+
+
+MAX_KEY = 100
+MAX_ENTRIES = 100
+
+
+def _own_user(actor: Principal) -> User:
+    if actor.user is None:
+        raise Invalid("User id is missing in request user object")
+    return actor.user
+
+
+def _key(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_KEY:
+        raise Invalid(f"{name} must be a string of 1 to {MAX_KEY} characters")
+    return value
+
+
+def _store(user: User, state: dict[str, Any]) -> None:
+    # A new dict, so that the JSON column is seen as changed.
+    user.attributes = {**(user.attributes or {}), "unleash": state}
+
+
+async def mark_splash_seen(db: AsyncSession, actor: Principal, splash_id: str) -> User:
+    user = _own_user(actor)
+    key = _key(splash_id, "splashId")
+    state = dict(unleash_state(user))
+    splash = dict(state.get("splash", {}))
+    if key not in splash and len(splash) >= MAX_ENTRIES:
+        raise Invalid("too many splash screens recorded")
+    splash[key] = True
+    state["splash"] = splash
+    _store(user, state)
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "user.unleash.splash",
+        target_type="user",
+        target_id=user.id,
+        details={"splashId": key},
+    )
+    return user
+
+
+async def give_feedback(
+    db: AsyncSession,
+    actor: Principal,
+    feedback_id: Any,
+    never_show: Any,
+    given: datetime | None,
+) -> dict[str, Any]:
+    """Create or update the caller's answer to one feedback questionnaire."""
+    user = _own_user(actor)
+    key = _key(feedback_id, "feedbackId")
+    if never_show is not None and not isinstance(never_show, bool):
+        raise Invalid("neverShow must be a boolean")
+    state = dict(unleash_state(user))
+    items = [dict(i) for i in state.get("feedback", []) if isinstance(i, dict)]
+    item = next((i for i in items if i.get("feedbackId") == key), None)
+    if item is None:
+        if len(items) >= MAX_ENTRIES:
+            raise Invalid("too many feedback answers recorded")
+        item = {"userId": user.seq, "feedbackId": key, "neverShow": False, "given": None}
+        items.append(item)
+    if never_show is not None:
+        item["neverShow"] = never_show
+    when = given or utcnow()
+    item["given"] = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{when.microsecond // 1000:03d}Z"
+    )
+    state["feedback"] = items
+    _store(user, state)
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "user.unleash.feedback",
+        target_type="user",
+        target_id=user.id,
+        details={"feedbackId": key},
+    )
+    return item
+
+
+def own_roles(actor: Principal) -> list[int]:
+    """GET /api/admin/user/roles: the caller's root role (project roles are not modelled)."""
+    return [root_role(actor.grants)]

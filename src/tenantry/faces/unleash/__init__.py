@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.unleash import errors, me, pats, simple, users
+from tenantry.faces.unleash import errors, me, pats, simple, state, users
 
 PREFIXES = ("/api/admin", "/auth/simple")
 
@@ -25,5 +25,6 @@ def build(max_body_bytes: int) -> dict[str, FastAPI]:
     apps["/api/admin"].include_router(me.router)
     apps["/api/admin"].include_router(users.router)
     apps["/api/admin"].include_router(pats.router)
+    apps["/api/admin"].include_router(state.router)
     apps["/auth/simple"].include_router(simple.router)
     return apps

@@ -1,0 +1,67 @@
+"""Splash screens seen, feedback given and the caller's roles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tenantry.access import unleash_me
+from tenantry.errors import Invalid
+from tenantry.faces.http import Db
+from tenantry.faces.unleash.auth import Caller
+from tenantry.faces.unleash.users import json_object
+
+router = APIRouter(tags=["Users"])
+
+
+@router.post("/splash/{id}")
+async def splash_seen(caller: Caller, db: Db, id: str) -> Any:
+    user = await unleash_me.mark_splash_seen(db, caller, id)
+    return {"userId": user.seq, "splashId": id, "seen": True}
+
+
+def _given(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid("given must be a date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _feedback(request: Request, caller: Caller, db: Db, feedback_id: Any) -> Any:
+    body = await json_object(request)
+    if isinstance(body, Response):
+        return body
+    return await unleash_me.give_feedback(
+        db,
+        caller,
+        feedback_id if feedback_id is not None else body.get("feedbackId"),
+        body.get("neverShow"),
+        _given(body.get("given")),
+    )
+
+
+@router.post("/feedback")
+async def create_feedback(request: Request, caller: Caller, db: Db) -> Any:
+    return await _feedback(request, caller, db, None)
+
+
+@router.put("/feedback")
+async def update_feedback_by_body(request: Request, caller: Caller, db: Db) -> Any:
+    return await _feedback(request, caller, db, None)
+
+
+@router.put("/feedback/{id}")
+async def update_feedback(request: Request, caller: Caller, db: Db, id: str) -> Any:
+    return await _feedback(request, caller, db, id)
+
+
+@router.get("/user/roles")
+async def my_roles(caller: Caller) -> Any:
+    roles = unleash_me.own_roles(caller)
+    return {"version": 1, "roles": [unleash_me.root_role_body(r) for r in roles]}
