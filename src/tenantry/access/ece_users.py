@@ -391,3 +391,32 @@ class EceUnauthenticated(Unauthenticated, _Coded):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.ece_code = code
+
+
+@dataclass(frozen=True)
+class Realm:
+    type: str
+    id: str
+
+
+REALM_TYPES = ("native", "ldap", "saml", "active_directory")
+
+
+def realm_of(user: User) -> Realm:
+    """ECE's realm of a user: native, or the external realm users were provisioned from
+    (realms ECE does not know, e.g. SCIM, show as saml)."""
+    kind = user.realm if user.realm in REALM_TYPES else "saml"
+    return Realm(kind, user.realm_id or user.realm)
+
+
+async def security_realms(db: AsyncSession, actor: Principal) -> list[Realm]:
+    """The realms users come from: native always, then every external realm in use."""
+    actor.require("system.users.list", SYSTEM_SCOPE)
+    rows = await db.execute(
+        select(User.realm, User.realm_id).where(User.realm != "native").distinct()
+    )
+    external = {
+        Realm(realm if realm in REALM_TYPES else "saml", realm_id or realm)
+        for realm, realm_id in rows
+    }
+    return [Realm("native", "native"), *sorted(external, key=lambda r: (r.type, r.id))]

@@ -72,7 +72,14 @@ async def test_permissions_follow_the_system_role(client: httpx.AsyncClient, wor
     r = await client.get(f"{V}/user", headers=basic("viewer"))
     security = r.json()["security"]
     assert security["roles"] == ["ece_platform_viewer"]
-    reads = {"get-users", "get-user", "get-users-api-keys", "get-user-api-keys", "get-user-api-key"}
+    reads = {
+        "get-users",
+        "get-user",
+        "get-security-realm-configurations",
+        "get-users-api-keys",
+        "get-user-api-keys",
+        "get-user-api-key",
+    }
     assert security["permissions"] == sorted(USER_OPS | reads)
     assert "delete-user" not in security["permissions"]
     r = await client.get(f"{V}/user", headers=basic("nobody"))
@@ -315,3 +322,32 @@ async def test_delete_user(client: httpx.AsyncClient, world: World) -> None:
     assert_error(
         await client.delete(f"{V}/users/bob", headers=basic("root")), 404, "user.not_found"
     )
+
+
+async def test_security_realms(client: httpx.AsyncClient, world: World) -> None:
+    await with_password(world, "root", "SYSTEM_VIEWER")
+    await with_password(world, "nobody")
+    r = await client.get(f"{V}/platform/configuration/security/realms", headers=basic("root"))
+    assert r.status_code == 200
+    assert_ece(r.json(), "SecurityRealmInfoList")
+    assert [(x["type"], x["id"]) for x in r.json()["realms"]] == [("native", "native")]
+    for name, realm, realm_id in (
+        ("a", "saml", "okta"),
+        ("b", "ldap", "corp"),
+        ("c", "scim", None),
+    ):
+        user = await world.user(name)
+        async with world.database.transaction() as db:
+            stored = await db.get(User, user.seq)
+            assert stored is not None
+            stored.realm, stored.realm_id = realm, realm_id
+    r = await client.get(f"{V}/platform/configuration/security/realms", headers=basic("root"))
+    assert_ece(r.json(), "SecurityRealmInfoList")
+    assert [(x["type"], x["id"]) for x in r.json()["realms"]] == [
+        ("native", "native"),
+        ("ldap", "corp"),
+        ("saml", "okta"),
+        ("saml", "scim"),
+    ]
+    r = await client.get(f"{V}/platform/configuration/security/realms", headers=basic("nobody"))
+    assert_error(r, 403, "root.forbidden")

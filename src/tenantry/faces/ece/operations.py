@@ -25,6 +25,7 @@ OPERATIONS: dict[str, str | None] = {
     "get-user-api-key": "system.users.tokens.list",
     "delete-user-api-keys": "system.users.tokens.delete",
     "delete-user-api-key": "system.users.tokens.delete",
+    "get-security-realm-configurations": "system.users.list",
     "get-users": "system.users.list",
     "create-user": "system.users.create",
     "get-user": "system.users.get",

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tenantry.access.ece_users import EceUserPatch, EceUserView, permissions
+from tenantry.access.ece_users import EceUserPatch, EceUserView, Realm, permissions, realm_of
 from tenantry.clock import utcnow
 from tenantry.errors import FieldError, Invalid
 from tenantry.faces.ece.operations import OPERATIONS
 
-REALM_TYPES = ("native", "ldap", "saml", "active_directory")
 _RESTRICTED_SECURITY = ("permissions", "elevated_permissions", "security_realm")
 
 
@@ -27,7 +26,7 @@ def elevated(until: datetime | None) -> dict[str, Any]:
 
 def user(view: EceUserView) -> dict[str, Any]:
     u = view.user
-    realm_type = u.realm if u.realm in REALM_TYPES else "saml"
+    realm = realm_of(u)
     metadata: dict[str, Any] = {"created_at": ts(u.created_at), "updated_at": ts(u.updated_at)}
     for key, value in (("created_by", u.created_by), ("updated_by", u.updated_by)):
         if value:
@@ -43,7 +42,7 @@ def user(view: EceUserView) -> dict[str, Any]:
             "permissions": permissions(view, OPERATIONS),
             "elevated_permissions": elevated(u.elevated_until),
             "enabled": u.enabled,
-            "security_realm": {"type": realm_type, "id": u.realm_id or u.realm},
+            "security_realm": {"type": realm.type, "id": realm.id},
         },
         "metadata": metadata,
         "builtin": u.builtin,
@@ -115,3 +114,19 @@ def user_patch(body: Any) -> EceUserPatch:
         reset=frozenset(reset),
         restricted=tuple(restricted),
     )
+
+
+def realms(found: list[Realm]) -> dict[str, Any]:
+    return {
+        "realms": [
+            {
+                "id": r.id,
+                "name": "Native users" if r.type == "native" else r.id,
+                "type": r.type,
+                "enabled": True,
+                "order": order,
+                "urls": [],
+            }
+            for order, r in enumerate(found)
+        ]
+    }

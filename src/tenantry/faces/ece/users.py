@@ -61,3 +61,12 @@ async def update_user(
 async def delete_user(caller: Caller, db: Db, user_name: UserName) -> Any:
     await ece_users.delete_user(db, caller, user_name)
     return {}
+
+
+@router.get(
+    "/platform/configuration/security/realms",
+    operation_id="get-security-realm-configurations",
+    tags=["ClusterSecurity"],
+)
+async def get_security_realms(caller: Caller, db: Db) -> Any:
+    return render.realms(await ece_users.security_realms(db, caller))
