@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access.engine import Grants
+from tenantry.access.engine import Grants, load_user_grants
 from tenantry.access.passwords import Hasher
 from tenantry.access.policy import SecurityPolicy
 from tenantry.access.principals import Principal
@@ -283,3 +283,109 @@ async def give_feedback(
 def own_roles(actor: Principal) -> list[int]:
     """GET /api/admin/user/roles: the caller's root role (project roles are not modelled)."""
     return [root_role(actor.grants)]
+
+
+# Unleash 8.2's permission catalogue (GET /user-admin/{id}/permissions): (id, name, display name).
+UNLEASH_ROOT_PERMISSIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "ADMIN", "Admin"),
+    (3, "CREATE_STRATEGY", "Create activation strategies"),
+    (4, "CREATE_ADDON", "Create addons"),
+    (5, "DELETE_ADDON", "Delete addons"),
+    (6, "UPDATE_ADDON", "Update addons"),
+    (9, "UPDATE_APPLICATION", "Update applications"),
+    (10, "UPDATE_TAG_TYPE", "Update tag types"),
+    (11, "DELETE_TAG_TYPE", "Delete tag types"),
+    (12, "CREATE_PROJECT", "Create projects"),
+    (15, "UPDATE_STRATEGY", "Update strategies"),
+    (16, "DELETE_STRATEGY", "Delete strategies"),
+    (17, "UPDATE_CONTEXT_FIELD", "Update context fields"),
+    (18, "CREATE_CONTEXT_FIELD", "Create context fields"),
+    (19, "DELETE_CONTEXT_FIELD", "Delete context fields"),
+    (20, "READ_ROLE", "Read roles"),
+    (31, "CREATE_SEGMENT", "Create segments"),
+    (32, "UPDATE_SEGMENT", "Edit segments"),
+    (33, "DELETE_SEGMENT", "Delete segments"),
+    (50, "CREATE_CLIENT_API_TOKEN", "Create Backend tokens"),
+    (51, "UPDATE_CLIENT_API_TOKEN", "Update Backend tokens"),
+    (52, "DELETE_CLIENT_API_TOKEN", "Delete Backend tokens"),
+    (53, "READ_CLIENT_API_TOKEN", "Read Backend tokens"),
+    (59, "CREATE_TAG_TYPE", "Create tag types"),
+    (70, "RELEASE_PLAN_TEMPLATE_CREATE", "Create release plan template"),
+    (71, "RELEASE_PLAN_TEMPLATE_UPDATE", "Update release plan template"),
+    (72, "RELEASE_PLAN_TEMPLATE_DELETE", "Delete release plan template"),
+    (73, "UPDATE_MAINTENANCE_MODE", "Change maintenance mode state"),
+    (74, "UPDATE_INSTANCE_BANNERS", "Change instance banners"),
+    (75, "UPDATE_AUTH_CONFIGURATION", "Change authentication settings (SSO)"),
+    (76, "READ_LOGS", "Read instance logs and login history"),
+    (77, "UPDATE_CORS", "Update CORS settings"),
+    (54, "CREATE_FRONTEND_API_TOKEN", "Create Frontend tokens"),
+    (55, "UPDATE_FRONTEND_API_TOKEN", "Update Frontend tokens"),
+    (56, "DELETE_FRONTEND_API_TOKEN", "Delete Frontend tokens"),
+    (57, "READ_FRONTEND_API_TOKEN", "Read Frontend tokens"),
+)
+UNLEASH_PROJECT_PERMISSIONS: tuple[tuple[int, str, str], ...] = (
+    (13, "UPDATE_PROJECT", "Update project"),
+    (14, "DELETE_PROJECT", "Delete project"),
+    (29, "UPDATE_FEATURE_VARIANTS", "Create/edit variants"),
+    (42, "READ_PROJECT_API_TOKEN", "Read api tokens for a specific project"),
+    (43, "CREATE_PROJECT_API_TOKEN", "Create api tokens for a specific project"),
+    (44, "DELETE_PROJECT_API_TOKEN", "Delete api tokens for a specific project"),
+    (45, "UPDATE_PROJECT_SEGMENT", "Create/edit project segment"),
+    (2, "CREATE_FEATURE", "Create feature flags"),
+    (7, "UPDATE_FEATURE", "Update feature flags"),
+    (8, "DELETE_FEATURE", "Delete feature flags"),
+    (30, "MOVE_FEATURE_TOGGLE", "Change feature flag project"),
+    (58, "UPDATE_FEATURE_DEPENDENCY", "Update feature dependency"),
+    (60, "PROJECT_USER_ACCESS_READ", "View only access to Project User Access"),
+    (
+        61,
+        "PROJECT_DEFAULT_STRATEGY_READ",
+        "View only access to default strategy configuration for project",
+    ),
+    (
+        62,
+        "PROJECT_CHANGE_REQUEST_READ",
+        "View only access to change request configuration for project",
+    ),
+    (63, "PROJECT_SETTINGS_READ", "View only access to project settings"),
+    (64, "PROJECT_USER_ACCESS_WRITE", "Write access to Project User Access"),
+    (
+        65,
+        "PROJECT_DEFAULT_STRATEGY_WRITE",
+        "Write access to default strategy configuration for project",
+    ),
+    (
+        66,
+        "PROJECT_CHANGE_REQUEST_WRITE",
+        "Write access to change request configuration for project",
+    ),
+    (67, "PROJECT_SETTINGS_WRITE", "Write access to project settings"),
+    (78, "UPDATE_PROJECT_CONTEXT", "Create/edit project context"),
+    (79, "UPDATE_PROJECT_RELEASE_TEMPLATE", "Create/edit project release template"),
+)
+# What an Editor holds at the root (Unleash's editor cannot manage users, roles or auth).
+_EDITOR_ROOT_DENIED = frozenset(
+    {"ADMIN", "READ_ROLE", "UPDATE_AUTH_CONFIGURATION", "READ_LOGS", "UPDATE_MAINTENANCE_MODE"}
+)
+
+
+@dataclass
+class AccessOverview:
+    user: User
+    root_role: int
+    root: list[tuple[int, str, str, bool]]
+    project: list[tuple[int, str, str, bool]]
+
+
+async def access_overview(db: AsyncSession, actor: Principal, user: User) -> AccessOverview:
+    """GET /user-admin/{id}/permissions for a user already fetched by the caller's rights:
+    Unleash's catalogue with what the user's root role grants (project roles not modelled:
+    an Admin or Editor holds every project permission, a Viewer none)."""
+    role = root_role(await load_user_grants(db, user.id))
+
+    def root_has(name: str) -> bool:
+        return role == ADMIN or (role == EDITOR and name not in _EDITOR_ROOT_DENIED)
+
+    root = [(i, n, d, root_has(n)) for i, n, d in UNLEASH_ROOT_PERMISSIONS]
+    project = [(i, n, d, role in (ADMIN, EDITOR)) for i, n, d in UNLEASH_PROJECT_PERMISSIONS]
+    return AccessOverview(user, role, root, project)

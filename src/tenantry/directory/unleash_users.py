@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import accounts
+from tenantry.access import accounts, unleash_me
 from tenantry.access.bootstrap import grant_system_role, remove_system_role
 from tenantry.access.passwords import Hasher, validate
 from tenantry.access.principals import Principal
@@ -339,3 +339,10 @@ def validate_password(actor: Principal, body: dict[str, Any]) -> None:
     """POST /user-admin/validate-password: the instance's password policy, nothing stored."""
     _require(actor, "system.users.list")
     validate(_password_of(body))
+
+
+async def access_overview(
+    db: AsyncSession, actor: Principal, seq: int
+) -> unleash_me.AccessOverview:
+    _require(actor, "system.users.get")
+    return await unleash_me.access_overview(db, actor, await _by_seq(db, seq))

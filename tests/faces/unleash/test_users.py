@@ -176,3 +176,15 @@ async def test_change_own_password(client: httpx.AsyncClient, world: World) -> N
         "/auth/simple/login", json={"username": "peer.user@example.com", "password": new}
     )
     assert login.status_code == 200
+
+
+async def test_access_overview_matches_capture(client: httpx.AsyncClient, world: World) -> None:
+    auth = await admin_token(world)
+    admin_seq = (await client.get("/api/admin/user", headers=auth)).json()["user"]["id"]
+    r = await client.get(f"{UA}/{admin_seq}/permissions", headers=auth)
+    same_as_capture(14, r)
+    viewer = await world.user("v@example.com")
+    v = (await client.get(f"{UA}/{viewer.seq}/permissions", headers=auth)).json()
+    assert v["rootRole"]["id"] == 3
+    assert not any(p["hasPermission"] for p in v["overview"]["root"] + v["overview"]["project"])
+    same_as_capture(28, await client.get(f"{UA}/999999/permissions", headers=auth))

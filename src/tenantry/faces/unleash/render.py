@@ -96,3 +96,7 @@ def profile(view: unleash_me.Profile) -> dict[str, Any]:
 
 def root_roles() -> list[dict[str, Any]]:
     return [unleash_me.root_role_body(role) for role in unleash_me.ROOT_ROLES]
+
+
+def root_role(role: int) -> dict[str, Any]:
+    return unleash_me.root_role_body(role)

@@ -104,6 +104,26 @@ async def set_password(request: Request, caller: Caller, db: Db, id: str) -> Any
     return Response(status_code=200)
 
 
+@router.get("/{id}/permissions")
+async def access_overview(caller: Caller, db: Db, id: str) -> Any:
+    view = await unleash_users.access_overview(db, caller, user_id(id))
+
+    def item(kind: str, p: tuple[int, str, str, bool]) -> dict[str, Any]:
+        return {"id": p[0], "name": p[1], "displayName": p[2], "type": kind, "hasPermission": p[3]}
+
+    return {
+        "overview": {
+            "root": [item("root", p) for p in view.root],
+            "project": [item("project", p) for p in view.project],
+            "groups": [],
+            "environment": [],
+        },
+        "user": {**render.user_full(view.user), "rootRole": view.root_role},
+        "rootRole": render.root_role(view.root_role),
+        "projectRoles": [],
+    }
+
+
 @router.get("/{id}")
 async def get_user(caller: Caller, db: Db, id: str) -> Any:
     row = await unleash_users.get_user(db, caller, user_id(id))
