@@ -178,6 +178,13 @@ def _email_error(email: str) -> Invalid:
     )
 
 
+def _require_role_change(actor: Principal) -> None:
+    """Giving a root role above Viewer, or changing one, is a system-role change: it needs
+    the same right (and elevation, when the instance demands it) as the native face's."""
+    _require(actor, "system.users.roles.update")
+    actor.require_elevation()
+
+
 async def _set_root_role(db: AsyncSession, user: User, role: int) -> None:
     system_role = SYSTEM_ROLE_OF.get(role)
     if system_role is None:
@@ -221,6 +228,8 @@ async def create_user(
     if email and not looks_like_email(email):
         raise _email_error(email)
     role = _root_role(body["rootRole"])
+    if role != VIEWER:
+        _require_role_change(actor)
     login = username or email
     if body.get("password"):
         validate(body["password"], login)
@@ -259,16 +268,18 @@ async def update_user(
     if problems:
         raise Invalid("invalid body", problems)
     target = await _by_seq(db, seq)
+    role = _root_role(body["rootRole"]) if "rootRole" in body else None
+    if role is not None:
+        _require_role_change(actor)
+        if actor.user is not None and actor.user.id == target.id:
+            raise Invalid("You cannot change your own root role")
     email = body.get("email")
     if email is not None and email and not looks_like_email(email):
         raise _email_error(email)
     user = await users.update_user(
         db, actor, target.id, UserFields(full_name=body.get("name"), email=email or None)
     )
-    if "rootRole" in body:
-        role = _root_role(body["rootRole"])
-        if actor.user is not None and actor.user.id == user.id:
-            raise Invalid("You cannot change your own root role")
+    if role is not None:
         await _set_root_role(db, user, role)
         await record(
             db,

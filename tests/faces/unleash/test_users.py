@@ -188,3 +188,19 @@ async def test_access_overview_matches_capture(client: httpx.AsyncClient, world:
     assert v["rootRole"]["id"] == 3
     assert not any(p["hasPermission"] for p in v["overview"]["root"] + v["overview"]["project"])
     same_as_capture(28, await client.get(f"{UA}/999999/permissions", headers=auth))
+
+
+async def test_editor_cannot_hand_out_root_roles(client: httpx.AsyncClient, world: World) -> None:
+    editor = await world.user("ed@example.com")
+    await world.system_role(editor, "SYSTEM_EDITOR")
+    auth = {"Authorization": await world.token(editor)}
+    before = await user_count(world)
+    r = await client.post(UA, headers=auth, json={"email": "boss@example.com", "rootRole": "Admin"})
+    assert r.status_code == 403 and r.json()["name"] == "PermissionError"
+    assert r.json()["permissions"] == ["ADMIN"]
+    assert await user_count(world) == before
+    r = await client.put(f"{UA}/{editor.seq}", headers=auth, json={"rootRole": 1})
+    assert r.status_code == 403
+    async with world.database.transaction() as db:
+        role = await db.scalar(select(RoleBinding.role).where(RoleBinding.subject_id == editor.id))
+        assert role == "SYSTEM_EDITOR"
