@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import passwords
 from tenantry.access.bootstrap import grant_system_role, remove_system_role
-from tenantry.access.catalogue import ROLE_PERMISSIONS
+from tenantry.access.engine import Grant, Grants
 from tenantry.access.passwords import Hasher
 from tenantry.access.principals import Principal, system_principal
 from tenantry.access.scopes import SYSTEM_SCOPE
@@ -78,16 +78,24 @@ class EceUserView:
 
     user: User
     role: str | None
+    # The caller's own grants when the view is of the caller (an API key's ceiling included).
+    caller: Principal | None = None
 
     @property
     def ece_roles(self) -> list[str]:
         return [ECE_ROLES[self.role]] if self.role in ECE_ROLES else []
 
     def holds(self, permission: str | None) -> bool:
-        """Whether the role grants `permission` at SYSTEM scope (None: any signed-in user)."""
+        """Whether the permission engine grants `permission` at SYSTEM scope (None: any
+        signed-in user): the caller's loaded grants, or another user's SYSTEM binding."""
         if permission is None:
             return True
-        return self.role is not None and permission in ROLE_PERMISSIONS.get(self.role, frozenset())
+        if self.caller is not None:
+            return self.caller.can(permission, SYSTEM_SCOPE)
+        if self.role is None:
+            return False
+        grant = Grant(self.role, SYSTEM_SCOPE, "user", self.user.id, "binding")
+        return Grants([grant]).check(permission, SYSTEM_SCOPE)
 
 
 @dataclass
@@ -165,7 +173,9 @@ def _own_user(actor: Principal) -> User:
 
 
 async def current_user(db: AsyncSession, actor: Principal) -> EceUserView:
-    return await _view(db, _own_user(actor))
+    view = await _view(db, _own_user(actor))
+    view.caller = actor
+    return view
 
 
 async def list_users(
@@ -336,7 +346,9 @@ async def update_current_user(
         raise EceInvalid(
             "user.restricted_field", "you cannot enable or disable yourself", ["enabled"]
         )
-    return await _apply(db, hasher, actor, user, patch)
+    view = await _apply(db, hasher, actor, user, patch)
+    view.caller = actor
+    return view
 
 
 async def update_user(

@@ -57,3 +57,25 @@ async def test_elevate_refusals(client: httpx.AsyncClient, world: World) -> None
     r = await client.post(ELEVATE, headers=bearer(token), json={})
     assert_error(r, 400, "root.invalid_json_request")
     assert_error(await client.post(ELEVATE, json={"token": PASSWORD}), 401, "root.unauthorized")
+
+
+async def test_elevation_unlocks_sensitive_operations(settings, database, world: World) -> None:  # type: ignore[no-untyped-def]
+    from tenantry.app import create_app
+    from tenantry.config import load_settings
+
+    strict = load_settings(
+        database_url=settings.database_url, environment="test", require_elevation=True
+    )
+    transport = httpx.ASGITransport(app=create_app(strict, database), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await with_password(world, "ops", "SYSTEM_ADMIN")
+        await world.user("bob")
+        token = await _session(client, "ops")
+        r = await client.delete(f"{V}/users/bob", headers=bearer(token))
+        assert_error(r, 403, "root.forbidden")
+        assert (await client.get(f"{V}/users/bob", headers=bearer(token))).status_code == 200
+        r = await client.post(ELEVATE, headers=bearer(token), json={"token": PASSWORD})
+        elevated = r.json()["token"]
+        assert (await client.delete(f"{V}/users/bob", headers=bearer(elevated))).status_code == 200
+        r = await client.get(f"{V}/users/bob", headers=bearer(elevated))
+        assert_error(r, 404, "user.not_found")
