@@ -108,11 +108,13 @@ def bootstrap(
 ) -> None:
     """Create the user if absent, make it SYSTEM_ADMIN, print a new personal token last."""
     from tenantry.access.bootstrap import ensure_system_admin
+    from tenantry.access.ece_users import ensure_builtin_users
 
     days = parse_days(expires_in)
 
     async def work(db: AsyncSession) -> str:
         user = await ensure_system_admin(db, username, full_name)
+        await ensure_builtin_users(db)  # ECE's `admin` and `readonly` (no password yet)
         minted = await personal_tokens.create_personal_token(
             db, system_principal(), user.id, name="bootstrap", expires_in_days=days
         )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import personal_tokens
 from tenantry.access.bootstrap import ensure_system_admin
+from tenantry.access.ece_users import ensure_builtin_users
 from tenantry.access.principals import Principal, system_principal
 from tenantry.access.scopes import SYSTEM_SCOPE
 from tenantry.audit.log import record
@@ -302,6 +303,7 @@ async def load_demo(
     actor = system_principal()
     result = DemoResult(True, admin_username)
     admin = await ensure_system_admin(db, admin_username, "Demo Admin")
+    await ensure_builtin_users(db)
 
     org_ids: dict[str, str] = {}
     ws_ids: dict[tuple[str, str], str] = {}
