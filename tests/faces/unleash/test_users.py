@@ -66,6 +66,11 @@ async def test_unleash_user_is_visible_through_native_and_astro(
         assert role == "SYSTEM_EDITOR"
     got = await client.get(f"{UA}/{created['id']}", headers=auth)
     assert got.json()["rootRole"] == 2
+    org = await world.org()
+    await world.roles(org, user)
+    astro = await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(token))
+    assert astro.status_code == 200, astro.text
+    assert astro.json()["username"] == "vis@example.com" and astro.json()["fullName"] == "Vis"
 
 
 async def test_root_role_by_id_and_update_and_delete(
