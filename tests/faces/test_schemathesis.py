@@ -119,7 +119,35 @@ async def test_face_conforms_to_its_openapi_document(
     admin_token = await world.token(await world.admin())
     auth = {"Authorization": f"Bearer {admin_token}"}
     tenant = await build_tenant(world, "S")
+    probe = next(r for r in routes_of(face) if r.method == "GET" and not r.params)
+    await _conforms(client, face, prefix, count, auth, tenant, probe.url({}))
 
+
+# The ece and unleash faces: their own OpenAPI documents, probed with GET /user.
+VENDOR_FACES = {"ece": "/api/v1", "unleash": "/api/admin"}
+
+
+@pytest.mark.parametrize("face", sorted(VENDOR_FACES))
+async def test_vendor_face_conforms_to_its_openapi_document(
+    client: httpx.AsyncClient, world: World, db_url: str, face: str
+) -> None:
+    prefix = VENDOR_FACES[face]
+    count = EXAMPLES["sqlite" if db_url.startswith("sqlite") else "postgres"]
+    admin_token = await world.token(await world.admin("root@example.com"))
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    tenant = await build_tenant(world, "S")
+    await _conforms(client, face, prefix, count, auth, tenant, f"{prefix}/user")
+
+
+async def _conforms(
+    client: httpx.AsyncClient,
+    face: str,
+    prefix: str,
+    count: int,
+    auth: dict[str, str],
+    tenant: Tenant,
+    probe_url: str,
+) -> None:
     document = (await client.get(f"{prefix}/openapi.json")).json()
     schema = schemathesis.openapi.from_dict(document)
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -153,8 +181,7 @@ async def test_face_conforms_to_its_openapi_document(
     assert sent > len(operations), "schemathesis sent (almost) nothing"
     assert succeeded, "no request succeeded: the run exercised nothing but error paths"
     # No generated request may have cost the admin its access (which would hide the rest).
-    probe = next(r for r in routes_of(face) if r.method == "GET" and not r.params)
-    still = await client.get(probe.url({}), headers=auth)
+    still = await client.get(probe_url, headers=auth)
     assert still.status_code == 200, f"the admin token stopped working: {still.text}"
     assert not failures, f"{face}: {len(failures)} operation(s) failed:\n" + "\n".join(
         f"- {label}\n    " + "\n    ".join(items) for label, items in failures.items()
