@@ -199,6 +199,8 @@ def test_cli_changes_are_audited_as_the_system(cli_env: Database) -> None:
     assert [e["action"] for e in lines] == [
         "user.create",
         "user.system_role.grant",
+        "user.create",  # ECE's built-in `admin`, made by bootstrap
+        "user.create",  # and `readonly`
         "token.create",
         "user.create",
         "token.create",
@@ -207,4 +209,4 @@ def test_cli_changes_are_audited_as_the_system(cli_env: Database) -> None:
         "auth.sessions.revoke",
     ]
     assert {e["actorType"] for e in lines} == {"system"}
-    assert lines[5]["targetId"] == token_id
+    assert lines[7]["targetId"] == token_id
