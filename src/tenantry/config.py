@@ -20,7 +20,6 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # Requests whose body is larger than this are refused before the body is read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    default_token_days: int = Field(default=90, ge=1, le=3650)
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Base URL people use to reach Tenantry (invite links are built from it).

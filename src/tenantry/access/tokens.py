@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.clock import utcnow
@@ -71,13 +70,6 @@ async def mint(
 
 def expiry_from_days(days: int | None) -> datetime | None:
     return None if days is None else utcnow() + timedelta(days=days)
-
-
-async def find_by_secret(db: AsyncSession, secret: str) -> Token | None:
-    """Look-up by digest: the secret itself is never compared or stored."""
-    if len(secret) > MAX_SECRET_LENGTH:
-        return None
-    return await db.scalar(select(Token).where(Token.digest == digest(secret)))
 
 
 def is_live(token: Token, now: datetime) -> bool:

@@ -88,20 +88,21 @@ async def test_self_requires_a_valid_bearer_token(
 async def test_expired_and_revoked_tokens_are_refused(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    from tenantry.access.tokens import find_by_secret, revoke
+    from tenantry.access.tokens import digest, revoke
     from tenantry.clock import utcnow
+    from tenantry.db.models import Token
 
     user = await world.user()
     token = await world.token(user)
     assert (await client.get("/v1/users/self", headers=bearer(token))).status_code == 200
     async with world.database.transaction() as db:
-        found = await find_by_secret(db, token)
+        found = await db.scalar(select(Token).where(Token.digest == digest(token)))
         assert found is not None
         await revoke(db, found.id, by=None)
     assert (await client.get("/v1/users/self", headers=bearer(token))).status_code == 401
     other = await world.token(user)
     async with world.database.transaction() as db:
-        found = await find_by_secret(db, other)
+        found = await db.scalar(select(Token).where(Token.digest == digest(other)))
         assert found is not None
         found.expires_at = utcnow()
     assert (await client.get("/v1/users/self", headers=bearer(other))).status_code == 401
