@@ -8,9 +8,14 @@ whole HTTP round trip on 127.0.0.1, including authentication and the JSON body.
 
     python -m bench.list_users --sizes 10k,100k --db postgres --requests 200
 
-Results: a table on stderr, bench/results/<UTC timestamp>.json, and a Markdown table on stdout
-(for docs/performance.md). `--explain` also prints the query plans of each request's SQL
-(EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite), captured in-process.
+With `--rss-seconds S`, the largest PostgreSQL organization is also put under load for S
+seconds (bench.loadgen, 20 connections rotating over the list requests) while psutil samples
+the resident memory of the server's worker process(es): the peak RSS.
+
+Results: a table on stderr, bench/results/<UTC timestamp>.json, and a Markdown table on stdout.
+`make bench` (bench.suite) drives this module through `run_one` and reports the figures against
+their targets. `--explain` also prints the query plans of each request's SQL (EXPLAIN ANALYZE
+on PostgreSQL, EXPLAIN QUERY PLAN on SQLite), captured in-process.
 """
 
 from __future__ import annotations
@@ -19,16 +24,13 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import socket
-import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,16 +42,25 @@ from rich.table import Table
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tenantry.access import personal_tokens
-from tenantry.access.principals import system_principal
+from bench.common import (
+    RESULTS,
+    Server,
+    default_pg_url,
+    fresh_database,
+    label,
+    machine,
+    mint_token,
+    parse_size,
+    percentile,
+    server,
+)
+from bench.loadgen import LoadSpec, run_load
 from tenantry.config import load_settings
 from tenantry.db.engine import Database
-from tenantry.db.migrate import upgrade
 from tenantry.directory.bulk import BulkInfo, load_organization
 
-RESULTS = Path(__file__).parent / "results"
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 console = Console(stderr=True)
+Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Case:
     name: str
     path: str
     params: dict[str, Any] = field(default_factory=dict)
+    kind: str = "other"  # "page": a first page, unfiltered or with one filter; "self"; "other"
 
 
 @dataclass
@@ -74,6 +86,7 @@ class Measurement:
     max_ms: float
     total_count: int | None
     returned: int | None
+    kind: str = "other"
 
 
 @dataclass
@@ -85,187 +98,75 @@ class Run:
     bindings: int
     workspace_members: int  # users the workspace filter returns
     dag_tag_members: int
+    deployment_members: int = 0
     measurements: list[Measurement] = field(default_factory=list)
     load_average: list[tuple[float, float, float]] = field(default_factory=list)  # start, end
+    rss: dict[str, Any] | None = None  # peak worker RSS under load (--rss-seconds)
 
 
-def parse_size(text_value: str) -> int:
-    value = text_value.strip().lower().replace("_", "")
-    factor = 1
-    if value.endswith("k"):
-        factor, value = 1_000, value[:-1]
-    elif value.endswith("m"):
-        factor, value = 1_000_000, value[:-1]
-    return int(float(value) * factor)
-
-
-def label(size: int) -> str:
-    if size >= 1_000_000 and size % 1_000_000 == 0:
-        return f"{size // 1_000_000}M"
-    if size >= 1_000 and size % 1_000 == 0:
-        return f"{size // 1_000}k"
-    return str(size)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-# --- databases -------------------------------------------------------------------------------
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-async def _pg_admin(url: str, *statements: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextmanager
-def fresh_database(kind: str, size: int, args: argparse.Namespace) -> Iterator[str]:
-    """A new, migrated, empty database; dropped afterwards unless --keep."""
-    if kind == "postgres":
-        name = f"tenantry_bench_{label(size).lower()}"
-        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        asyncio.run(_pg_admin(args.pg_url, drop, f'CREATE DATABASE "{name}"'))
-        url = _with_database(args.pg_url, name)
-        try:
-            upgrade(url)
-            yield url
-        finally:
-            if not args.keep:
-                asyncio.run(_pg_admin(args.pg_url, drop))
-        return
-    directory = Path(args.sqlite_dir or tempfile.gettempdir())
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"tenantry_bench_{label(size).lower()}.db"
-    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
-    for f in files:
-        f.unlink(missing_ok=True)
-    url = f"sqlite+aiosqlite:///{path}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        if not args.keep:
-            for f in files:
-                f.unlink(missing_ok=True)
-
-
-async def mint_token(url: str, user_id: str) -> str:
-    database = Database(load_settings(database_url=url))
-    try:
-        async with database.transaction() as db:
-            minted = await personal_tokens.create_personal_token(
-                db, system_principal(), user_id, name="bench", expires_in_days=1
-            )
-            return minted.secret
-    finally:
-        await database.dispose()
-
-
-async def holders(url: str, info: BulkInfo, workspace_id: str, tag: str) -> tuple[int, int]:
-    """How many users the workspace and dagTags filters should return (for the report)."""
+async def biggest_deployment(url: str, info: BulkInfo) -> str:
+    """The deployment whose filter matches the most users ("" without deployments)."""
+    if not info.deployment_ids:
+        return ""
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
-            ws = await conn.scalar(
+            found = await conn.scalar(
                 text(
-                    "SELECT count(DISTINCT subject_id) FROM role_bindings "
-                    "WHERE workspace_id = :ws AND subject_type = 'user'"
+                    "SELECT deployment_id FROM role_bindings WHERE organization_id = :org "
+                    "AND deployment_id IS NOT NULL AND subject_type = 'user' "
+                    "GROUP BY deployment_id ORDER BY count(DISTINCT subject_id) DESC, "
+                    "deployment_id LIMIT 1"
                 ),
-                {"ws": workspace_id},
+                {"org": info.organization_id},
             )
-            tagged = await conn.scalar(
-                text(
-                    "SELECT count(DISTINCT subject_id) FROM role_bindings "
-                    "WHERE organization_id = :org AND dag_tag = :tag AND subject_type = 'user'"
-                ),
-                {"org": info.organization_id, "tag": tag},
-            )
-            return int(ws or 0), int(tagged or 0)
+            return str(found or info.deployment_ids[0])
     finally:
         await engine.dispose()
 
 
-# --- the server ------------------------------------------------------------------------------
+async def holders(
+    url: str, info: BulkInfo, workspace_id: str, deployment_id: str, tag: str
+) -> tuple[int, int, int]:
+    """How many users the workspace, deployment and dagTags filters should return."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
 
+            async def distinct(where: str, params: dict[str, str]) -> int:
+                statement = (
+                    "SELECT count(DISTINCT subject_id) FROM role_bindings "
+                    f"WHERE {where} AND subject_type = 'user'"
+                )
+                return int(await conn.scalar(text(statement), params) or 0)
 
-@contextmanager
-def server(url: str, log_path: Path) -> Iterator[str]:
-    """`tenantry serve` in a subprocess (it migrates first); stopped by its own pid."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "TENANTRY_DATABASE_URL": url,
-        "TENANTRY_LOG_LEVEL": "WARNING",
-    }
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tenantry", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server exited early:\n{_tail(log_path)}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start:\n{_tail(log_path)}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            ws = await distinct("workspace_id = :ws", {"ws": workspace_id})
+            dep = await distinct("deployment_id = :dep", {"dep": deployment_id})
+            tagged = await distinct(
+                "organization_id = :org AND dag_tag = :tag",
+                {"org": info.organization_id, "tag": tag},
+            )
+            return ws, dep, tagged
+    finally:
+        await engine.dispose()
 
 
 # --- measuring -------------------------------------------------------------------------------
 
 
-def cases(info: BulkInfo, workspace_id: str, tag: str) -> list[Case]:
+def cases(info: BulkInfo, workspace_id: str, deployment_id: str, tag: str) -> list[Case]:
     users = f"/v1/organizations/{info.organization_id}/users"
     offset = min(10_000, max(info.users - 20, 0))
     return [
-        Case("list (first page)", users),
+        Case("list (first page)", users, kind="page"),
         Case("list sorted by fullName", users, {"sorts": "fullName:asc"}),
-        Case("workspaceId filter", users, {"workspaceId": workspace_id}),
-        Case("dagTags filter", users, {"dagTags": tag}),
+        Case("list sorted by fullName desc", users, {"sorts": "fullName:desc"}),
+        Case("workspaceId filter", users, {"workspaceId": workspace_id}, kind="page"),
+        Case("deploymentId filter", users, {"deploymentId": deployment_id}, kind="page"),
+        Case("dagTags filter", users, {"dagTags": tag}, kind="page"),
         Case(f"offset={offset}", users, {"offset": offset}),
-        Case("GET /v1/users/self", "/v1/users/self"),
+        Case("GET /v1/users/self", "/v1/users/self", kind="self"),
     ]
-
-
-def percentile(sorted_ms: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    rank = max(1, min(len(sorted_ms), round(q / 100 * len(sorted_ms) + 0.5)))
-    return sorted_ms[rank - 1]
 
 
 def measure(
@@ -300,7 +201,53 @@ def measure(
         max_ms=round(timings[-1], 2) if timings else 0.0,
         total_count=total,
         returned=returned,
+        kind=case.kind,
     )
+
+
+def peak_rss_under_load(
+    srv: Server, headers: dict[str, str], the_cases: list[Case], seconds: float, tool: str
+) -> dict[str, Any]:
+    """Load the server with the list requests (20 connections) while sampling its workers'
+    RSS every 100 ms; the peak of the largest worker and of their sum."""
+    import psutil
+
+    paths = [str(httpx.URL(c.path, params=c.params)) for c in the_cases]
+    pids = srv.worker_pids()
+    procs = [psutil.Process(pid) for pid in pids]
+    peak_one = peak_sum = 0
+    before = max((p.memory_info().rss for p in procs), default=0)
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_one, peak_sum
+        while not stop.is_set():
+            rss = []
+            for p in procs:
+                with suppress(psutil.Error):
+                    rss.append(p.memory_info().rss)
+            if rss:
+                peak_one, peak_sum = max(peak_one, max(rss)), max(peak_sum, sum(rss))
+            stop.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        stats = run_load(
+            LoadSpec(srv.base, paths, headers, connections=20, seconds=seconds, warmup=1.0),
+            tool,
+        )
+    finally:
+        stop.set()
+        sampler.join()
+    mb = 1024 * 1024
+    return {
+        "workers": len(pids),
+        "before_mb": round(before / mb, 1),
+        "peak_mb": round(peak_one / mb, 1),
+        "peak_sum_mb": round(peak_sum / mb, 1),
+        "load": asdict(stats),
+    }
 
 
 # --- query plans -----------------------------------------------------------------------------
@@ -325,6 +272,7 @@ async def explain(url: str, token: str, info: BulkInfo, the_cases: list[Case]) -
             p = case.params
             query = MemberQuery(
                 workspace_id=p.get("workspaceId"),
+                deployment_id=p.get("deploymentId"),
                 dag_tags=(p["dagTags"],) if "dagTags" in p else (),
                 offset=int(p.get("offset", 0)),
                 sorts=(p["sorts"],) if "sorts" in p else (),
@@ -359,9 +307,20 @@ async def explain(url: str, token: str, info: BulkInfo, the_cases: list[Case]) -
 # --- the run ---------------------------------------------------------------------------------
 
 
-def run_one(kind: str, size: int, args: argparse.Namespace, logs: Path) -> Run:
-    with fresh_database(kind, size, args) as url:
-        console.print(f"[bold]{kind} {label(size)}[/bold]: loading…")
+def run_one(
+    kind: str,
+    size: int,
+    args: argparse.Namespace,
+    logs: Path,
+    say: Say | None = None,
+    rss_seconds: float = 0.0,
+) -> Run:
+    """Load, serve and measure one database at one size."""
+    say = say or console.print
+    with fresh_database(
+        kind, label(size), pg_url=args.pg_url, sqlite_dir=args.sqlite_dir, keep=args.keep
+    ) as url:
+        say(f"[bold]{kind} {label(size)}[/bold]: loading…")
         info = asyncio.run(
             load_organization(
                 url,
@@ -372,25 +331,28 @@ def run_one(kind: str, size: int, args: argparse.Namespace, logs: Path) -> Run:
             )
         )
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in info.timings.items())
-        console.print(
+        say(
             f"  loaded {info.users:,} users, {info.bindings:,} bindings in {info.seconds:.1f}s "
-            f"({timings})",
-            soft_wrap=True,
+            f"({timings})"
         )
         workspace_id, tag = info.workspace_ids[0], info.dag_tags[0]
-        ws_n, tag_n = asyncio.run(holders(url, info, workspace_id, tag))
+        deployment_id = asyncio.run(biggest_deployment(url, info))
+        ws_n, dep_n, tag_n = asyncio.run(holders(url, info, workspace_id, deployment_id, tag))
         token = asyncio.run(mint_token(url, info.owner_id))
         run = Run(kind, size, round(info.seconds, 2), info.timings, info.bindings, ws_n, tag_n)
+        run.deployment_members = dep_n
         run.load_average.append(os.getloadavg())
-        the_cases = cases(info, workspace_id, tag)
+        the_cases = cases(info, workspace_id, deployment_id, tag)
+        if not deployment_id:
+            the_cases = [c for c in the_cases if "deploymentId" not in c.params]
+        if args.cases:
+            the_cases = [c for c in the_cases if any(w in c.name for w in args.cases)]
         if args.explain:
             asyncio.run(explain(url, token, info, the_cases))
-        with server(url, logs / f"server-{kind}-{label(size)}.log") as base:
-            headers = {"Authorization": f"Bearer {token}"}
-            with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        with server(url=url, log_path=logs / f"server-{kind}-{label(size)}.log") as srv:
+            with httpx.Client(base_url=srv.base, headers=headers, timeout=120) as client:
                 for case in the_cases:
-                    if args.cases and not any(c in case.name for c in args.cases):
-                        continue
                     m = measure(
                         client,
                         case,
@@ -399,51 +361,24 @@ def run_one(kind: str, size: int, args: argparse.Namespace, logs: Path) -> Run:
                         db=kind,
                         users=size,
                     )
-                    console.print(
-                        f"  {case.name:<26} p50 {m.p50_ms:8.2f} ms  p95 {m.p95_ms:8.2f} ms"
-                        f"  (totalCount {m.total_count})",
-                        soft_wrap=True,
+                    say(
+                        f"  {case.name:<28} p50 {m.p50_ms:8.2f} ms  p95 {m.p95_ms:8.2f} ms"
+                        f"  (totalCount {m.total_count})"
                     )
                     run.measurements.append(m)
+            if rss_seconds > 0:
+                say(f"  peak RSS under load ({rss_seconds:g} s)…")
+                listing = [c for c in the_cases if c.kind != "self"]
+                run.rss = peak_rss_under_load(
+                    srv, headers, listing, rss_seconds, getattr(args, "loadgen", "auto")
+                )
+                load = run.rss["load"]
+                say(
+                    f"  peak RSS {run.rss['peak_mb']} MB (before {run.rss['before_mb']} MB) at "
+                    f"{load['req_s']} req/s, {load['errors']} errors"
+                )
         run.load_average.append(os.getloadavg())
         return run
-
-
-def machine(args: argparse.Namespace) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "load_average_at_start": os.getloadavg(),
-    }
-    with suppress(OSError, subprocess.CalledProcessError):
-        git = ["git", "-C", str(Path(__file__).parent)]
-        commit = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        info["commit"] = commit + ("-dirty" if dirty else "")
-    if "postgres" in args.db:
-
-        async def pg() -> dict[str, str]:
-            engine = create_async_engine(args.pg_url)
-            try:
-                async with engine.connect() as conn:
-                    out = {"postgres": str(await conn.scalar(text("SHOW server_version")))}
-                    for name in ("shared_buffers", "work_mem", "effective_cache_size", "jit"):
-                        out[name] = str(await conn.scalar(text(f"SHOW {name}")))
-                    return out
-            finally:
-                await engine.dispose()
-
-        info.update(asyncio.run(pg()))
-    return info
 
 
 def markdown(runs: list[Run]) -> str:
@@ -460,15 +395,16 @@ def markdown(runs: list[Run]) -> str:
             )
     lines += [
         "",
-        "| database | users | bulk load s | role bindings | workspaceId matches | dagTags matches"
-        " | load avg (1 min) before/after |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| database | users | bulk load s | role bindings | workspaceId matches"
+        " | deploymentId matches | dagTags matches | load avg (1 min) before/after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in runs:
         load = " / ".join(f"{avg[0]:.1f}" for avg in r.load_average)
         lines.append(
             f"| {r.db} | {label(r.users)} | {r.load_seconds:.1f} | {r.bindings:,}"
-            f" | {r.workspace_members:,} | {r.dag_tag_members:,} | {load} |"
+            f" | {r.workspace_members:,} | {r.deployment_members:,} | {r.dag_tag_members:,}"
+            f" | {load} |"
         )
     return "\n".join(lines)
 
@@ -491,12 +427,12 @@ def rich_table(runs: list[Run]) -> Table:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="10k,100k,1M", help="comma-separated, e.g. 10k,1M")
     parser.add_argument("--db", default="postgres,sqlite", help="postgres, sqlite or both")
     parser.add_argument(
         "--pg-url",
-        default=os.environ.get("TENANTRY_BENCH_POSTGRES_URL", DEFAULT_PG),
+        default=default_pg_url(),
         help="any database on the PostgreSQL server; bench databases are created beside it",
     )
     parser.add_argument("--sqlite-dir", default=None, help="where SQLite bench files go")
@@ -508,6 +444,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cases", default="", help="only requests whose name contains one")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--explain", action="store_true", help="print the query plans")
+    parser.add_argument(
+        "--rss-seconds",
+        type=float,
+        default=0.0,
+        help="peak worker RSS under this many seconds of load, largest PostgreSQL size",
+    )
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--no-save", action="store_true", help="do not write results/*.json")
     args = parser.parse_args(argv)
     args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -521,22 +464,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = datetime.now(UTC)
-    info = machine(args)
+    info = machine(args.pg_url if "postgres" in args.db else None)
     runs: list[Run] = []
     failures: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tenantry-bench-") as tmp:
         logs = Path(tmp)
         for kind in args.db:
             for size in args.sizes:
+                rss = args.rss_seconds if kind == "postgres" and size == max(args.sizes) else 0
                 try:
-                    runs.append(run_one(kind, size, args, logs))
+                    runs.append(run_one(kind, size, args, logs, rss_seconds=rss))
                 except Exception as exc:  # keep what the other runs measured
                     console.print(f"[red]{kind} {label(size)} failed:[/red] {exc}")
                     failures.append({"db": kind, "users": size, "error": str(exc)})
     console.print(rich_table(runs), width=160)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+        out = RESULTS / f"list-users-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
         document = {
             "started": started.isoformat(),
             "machine": info,

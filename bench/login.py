@@ -1,12 +1,12 @@
 """Benchmark: password sign-in (argon2id) through a real server, and whether it stalls others.
 
-    python bench/login.py                                  # 1 and 2 workers, 20 conns, 10 s
-    python bench/login.py --workers 1 --connections 8 --seconds 5
+    python -m bench.login                                  # 1 and 2 workers, 20 conns, 10 s
+    python -m bench.login --workers 1 --connections 8 --seconds 5
 
 For each worker count: a fresh PostgreSQL database of its own (created here, dropped at the
 end), `--users` users with passwords set through the services (accounts.set_password, with the
 configured TENANTRY_ARGON2_* parameters), `tenantry serve --workers W` in a subprocess, then
-three phases, each driven by a separate load-generator process (this file re-run with
+three phases, each driven by a separate load-generator process (this module re-run with
 --load-spec: an asyncio httpx client with N concurrent keep-alive connections, closed loop):
 
   1. login             POST /tenantry/v1/auth/login with N connections for T seconds
@@ -35,14 +35,12 @@ import os
 import platform
 import secrets
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,10 +48,9 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+from bench.common import ROOT, default_pg_url, fresh_database, mint_token, percentile, server
+
 LOGIN = "/tenantry/v1/auth/login"
 SELF = "/v1/users/self"
 HEALTH = "/healthz"
@@ -77,14 +74,6 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
-
-
-def percentile(sorted_ms: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    if not sorted_ms:
-        return float("nan")
-    rank = max(1, min(len(sorted_ms), round(q / 100 * len(sorted_ms) + 0.5)))
-    return sorted_ms[rank - 1]
 
 
 async def generate(spec: dict[str, Any]) -> list[LoadResult]:
@@ -160,42 +149,10 @@ def load_main(spec_path: str) -> int:
 # --- the orchestrator -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-async def _pg_admin(url: str, *statements: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextmanager
-def fresh_database(pg_url: str) -> Iterator[str]:
-    from tenantry.db.migrate import upgrade
-
-    name = f"tenantry_bench_login_{secrets.token_hex(4)}"
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    asyncio.run(_pg_admin(pg_url, f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"{pg_url.rpartition('/')[0]}/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_pg_admin(pg_url, drop))
-
-
 async def make_accounts(url: str, count: int) -> tuple[list[list[str]], str]:
     """Users with passwords (hashed with the configured argon2 parameters) and a personal
     token for the first one, all through the services."""
-    from tenantry.access import accounts, personal_tokens
+    from tenantry.access import accounts
     from tenantry.access.principals import system_principal
     from tenantry.access.security import Security
     from tenantry.config import load_settings
@@ -207,10 +164,10 @@ async def make_accounts(url: str, count: int) -> tuple[list[list[str]], str]:
     hasher = Security.from_settings(settings).hasher
     database = Database(settings)
     made: list[list[str]] = []
+    first_id = ""
     try:
         async with database.transaction() as db:
             actor = system_principal()
-            first_id = ""
             for i in range(count):
                 username = f"bench{i}@example.com"
                 password = f"bench-{secrets.token_hex(8)}"
@@ -218,61 +175,23 @@ async def make_accounts(url: str, count: int) -> tuple[list[list[str]], str]:
                 await accounts.set_password(db, hasher, actor, user.id, password)
                 made.append([username, password])
                 first_id = first_id or user.id
-            minted = await personal_tokens.create_personal_token(
-                db, actor, first_id, name="bench", expires_in_days=1
-            )
-            return made, minted.secret
     finally:
         await database.dispose()
+    return made, await mint_token(url, first_id)
 
 
-def server_env(url: str) -> dict[str, str]:
+def rate_limit_env() -> dict[str, str]:
     return {
-        **os.environ,
-        "TENANTRY_DATABASE_URL": url,
-        "TENANTRY_LOG_LEVEL": "WARNING",
         "TENANTRY_LOGIN_RATE_PER_ACCOUNT": str(RATE_LIMIT_OVERRIDE),
         "TENANTRY_LOGIN_RATE_PER_IP": str(RATE_LIMIT_OVERRIDE),
     }
 
 
-@contextmanager
-def server(url: str, workers: int, log_path: Path) -> Iterator[str]:
-    """`tenantry serve --workers W` in a subprocess; stopped by its own pid."""
-    port = free_port()
-    command = [sys.executable, "-m", "tenantry", "serve"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, env=server_env(url), stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-
-
 def start_load(spec: dict[str, Any], workdir: Path) -> subprocess.Popen[str]:
     path = workdir / f"spec-{secrets.token_hex(4)}.json"
     path.write_text(json.dumps(spec))
-    command = [sys.executable, str(Path(__file__).resolve()), "--load-spec", str(path)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "bench.login", "--load-spec", str(path)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
 
 
 def finish_load(proc: subprocess.Popen[str], timeout: float) -> list[LoadResult]:
@@ -299,7 +218,9 @@ def run_workers(
 ) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="tenantry-bench-login-") as tmp:
         workdir = Path(tmp)
-        with server(url, workers, workdir / "server.log") as base:
+        log = workdir / "server.log"
+        with server(url=url, workers=workers, log_path=log, env=rate_limit_env()) as srv:
+            base = srv.base
             common = {"base": base, "warmup": args.warmup, "seconds": args.seconds}
             login = {**common, "mode": "login", "connections": args.connections}
             login["accounts"] = accounts
@@ -355,11 +276,87 @@ def render(rows: list[Row]) -> Table:
     return table
 
 
+def measure(
+    pg_url: str,
+    worker_counts: list[int],
+    *,
+    connections: int = 20,
+    seconds: float = 10.0,
+    warmup: float = 1.0,
+    probe_connections: int = 1,
+    users: int = 0,
+    say: Callable[[str], None] | None = None,
+) -> tuple[list[Row], dict[str, Any]]:
+    """The three phases for each worker count, on a fresh PostgreSQL database of their own.
+    Returns the rows and what to say about them (argon2 parameters, load average, command)."""
+    from tenantry.config import load_settings
+
+    say = say or console.print
+    users = users or 2 * connections
+    args = argparse.Namespace(
+        connections=connections, seconds=seconds, warmup=warmup, probe_connections=probe_connections
+    )
+    settings = load_settings()
+    argon2 = (
+        f"argon2id t={settings.argon2_time_cost} m={settings.argon2_memory_kib} KiB "
+        f"p={settings.argon2_parallelism}"
+    )
+    command = shlex.join(
+        [
+            "python",
+            "-m",
+            "bench.login",
+            "--workers",
+            ",".join(map(str, worker_counts)),
+            "--connections",
+            str(connections),
+            "--seconds",
+            f"{seconds:g}",
+            "--warmup",
+            f"{warmup:g}",
+            "--probe-connections",
+            str(probe_connections),
+            "--users",
+            str(users),
+        ]
+    )
+    rows: list[Row] = []
+    load_before = os.getloadavg()
+    with fresh_database("postgres", "login", pg_url=pg_url) as url:
+        say(f"login: creating {users} users with passwords ({argon2})…")
+        started = time.perf_counter()
+        accounts, token = asyncio.run(make_accounts(url, users))
+        say(f"  done in {time.perf_counter() - started:.1f}s")
+        for workers in worker_counts:
+            rows += run_workers(url, workers, accounts, token, args)
+    meta = {
+        "command": command,
+        "argon2": argon2,
+        "cpus": os.cpu_count(),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+        "rate_limits": RATE_LIMIT_OVERRIDE,
+    }
+    return rows, meta
+
+
+def find(rows: list[Row], workers: int, phase: str) -> LoadResult | None:
+    return next((r.result for r in rows if r.workers == workers and r.phase == phase), None)
+
+
+def slowdown(rows: list[Row], workers: int, path: str = SELF) -> float | None:
+    """p99 of GET `path` under login load / its p99 alone."""
+    alone = find(rows, workers, f"alone: GET {path}")
+    under = find(rows, workers, f"under login load: GET {path}")
+    if alone is None or under is None or not alone.p99_ms or alone.p99_ms != alone.p99_ms:
+        return None
+    return round(under.p99_ms / alone.p99_ms, 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
         "--pg-url",
-        default=os.environ.get("TENANTRY_TEST_POSTGRES_URL") or DEFAULT_PG,
+        default=os.environ.get("TENANTRY_TEST_POSTGRES_URL") or default_pg_url(),
         help="PostgreSQL server to create the bench database on (postgresql+asyncpg://…)",
     )
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
@@ -374,100 +371,53 @@ def main(argv: list[str] | None = None) -> int:
     if args.load_spec:
         return load_main(args.load_spec)
 
-    from tenantry.config import load_settings
-
     worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
-    args.users = args.users or 2 * args.connections
-    settings = load_settings()
-    argon2 = (
-        f"argon2id t={settings.argon2_time_cost} m={settings.argon2_memory_kib} KiB "
-        f"p={settings.argon2_parallelism}"
-    )
-    command = shlex.join(
-        [
-            "python",
-            "bench/login.py",
-            "--workers",
-            ",".join(map(str, worker_counts)),
-            "--connections",
-            str(args.connections),
-            "--seconds",
-            f"{args.seconds:g}",
-            "--warmup",
-            f"{args.warmup:g}",
-            "--probe-connections",
-            str(args.probe_connections),
-            "--users",
-            str(args.users),
-        ]
-    )
-    console.print(f"{argon2}; {os.cpu_count()} CPUs; {platform.python_version()}")
+    console.print(f"{os.cpu_count()} CPUs; {platform.python_version()}")
     console.print(
         f"[yellow]sign-in rate limits raised for the bench:[/yellow] "
         f"TENANTRY_LOGIN_RATE_PER_ACCOUNT={RATE_LIMIT_OVERRIDE} "
         f"TENANTRY_LOGIN_RATE_PER_IP={RATE_LIMIT_OVERRIDE} (defaults 10 and 30 per minute)"
     )
-    rows: list[Row] = []
-    load_before = os.getloadavg()
-    with fresh_database(args.pg_url) as url:
-        console.print(f"creating {args.users} users with passwords…")
-        started = time.perf_counter()
-        accounts, token = asyncio.run(make_accounts(url, args.users))
-        console.print(f"  done in {time.perf_counter() - started:.1f}s")
-        for workers in worker_counts:
-            rows += run_workers(url, workers, accounts, token, args)
-
+    rows, meta = measure(
+        args.pg_url,
+        worker_counts,
+        connections=args.connections,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        probe_connections=args.probe_connections,
+        users=args.users,
+    )
     out = Console(width=max(Console().width, 110))
     out.print(render(rows))
     out.print(
-        f"password hashing: {argon2}; {os.cpu_count()} CPUs on this machine, shared by the "
-        "server, PostgreSQL and the load generators"
+        f"password hashing: {meta['argon2']}; {os.cpu_count()} CPUs on this machine, shared by "
+        "the server, PostgreSQL and the load generators"
     )
-    load_after = os.getloadavg()
+    load = meta["load_average"]
     out.print(
         "load average (1/5/15 min) before "
-        + "/".join(f"{x:.2f}" for x in load_before)
+        + "/".join(f"{x:.2f}" for x in load["before"])
         + ", after "
-        + "/".join(f"{x:.2f}" for x in load_after)
+        + "/".join(f"{x:.2f}" for x in load["after"])
         + ": other work on the machine skews these figures"
-    )
-    out.print(
-        f"server started with TENANTRY_LOGIN_RATE_PER_ACCOUNT={RATE_LIMIT_OVERRIDE} and "
-        f"TENANTRY_LOGIN_RATE_PER_IP={RATE_LIMIT_OVERRIDE} (sign-in rate limits out of the way)"
     )
     for workers in worker_counts:
         for path in (SELF, HEALTH):
-            alone = next(
-                r.result for r in rows if r.workers == workers and r.phase == f"alone: GET {path}"
-            )
-            under = next(
-                r.result
-                for r in rows
-                if r.workers == workers and r.phase == f"under login load: GET {path}"
-            )
-            if alone.p99_ms > 0:
+            ratio = slowdown(rows, workers, path)
+            under = find(rows, workers, f"under login load: GET {path}")
+            alone = find(rows, workers, f"alone: GET {path}")
+            if ratio is not None and under and alone:
                 out.print(
-                    f"{workers} worker(s): GET {path} p99 under login load is "
-                    f"{under.p99_ms / alone.p99_ms:.1f}x its p99 alone "
-                    f"({under.p99_ms:.1f} ms vs {alone.p99_ms:.1f} ms)"
+                    f"{workers} worker(s): GET {path} p99 under login load is {ratio:.1f}x its "
+                    f"p99 alone ({under.p99_ms:.1f} ms vs {alone.p99_ms:.1f} ms)"
                 )
-    out.print(f"command: {command}", soft_wrap=True)
+    out.print(f"command: {meta['command']}", soft_wrap=True)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "command": command,
-                    "argon2": argon2,
-                    "cpus": os.cpu_count(),
-                    "load_average": {"before": load_before, "after": load_after},
-                    "rate_limits": RATE_LIMIT_OVERRIDE,
-                    "rows": [
-                        {"workers": r.workers, "phase": r.phase, **asdict(r.result)} for r in rows
-                    ],
-                },
-                indent=2,
-            )
-        )
+        document = {
+            **meta,
+            "rows": [{"workers": r.workers, "phase": r.phase, **asdict(r.result)} for r in rows],
+        }
+        args.json.write_text(json.dumps(document, indent=2))
     return 0
 
 

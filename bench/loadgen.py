@@ -1,0 +1,335 @@
+"""HTTP load generation in a separate process: `wrk` where installed, else an asyncio client.
+
+    from bench.loadgen import LoadSpec, run_load
+    stats = run_load(LoadSpec(base, ["/v1/users/self"], headers={...}, connections=20,
+                              seconds=15, warmup=2))
+
+`wrk` (Debian package `wrk`) runs with a generated Lua script: it sets the headers, rotates the
+paths when there are several, and prints a JSON summary (requests, errors, p50/p95/p99 from
+wrk's histogram) from its `done` hook. The warm-up is a separate, shorter wrk run. Without wrk,
+the fallback is this module run as a program:
+
+    python -m bench.loadgen --base http://127.0.0.1:8000 --path /v1/users/self \
+        --header 'Authorization: Bearer tnt_…' --connections 20 --seconds 15 --warmup 2
+
+a closed-loop HTTP/1.1 keep-alive client on raw asyncio streams (one task per connection,
+uvloop when available), which prints the same JSON summary on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
+
+from bench.common import ROOT, percentile
+
+MARK = "BENCH_LOADGEN_JSON "
+
+
+@dataclass
+class LoadSpec:
+    base: str
+    paths: list[str]
+    headers: dict[str, str] = field(default_factory=dict)
+    connections: int = 20
+    seconds: float = 15.0
+    warmup: float = 2.0
+    threads: int = 2  # wrk only
+    timeout: float = 10.0
+
+
+@dataclass
+class LoadStats:
+    tool: str
+    connections: int
+    seconds: float
+    requests: int  # completed in the window, any status
+    ok: int  # 2xx
+    errors: int  # non-2xx + socket errors + timeouts
+    req_s: float  # 2xx per second
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    detail: dict[str, int] = field(default_factory=dict)
+
+
+def wrk_path() -> str | None:
+    return shutil.which("wrk")
+
+
+def choose_tool(preference: str = "auto") -> str:
+    """`wrk` if asked for or installed, else `python`."""
+    if preference == "python":
+        return "python"
+    if preference == "wrk":
+        if not wrk_path():
+            raise RuntimeError("wrk is not installed (apt-get install wrk)")
+        return "wrk"
+    return "wrk" if wrk_path() else "python"
+
+
+def run_load(spec: LoadSpec, tool: str = "auto") -> LoadStats:
+    """Warm up, then load for `spec.seconds`; in another process either way."""
+    if choose_tool(tool) == "wrk":
+        if spec.warmup > 0:
+            _wrk(spec, spec.warmup)
+        return _wrk(spec, spec.seconds)
+    return _python(spec)
+
+
+# --- wrk ---------------------------------------------------------------------------------------
+
+_LUA = """
+local paths = {%(paths)s}
+local headers = {%(headers)s}
+local n = 0
+for k, v in pairs(headers) do wrk.headers[k] = v end
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '%(mark)s{"requests":%%d,"duration_us":%%d,"connect":%%d,"read":%%d,"write":%%d,'
+    .. '"status":%%d,"timeout":%%d,"p50_us":%%d,"p95_us":%%d,"p99_us":%%d,"max_us":%%d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
+
+
+def _lua_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def wrk_script(spec: LoadSpec) -> str:
+    paths = ", ".join(_lua_string(p) for p in spec.paths)
+    headers = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in spec.headers.items())
+    return _LUA % {"paths": paths, "headers": headers, "mark": MARK}
+
+
+def parse_wrk(output: str, connections: int) -> LoadStats:
+    """The JSON line printed by the script's `done` hook."""
+    line = next((ln for ln in output.splitlines() if ln.startswith(MARK)), None)
+    if line is None:
+        raise RuntimeError(f"no summary in wrk's output:\n{output[-2000:]}")
+    raw = json.loads(line[len(MARK) :])
+    seconds = raw["duration_us"] / 1e6
+    socket_errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
+    ok = raw["requests"] - raw["status"]
+    return LoadStats(
+        tool="wrk",
+        connections=connections,
+        seconds=round(seconds, 2),
+        requests=raw["requests"],
+        ok=ok,
+        errors=raw["status"] + socket_errors,
+        req_s=round(ok / seconds, 1) if seconds else 0.0,
+        p50_ms=round(raw["p50_us"] / 1000, 2),
+        p95_ms=round(raw["p95_us"] / 1000, 2),
+        p99_ms=round(raw["p99_us"] / 1000, 2),
+        max_ms=round(raw["max_us"] / 1000, 2),
+        detail={k: raw[k] for k in ("connect", "read", "write", "status", "timeout")},
+    )
+
+
+def _wrk(spec: LoadSpec, seconds: float) -> LoadStats:
+    wrk = wrk_path()
+    assert wrk
+    threads = max(1, min(spec.threads, spec.connections))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as script:
+        script.write(wrk_script(spec))
+        script.flush()
+        command = [
+            wrk,
+            f"-t{threads}",
+            f"-c{spec.connections}",
+            f"-d{max(1, round(seconds))}s",
+            f"--timeout={max(1, round(spec.timeout))}s",
+            "--latency",
+            "-s",
+            script.name,
+            spec.base.rstrip("/") + spec.paths[0],
+        ]
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + spec.timeout + 30
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse_wrk(done.stdout, spec.connections)
+
+
+# --- the asyncio fallback ------------------------------------------------------------------------
+
+
+def _python(spec: LoadSpec) -> LoadStats:
+    command = [sys.executable, "-m", "bench.loadgen", "--base", spec.base]
+    for p in spec.paths:
+        command += ["--path", p]
+    for k, v in spec.headers.items():
+        command += ["--header", f"{k}: {v}"]
+    command += [
+        "--connections",
+        str(spec.connections),
+        "--seconds",
+        str(spec.seconds),
+        "--warmup",
+        str(spec.warmup),
+        "--timeout",
+        str(spec.timeout),
+    ]
+    budget = spec.warmup + spec.seconds + spec.timeout + 60
+    done = subprocess.run(command, capture_output=True, text=True, timeout=budget, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.loadgen failed ({done.returncode}): {done.stderr[-2000:]}")
+    line = next(ln for ln in reversed(done.stdout.splitlines()) if ln.startswith(MARK))
+    return LoadStats(**json.loads(line[len(MARK) :]))
+
+
+class _Conn:
+    def __init__(self, host: str, port: int, request: list[bytes], timeout: float) -> None:
+        self.host, self.port, self.request, self.timeout = host, port, request, timeout
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def get(self, k: int) -> int:
+        """One request on the kept-alive connection; its status code."""
+        if self.writer is None:
+            await self.open()
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(self.request[k % len(self.request)])
+        return await asyncio.wait_for(self._response(self.reader), self.timeout)
+
+    async def _response(self, reader: asyncio.StreamReader) -> int:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length, chunked, close = 0, False, False
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding" and "chunked" in value.lower():
+                chunked = True
+            elif name == "connection" and "close" in value.lower():
+                close = True
+        if chunked:
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        elif length:
+            await reader.readexactly(length)
+        if close:
+            self.close()
+        return status
+
+
+async def generate(spec: LoadSpec) -> LoadStats:
+    """`connections` tasks, each looping on its own keep-alive connection until the window
+    closes; a request counts if it starts after the warm-up and ends inside the window."""
+    parts = urlsplit(spec.base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    header_lines = "".join(f"{k}: {v}\r\n" for k, v in spec.headers.items())
+    request = [
+        f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{header_lines}\r\n".encode()
+        for p in spec.paths
+    ]
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    errors = {"socket": 0, "timeout": 0}
+    t0 = time.perf_counter()
+    start_window = t0 + spec.warmup
+    end = start_window + spec.seconds
+
+    async def one(i: int) -> None:
+        conn = _Conn(host, port, request, spec.timeout)
+        k = i
+        while (started := time.perf_counter()) < end:
+            try:
+                status = await conn.get(k)
+            except TimeoutError:
+                errors["timeout"] += 1 if started >= start_window else 0
+                conn.close()
+                continue
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                errors["socket"] += 1 if started >= start_window else 0
+                conn.close()
+                await asyncio.sleep(0.01)
+                continue
+            finally:
+                k += 1
+            finished = time.perf_counter()
+            if started >= start_window and finished <= end:
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+                if 200 <= status < 300:
+                    latencies.append((finished - started) * 1000)
+        conn.close()
+
+    await asyncio.gather(*(one(i) for i in range(spec.connections)))
+    latencies.sort()
+    ok = len(latencies)
+    completed = sum(statuses.values())
+    return LoadStats(
+        tool="python",
+        connections=spec.connections,
+        seconds=spec.seconds,
+        requests=completed,
+        ok=ok,
+        errors=completed - ok + errors["socket"] + errors["timeout"],
+        req_s=round(ok / spec.seconds, 1) if spec.seconds else 0.0,
+        p50_ms=round(percentile(latencies, 50), 2),
+        p95_ms=round(percentile(latencies, 95), 2),
+        p99_ms=round(percentile(latencies, 99), 2),
+        max_ms=round(latencies[-1], 2) if latencies else float("nan"),
+        detail={**{f"status_{k}": v for k, v in statuses.items()}, **errors},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="asyncio keep-alive HTTP load generator")
+    parser.add_argument("--base", required=True, help="http://127.0.0.1:PORT")
+    parser.add_argument("--path", action="append", required=True, help="repeat to rotate")
+    parser.add_argument("--header", action="append", default=[], help="'Name: value'")
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    headers = {h.split(":", 1)[0].strip(): h.split(":", 1)[1].strip() for h in args.header}
+    spec = LoadSpec(
+        args.base, args.path, headers, args.connections, args.seconds, args.warmup, 1, args.timeout
+    )
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        pass
+    stats = asyncio.run(generate(spec))
+    print(MARK + json.dumps(asdict(stats)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

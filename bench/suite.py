@@ -1,0 +1,752 @@
+"""`make bench`: the whole benchmark suite on this machine, figures against their targets.
+
+    python -m bench.suite                 # everything, ≈20 minutes on 2 cores
+    python -m bench.suite --quick         # smoke test: 10k users, 5 s runs, ≈4 minutes
+    python -m bench.suite --only http,login --seconds 10
+
+Groups (`--only` / `--skip` take these names):
+
+  http           a PostgreSQL organization of --http-users users; `GET /v1/users/self`,
+                 `GET /api/v1/user` (ece) and `GET /api/admin/user` (unleash) with the owner's
+                 personal token, and the ceiling (bench.ceiling_app: a bare ASGI app on the same
+                 uvicorn stack answering a constant JSON body of `/v1/users/self`'s size), with
+                 1, 2 and 4 workers (quick: 1 and 2)
+  fastapi-users  fastapi-users' documented SQLAlchemy + bearer app (bench/fastapi_users_app.py,
+                 in its own venv bench/.venv-fastapi-users) on PostgreSQL, `GET /users/me`, JWT
+                 and database strategies, 1 worker
+  listing        bench.list_users: 10k, 100k, 1M users on PostgreSQL and SQLite (quick: 10k),
+                 bulk-load time, and the peak worker RSS under load at the largest PostgreSQL
+                 size
+  login          bench.login: logins/s, and `GET /v1/users/self` p99 alone and under login load
+  engine         bench.engine.run(quick): permission checks against pycasbin (if present)
+
+Each HTTP figure comes from a load generator in its own process over loopback (bench.loadgen:
+wrk where installed, else `python -m bench.loadgen`), --connections connections for --seconds
+after a --warmup. Results go to bench/results/<UTC timestamp>.json (one schema, see
+bench.report); a full run also rewrites the generated section of docs/performance.md and the
+charts in docs/img/ (`--docs` / `--no-docs` to choose; a --quick run does not by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from bench import fastapi_users_venv, list_users, login, report
+from bench.common import (
+    RESULTS,
+    default_pg_url,
+    fresh_database,
+    label,
+    machine,
+    mint_token,
+    parse_size,
+    server,
+)
+from bench.loadgen import LoadSpec, LoadStats, choose_tool, run_load
+
+console = Console(stderr=True)
+GROUP_NAMES = ("http", "fastapi-users", "listing", "login", "engine")
+SELF = "/v1/users/self"
+ENDPOINTS = {  # figure name: path (all three accept `Authorization: Bearer <tnt_…>`)
+    "astro GET /v1/users/self": SELF,
+    "ece GET /api/v1/user": "/api/v1/user",
+    "unleash GET /api/admin/user": "/api/admin/user",
+}
+CEILING = "ceiling (bare ASGI app)"
+UNLEASH_PAT_REQ_S = 300.0  # a real Unleash 8.2 with a personal access token
+Figure = dict[str, Any]
+Say = Callable[[str], None]
+
+
+def figure(group: str, name: str, **fields: Any) -> Figure:
+    """A figure in the results schema (missing fields are None)."""
+    base: Figure = {
+        "group": group,
+        "name": name,
+        "endpoint": None,
+        "db": None,
+        "workers": None,
+        "users": None,
+        "req_s": None,
+        "p50_ms": None,
+        "p95_ms": None,
+        "p99_ms": None,
+        "errors": None,
+        "value": None,
+        "unit": None,
+        "target": None,
+        "ratio": None,
+        "ratio_of": None,
+        "pass": None,
+        "note": None,
+    }
+    base.update(fields)
+    return base
+
+
+def load_fields(stats: LoadStats) -> dict[str, Any]:
+    return {
+        "req_s": stats.req_s,
+        "p50_ms": stats.p50_ms,
+        "p95_ms": stats.p95_ms,
+        "p99_ms": stats.p99_ms,
+        "errors": stats.errors,
+        "tool": stats.tool,
+    }
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b or a != a or b != b:  # None, zero, NaN
+        return None
+    return round(a / b, 2)
+
+
+class Steps:
+    """The progress bar: one step per load run / size / phase."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task("starting", total=total)
+
+    def say(self, message: str) -> None:
+        self.progress.console.print(message, soft_wrap=True, highlight=False)
+
+    def start(self, what: str) -> None:
+        self.progress.update(self.task, description=what)
+
+    def done(self, n: int = 1) -> None:
+        self.progress.advance(self.task, n)
+
+
+# --- http: ceiling, the three endpoints, scale-out ----------------------------------------------
+
+
+def spec_for(base: str, path: str, token: str | None, args: argparse.Namespace) -> LoadSpec:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return LoadSpec(
+        base,
+        [path],
+        headers,
+        connections=args.connections,
+        seconds=args.seconds,
+        warmup=args.warmup,
+    )
+
+
+def run_http(args: argparse.Namespace, steps: Steps, logs: Path) -> list[Figure]:
+    from tenantry.directory.bulk import load_organization
+
+    users = args.http_users
+    measured: dict[tuple[str, int], LoadStats] = {}
+    common = {"db": "postgres", "users": users}
+    with fresh_database("postgres", f"http_{label(users)}", pg_url=args.pg_url) as url:
+        steps.start(f"http: loading {label(users)} users")
+        info = asyncio.run(
+            load_organization(url, users=users, workspaces=50, deployments_per_workspace=4, seed=42)
+        )
+        token = asyncio.run(mint_token(url, info.owner_id))
+        body_bytes = 0
+        for workers in args.workers:
+            log = logs / f"tenantry-http-{workers}.log"
+            with server(url=url, workers=workers, log_path=log) as srv:
+                auth = {"Authorization": f"Bearer {token}"}
+                for name, path in ENDPOINTS.items():
+                    r = httpx.get(srv.base + path, headers=auth, timeout=30)
+                    if r.status_code != 200:
+                        raise RuntimeError(f"{name}: HTTP {r.status_code} {r.text[:200]}")
+                    if path == SELF:
+                        body_bytes = len(r.content)
+                for name, path in ENDPOINTS.items():
+                    steps.start(f"http: {name}, {workers} worker(s)")
+                    stats = run_load(spec_for(srv.base, path, token, args), args.loadgen)
+                    measured[name, workers] = stats
+                    steps.say(_line(name, workers, stats))
+                    steps.done()
+            steps.start(f"http: ceiling, {workers} worker(s)")
+            command = [sys.executable, "-m", "bench.ceiling_app", "--port", "{port}"]
+            command += ["--workers", str(workers), "--bytes", str(body_bytes)]
+            with server(command, workers=workers, log_path=logs / f"ceiling-{workers}.log") as c:
+                stats = run_load(spec_for(c.base, SELF, None, args), args.loadgen)
+            measured[CEILING, workers] = stats
+            steps.say(_line(CEILING, workers, stats))
+            steps.done()
+
+    figures: list[Figure] = []
+    note_ceiling = f"constant {body_bytes}-byte JSON body (the size of GET {SELF})"
+    ceiling_1 = measured.get((CEILING, 1))
+    if ceiling_1:
+        figures.append(
+            figure(
+                "ceiling",
+                CEILING,
+                endpoint="GET (any path)",
+                db="none",
+                workers=1,
+                note=note_ceiling,
+                **load_fields(ceiling_1),
+            )
+        )
+    for name, path in ENDPOINTS.items():
+        stats = measured.get((name, 1))
+        if stats is None:
+            continue
+        share = ratio(stats.req_s, ceiling_1.req_s if ceiling_1 else None)
+        figures.append(
+            figure(
+                "ceiling",
+                name,
+                endpoint=f"GET {path}",
+                workers=1,
+                target="≥ 0.5x the ceiling (50%)",
+                ratio=share,
+                ratio_of="req/s / ceiling req/s",
+                **{"pass": share is not None and share >= 0.5 and stats.errors == 0},
+                **common,
+                **load_fields(stats),
+            )
+        )
+    for name in [*ENDPOINTS, CEILING]:
+        one = measured.get((name, 1))
+        for workers in args.workers:
+            stats = measured.get((name, workers))
+            if stats is None:
+                continue
+            figures.append(
+                figure(
+                    "scale-out",
+                    name,
+                    endpoint=f"GET {ENDPOINTS.get(name, '(any path)')}",
+                    workers=workers,
+                    ratio=ratio(stats.req_s, one.req_s if one else None),
+                    ratio_of="req/s / req/s with 1 worker",
+                    **common,
+                    **load_fields(stats),
+                )
+            )
+    for name in ("ece GET /api/v1/user", "unleash GET /api/admin/user"):
+        for workers in [w for w in args.workers if w <= 2]:
+            stats = measured.get((name, workers))
+            if stats is None:
+                continue
+            passed = stats.req_s >= 1500 and stats.errors == 0 if workers == 1 else None
+            figures.append(
+                figure(
+                    "issue-4",
+                    name,
+                    endpoint=f"GET {ENDPOINTS[name]}",
+                    workers=workers,
+                    target="≥ 1 500 req/s" if workers == 1 else None,
+                    ratio=ratio(stats.req_s, UNLEASH_PAT_REQ_S),
+                    ratio_of="req/s / Unleash 8.2 with a PAT (300 req/s)",
+                    **{"pass": passed},
+                    **common,
+                    **load_fields(stats),
+                )
+            )
+    return figures
+
+
+def _line(name: str, workers: int, s: LoadStats) -> str:
+    return (
+        f"  {name:<30} {workers}w  {s.req_s:9.1f} req/s  p50 {s.p50_ms:7.2f} ms  "
+        f"p99 {s.p99_ms:7.2f} ms  errors {s.errors}  ({s.tool})"
+    )
+
+
+# --- fastapi-users -------------------------------------------------------------------------------
+
+
+def run_fastapi_users(
+    args: argparse.Namespace, steps: Steps, logs: Path, tenantry_self: Figure | None
+) -> list[Figure]:
+    steps.start("fastapi-users: virtualenv")
+    fastapi_users_venv.ensure()
+    figures: list[Figure] = []
+    for strategy in fastapi_users_venv.STRATEGIES:
+        steps.start(f"fastapi-users: GET /users/me ({strategy})")
+        with fresh_database("postgres", f"fu_{strategy}", pg_url=args.pg_url, migrate=False) as url:
+            token = fastapi_users_venv.setup_token(url, strategy)
+            with server(
+                fastapi_users_venv.serve_command(1),
+                workers=1,
+                log_path=logs / f"fastapi-users-{strategy}.log",
+                env=fastapi_users_venv.serve_env(url, strategy),
+            ) as srv:
+                r = httpx.get(srv.base + "/users/me", headers={"Authorization": f"Bearer {token}"})
+                if r.status_code != 200:
+                    raise RuntimeError(f"fastapi-users /users/me: HTTP {r.status_code}")
+                stats = run_load(spec_for(srv.base, "/users/me", token, args), args.loadgen)
+        name = f"fastapi-users GET /users/me ({strategy})"
+        steps.say(_line(name, 1, stats))
+        times = ratio(tenantry_self["req_s"] if tenantry_self else None, stats.req_s)
+        figures.append(
+            figure(
+                "ceiling",
+                name,
+                endpoint="GET /users/me",
+                db="postgres",
+                workers=1,
+                users=1,
+                target="Tenantry's GET /v1/users/self ≥ 10x this",
+                ratio=times,
+                ratio_of="Tenantry GET /v1/users/self req/s / this req/s",
+                note=(
+                    f"fastapi-users 15.0.5, {strategy} strategy, bearer transport"
+                    + ("" if tenantry_self else "; Tenantry not measured in this run")
+                ),
+                **{"pass": None if times is None else times >= 10},
+                **load_fields(stats),
+            )
+        )
+        steps.done()
+    return figures
+
+
+# --- listing, bulk load, RSS ---------------------------------------------------------------------
+
+LIST_TARGET_MS = {"page": 20.0, "other": 50.0}
+
+
+def run_listing(args: argparse.Namespace, steps: Steps, logs: Path) -> list[Figure]:
+    largs = list_users.parse_args(
+        [
+            "--sizes",
+            ",".join(label(s) for s in args.sizes),
+            "--db",
+            ",".join(args.dbs),
+            "--pg-url",
+            args.pg_url,
+            "--requests",
+            str(args.requests),
+            "--warmup",
+            str(args.list_warmup),
+            "--loadgen",
+            args.loadgen,
+            "--no-save",
+        ]
+    )
+    runs: list[list_users.Run] = []
+    failures: list[str] = []
+    for kind in args.dbs:
+        for size in args.sizes:
+            steps.start(f"listing: {kind} {label(size)}")
+            rss = args.rss_seconds if kind == "postgres" and size == max(args.sizes) else 0.0
+            try:
+                runs.append(list_users.run_one(kind, size, largs, logs, steps.say, rss))
+            except Exception as exc:
+                failures.append(f"{kind} {label(size)}: {exc}")
+                steps.say(f"[red]listing {kind} {label(size)} failed:[/red] {exc}")
+            steps.done()
+    figures = listing_figures(runs)
+    if failures:
+        raise PartialFailure(figures, "; ".join(failures))
+    return figures
+
+
+class PartialFailure(Exception):
+    def __init__(self, figures: list[Figure], message: str) -> None:
+        super().__init__(message)
+        self.figures = figures
+
+
+def listing_figures(runs: list[list_users.Run]) -> list[Figure]:
+    figures: list[Figure] = []
+    for run in runs:
+        for m in run.measurements:
+            target = None
+            passed = None
+            if run.db == "postgres" and m.kind in LIST_TARGET_MS:
+                limit = LIST_TARGET_MS[m.kind]
+                target = f"p95 ≤ {limit:g} ms"
+                passed = m.p95_ms <= limit
+            endpoint = unquote(str(httpx.URL(m.path, params=m.params)))
+            if "/organizations/" in m.path:
+                endpoint = endpoint.replace(
+                    m.path.rsplit("/users", 1)[0], "/v1/organizations/{org}"
+                )
+            figures.append(
+                figure(
+                    "listing",
+                    m.case,
+                    endpoint=f"GET {endpoint}",
+                    db=run.db,
+                    workers=1,
+                    users=run.users,
+                    p50_ms=m.p50_ms,
+                    p95_ms=m.p95_ms,
+                    errors=0,
+                    target=target,
+                    **{"pass": passed},
+                    note=None,
+                )
+            )
+    # growth: largest / smallest size, per database and request
+    for db in dict.fromkeys(r.db for r in runs):
+        mine = sorted((r for r in runs if r.db == db), key=lambda r: r.users)
+        if len(mine) < 2:
+            continue
+        small, big = mine[0], mine[-1]
+        for m in big.measurements:
+            base = next((x for x in small.measurements if x.kind == m.kind and _same(x, m)), None)
+            if base is None:
+                continue
+            growth = ratio(m.p50_ms, base.p50_ms)
+            applies = db == "postgres" and small.users <= 10_000 and big.users >= 1_000_000
+            figures.append(
+                figure(
+                    "listing-growth",
+                    m.case,
+                    db=db,
+                    workers=1,
+                    users=big.users,
+                    p50_ms=m.p50_ms,
+                    ratio=growth,
+                    ratio_of=f"p50 at {label(big.users)} / p50 at {label(small.users)}",
+                    target="≤ 3x from 10k to 1M" if applies else None,
+                    **{"pass": (growth is not None and growth <= 3) if applies else None},
+                    note=None,
+                )
+            )
+    for run in runs:
+        applies = run.db == "postgres" and run.users >= 1_000_000
+        figures.append(
+            figure(
+                "bulk-load",
+                "bulk load (users, memberships, role bindings)",
+                db=run.db,
+                users=run.users,
+                value=run.load_seconds,
+                unit="s",
+                target="≤ 60 s at 1M" if applies else None,
+                **{"pass": run.load_seconds <= 60 if applies else None},
+                note=None,
+                bindings=run.bindings,
+            )
+        )
+    for run in runs:
+        if not run.rss:
+            continue
+        load = run.rss["load"]
+        figures.append(
+            figure(
+                "rss",
+                "peak RSS of a worker under list load",
+                endpoint="GET /v1/organizations/{org}/users (all list requests, rotating)",
+                db=run.db,
+                workers=run.rss["workers"],
+                users=run.users,
+                req_s=load["req_s"],
+                p50_ms=load["p50_ms"],
+                p99_ms=load["p99_ms"],
+                errors=load["errors"],
+                value=run.rss["peak_mb"],
+                unit="MB",
+                target="≤ 200 MB",
+                **{"pass": run.rss["peak_mb"] <= 200},
+                note=f"RSS before the load {run.rss['before_mb']} MB; {load['seconds']} s "
+                f"of load with {load['connections']} connections ({load['tool']})",
+            )
+        )
+    return figures
+
+
+def _same(a: list_users.Measurement, b: list_users.Measurement) -> bool:
+    """The same request at two sizes (the offset case is named after its offset)."""
+    return a.case == b.case or (a.case.startswith("offset=") and b.case.startswith("offset="))
+
+
+# --- login ---------------------------------------------------------------------------------------
+
+
+def run_login(args: argparse.Namespace, steps: Steps) -> list[Figure]:
+    steps.start("login: users with passwords")
+    rows, meta = login.measure(
+        args.pg_url,
+        args.login_workers,
+        connections=args.connections,
+        seconds=args.login_seconds,
+        warmup=1.0,
+        probe_connections=1,
+        say=steps.say,
+    )
+    figures: list[Figure] = []
+    for workers in args.login_workers:
+        logins = login.find(rows, workers, "login")
+        if logins:
+            figures.append(
+                figure(
+                    "login",
+                    f"sign-in ({args.connections} connections)",
+                    endpoint="POST /tenantry/v1/auth/login",
+                    db="postgres",
+                    workers=workers,
+                    users=2 * args.connections,
+                    **_login_fields(logins),
+                    note=f"{meta['argon2']}; rate limits raised for the bench",
+                )
+            )
+        for path in (login.SELF, login.HEALTH):
+            alone = login.find(rows, workers, f"alone: GET {path}")
+            under = login.find(rows, workers, f"under login load: GET {path}")
+            if alone:
+                figures.append(
+                    figure(
+                        "login",
+                        f"GET {path} alone",
+                        endpoint=f"GET {path}",
+                        db="postgres",
+                        workers=workers,
+                        users=2 * args.connections,
+                        **_login_fields(alone),
+                    )
+                )
+            if under:
+                slow = login.slowdown(rows, workers, path)
+                is_self = path == login.SELF
+                figures.append(
+                    figure(
+                        "login",
+                        f"GET {path} during logins",
+                        endpoint=f"GET {path}",
+                        db="postgres",
+                        workers=workers,
+                        users=2 * args.connections,
+                        ratio=slow,
+                        ratio_of="p99 under login load / p99 alone",
+                        target="p99 ≤ 2x alone" if is_self else None,
+                        **{"pass": (slow is not None and slow <= 2) if is_self else None},
+                        **_login_fields(under),
+                    )
+                )
+    steps.done()
+    return figures
+
+
+def _login_fields(r: login.LoadResult) -> dict[str, Any]:
+    errors = r.errors + sum(v for k, v in r.statuses.items() if k != "200")
+    return {"req_s": r.rate, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": errors}
+
+
+# --- engine --------------------------------------------------------------------------------------
+
+
+def run_engine(args: argparse.Namespace, steps: Steps) -> list[Figure]:
+    from bench import engine  # type: ignore[attr-defined]
+
+    steps.start("engine: permission checks")
+    figures: list[Figure] = engine.run(args.quick, args.pg_url)
+    steps.done()
+    return [{**figure("engine", str(f.get("name", "?"))), **f} for f in figures]
+
+
+def engine_available() -> str | None:
+    """Why bench.engine cannot run, or None."""
+    try:
+        from bench import engine  # type: ignore[attr-defined]
+    except ImportError as exc:
+        return f"bench/engine.py is not importable ({exc})"
+    if not callable(getattr(engine, "run", None)):
+        return "bench/engine.py has no run(quick) yet"
+    return None
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]),
+    )
+    parser.add_argument("--quick", action="store_true", help="10k users, 5 s runs: a smoke test")
+    parser.add_argument("--only", default="", help=f"comma-separated groups: {GROUP_NAMES}")
+    parser.add_argument("--skip", default="", help="comma-separated groups to leave out")
+    parser.add_argument("--pg-url", default=default_pg_url(), help="an admin URL of the server")
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--seconds", type=float, help="per HTTP run (15; quick 5)")
+    parser.add_argument("--warmup", type=float, help="before each HTTP run (2; quick 1)")
+    parser.add_argument("--workers", help="for the http group (1,2,4; quick 1,2)")
+    parser.add_argument("--http-users", help="organization size for the http group (10k)")
+    parser.add_argument("--sizes", help="listing sizes (10k,100k,1M; quick 10k)")
+    parser.add_argument("--db", help="listing databases (postgres,sqlite)")
+    parser.add_argument("--requests", type=int, help="per listing case (200; quick 50)")
+    parser.add_argument("--rss-seconds", type=float, help="RSS load (15; quick 5)")
+    parser.add_argument("--login-workers", help="(1,2; quick 1)")
+    parser.add_argument("--login-seconds", type=float, help="per login phase (10; quick 5)")
+    docs = parser.add_mutually_exclusive_group()
+    docs.add_argument("--docs", dest="docs", action="store_true", default=None)
+    docs.add_argument("--no-docs", dest="docs", action="store_false")
+    parser.add_argument("--no-save", action="store_true", help="no bench/results/*.json")
+    args = parser.parse_args(argv)
+    q = args.quick
+
+    def ints(value: str | None, default: str) -> list[int]:
+        return [parse_size(x) for x in (value or default).split(",") if x.strip()]
+
+    args.seconds = args.seconds if args.seconds is not None else (5.0 if q else 15.0)
+    args.warmup = args.warmup if args.warmup is not None else (1.0 if q else 2.0)
+    args.workers = ints(args.workers, "1,2" if q else "1,2,4")
+    args.http_users = ints(args.http_users, "10k")[0]
+    args.sizes = ints(args.sizes, "10k" if q else "10k,100k,1M")
+    args.dbs = [d.strip() for d in (args.db or "postgres,sqlite").split(",") if d.strip()]
+    args.requests = args.requests or (50 if q else 200)
+    args.list_warmup = 5 if q else 20
+    args.rss_seconds = args.rss_seconds if args.rss_seconds is not None else (5.0 if q else 15.0)
+    args.login_workers = ints(args.login_workers, "1" if q else "1,2")
+    args.login_seconds = args.login_seconds or (5.0 if q else 10.0)
+    args.docs = (not q) if args.docs is None else args.docs
+    only = {g.strip() for g in args.only.split(",") if g.strip()} or set(GROUP_NAMES)
+    skip = {g.strip() for g in args.skip.split(",") if g.strip()}
+    if unknown := (only | skip) - set(GROUP_NAMES):
+        parser.error(f"unknown group(s) {sorted(unknown)}; groups are {GROUP_NAMES}")
+    args.groups = [g for g in GROUP_NAMES if g in only and g not in skip]
+    return args
+
+
+def step_count(args: argparse.Namespace) -> int:
+    counts = {
+        "http": len(args.workers) * (len(ENDPOINTS) + 1),
+        "fastapi-users": len(fastapi_users_venv.STRATEGIES),
+        "listing": len(args.sizes) * len(args.dbs),
+        "login": 1,
+        "engine": 1,
+    }
+    return sum(counts[g] for g in args.groups)
+
+
+@contextmanager
+def progress_bar() -> Iterator[Progress]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        yield progress
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    args.loadgen_tool = choose_tool(args.loadgen)
+    figures: list[Figure] = []
+    not_run: list[dict[str, str]] = []
+    failures: list[dict[str, str]] = []
+    info = machine(args.pg_url)
+    console.print(
+        f"[bold]Tenantry benchmark suite[/bold] ({'quick' if args.quick else 'full'}): "
+        f"{', '.join(args.groups)}; load generator {args.loadgen_tool}; "
+        f"load average {info['load_average_at_start'][0]:.2f} on {info['cpus']} CPUs"
+    )
+    for group in GROUP_NAMES:
+        if group not in args.groups:
+            not_run.append({"group": group, "reason": "left out (--only / --skip)"})
+    if "engine" in args.groups and (why := engine_available()):
+        args.groups.remove("engine")
+        not_run = [n for n in not_run if n["group"] != "engine"]
+        not_run.append({"group": "engine", "reason": why})
+    with tempfile.TemporaryDirectory(prefix="tenantry-suite-") as tmp, progress_bar() as bar:
+        logs = Path(tmp)
+        steps = Steps(bar, step_count(args))
+        for group in args.groups:
+            try:
+                if group == "http":
+                    figures += run_http(args, steps, logs)
+                elif group == "fastapi-users":
+                    mine = next(
+                        (
+                            f
+                            for f in figures
+                            if f["group"] == "ceiling" and f["endpoint"] == f"GET {SELF}"
+                        ),
+                        None,
+                    )
+                    figures += run_fastapi_users(args, steps, logs, mine)
+                elif group == "listing":
+                    figures += run_listing(args, steps, logs)
+                elif group == "login":
+                    figures += run_login(args, steps)
+                elif group == "engine":
+                    figures += run_engine(args, steps)
+            except PartialFailure as exc:
+                figures += exc.figures
+                failures.append({"group": group, "error": str(exc)})
+            except Exception as exc:
+                steps.say(f"[red]{group} failed:[/red] {exc}")
+                console.print(traceback.format_exc(), markup=False)
+                failures.append({"group": group, "error": str(exc).splitlines()[0][:300]})
+        steps.start("done")
+
+    settings = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("pg_url", "only", "skip", "no_save", "docs", "db")
+    }
+    results: dict[str, Any] = {
+        "schema": 1,
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - t0, 1),
+        "machine": info,
+        "load_average_at_end": list(os.getloadavg()),
+        "settings": settings,
+        "figures": figures,
+        "not_run": not_run,
+        "failures": failures,
+    }
+    name = f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    results["file"] = name
+    if not args.no_save:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / name).write_text(json.dumps(results, indent=2, default=_json_default))
+        console.print(f"results: bench/results/{name}")
+    if args.docs:
+        for path in report.write_docs(results):
+            console.print(f"wrote {path}")
+    print(report.markdown(results))
+    met, missed, other = report.summary(figures)
+    console.print(
+        f"{met} targets met, {missed} missed, {other} without target; "
+        f"{len(failures)} group(s) failed; {results['seconds']:.0f} s"
+    )
+    return 1 if failures else 0
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
