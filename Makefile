@@ -35,8 +35,14 @@ lint: $(STAMP) ## ruff only
 typecheck: $(STAMP) ## mypy --strict only
 	$(BIN)/mypy
 
-bench: $(STAMP) ## run the benchmarks under bench/ (see docs/performance.md)
-	$(BIN)/python -m bench.run
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## the benchmark suite, ≈20 min: bench/results/*.json, docs/performance.md, docs/img/
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 clean: ## remove the virtualenv and local database
 	rm -rf $(VENV) tenantry.db tenantry.db-wal tenantry.db-shm

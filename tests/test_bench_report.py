@@ -1,0 +1,243 @@
+"""The benchmark suite's report step and parsers, on small fixed inputs (no servers, < 2 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench import loadgen, report, suite
+from bench.list_users import Measurement, Run
+
+X = "\N{MULTIPLICATION SIGN}"
+RESULTS: dict[str, Any] = {
+    "schema": 1,
+    "file": "20260101T000000Z.json",
+    "started": "2026-01-01T00:00:00+00:00",
+    "seconds": 123.4,
+    "machine": {"cpus": 2, "commit": "abc1234", "load_average_at_start": [0.3, 0.2, 0.1]},
+    "load_average_at_end": [0.4, 0.3, 0.2],
+    "settings": {"quick": True, "loadgen_tool": "wrk", "connections": 20, "seconds": 5.0},
+    "figures": [
+        suite.figure(
+            "ceiling",
+            "ceiling (bare ASGI app)",
+            endpoint="GET (any path)",
+            db="none",
+            workers=1,
+            req_s=9000.0,
+            p50_ms=1.5,
+            p99_ms=9.0,
+            errors=0,
+        ),
+        suite.figure(
+            "ceiling",
+            "astro GET /v1/users/self",
+            endpoint="GET /v1/users/self",
+            db="postgres",
+            workers=1,
+            users=10_000,
+            req_s=5000.0,
+            p50_ms=3.0,
+            p99_ms=12.0,
+            errors=0,
+            target="≥ 0.5x the ceiling (50%)",
+            ratio=0.56,
+            **{"pass": True},
+        ),
+        suite.figure(
+            "issue-4",
+            "ece GET /api/v1/user",
+            endpoint="GET /api/v1/user",
+            db="postgres",
+            workers=1,
+            users=10_000,
+            req_s=1200.0,
+            p50_ms=15.0,
+            p99_ms=40.0,
+            errors=0,
+            target="≥ 1 500 req/s",
+            ratio=4.0,
+            **{"pass": False},
+        ),
+        suite.figure(
+            "rss",
+            "peak RSS of a worker under list load",
+            db="postgres",
+            workers=1,
+            users=1_000_000,
+            value=150.2,
+            unit="MB",
+            target="≤ 200 MB",
+            note="RSS before the load 120 MB",
+            **{"pass": True},
+        ),
+        {  # a figure from bench.engine, with a key of its own
+            **suite.figure("engine", "check", users=10_000, p50_ms=0.01, p99_ms=0.02),
+            "calls_per_s": 90000.0,
+        },
+    ],
+    "not_run": [{"group": "login", "reason": "left out (--only / --skip)"}],
+    "failures": [{"group": "listing", "error": "server did not start"}],
+}
+
+
+def test_markdown_has_tables_with_targets_and_marks() -> None:
+    text = report.markdown(RESULTS)
+    assert text.startswith("## Results (generated)")
+    assert "**2 targets met ✅, 1 missed ❌**, 2 figures without a target" in text
+    assert "### HTTP: Tenantry against the ceiling and fastapi-users (1 worker)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| astro GET"))
+    assert "| `GET /v1/users/self` | postgres | 1 | 10k | 5,000 |" in row
+    assert row.endswith(f"| 0.56{X} | ≥ 0.5x the ceiling (50%) | ✅ |")
+    ece = next(line for line in text.splitlines() if line.startswith("| ece GET"))
+    assert ece.endswith(f"| 4.00{X} | ≥ 1 500 req/s | ❌ |")
+    assert "| 150 MB | ≤ 200 MB | ✅ |" in text
+    assert "| 1M |" in text
+    assert "- peak RSS of a worker under list load: RSS before the load 120 MB" in text
+    # an engine figure's own numeric column is kept
+    engine = text.split("### Permission engine")[1]
+    assert "calls per s" in engine and "90,000" in engine
+    assert "- login: not run — left out (--only / --skip)" in text
+    assert "- listing: **failed** — server did not start" in text
+    assert "`--quick` smoke run" in text
+    for line in text.splitlines():  # every table row has as many cells as its header
+        if line.startswith("|"):
+            assert line.endswith("|")
+
+
+def test_figures_without_target_are_marked_as_such() -> None:
+    text = report.markdown(RESULTS)
+    ceiling = next(line for line in text.splitlines() if line.startswith("| ceiling"))
+    assert ceiling.endswith("| — | — |")
+
+
+def test_replace_section_keeps_hand_written_parts(tmp_path: Path) -> None:
+    doc = "# Performance\n\nHand-written intro.\n\n## Later\n\nMore prose.\n"
+    once = report.replace_section(doc, "## Results (generated)\n\nold\n")
+    assert once.startswith(doc.rstrip())
+    assert report.BEGIN in once and report.END in once
+    twice = report.replace_section(once, "## Results (generated)\n\nnew\n")
+    assert "new" in twice and "old" not in twice
+    assert twice.count(report.BEGIN) == 1 and "More prose." in twice
+    # a section in the middle stays where it is
+    middle = "intro\n" + report.BEGIN + "\nx\n" + report.END + "\n\n## After\nprose\n"
+    replaced = report.replace_section(middle, "y")
+    assert replaced == "intro\n" + report.BEGIN + "\ny\n" + report.END + "\n\n## After\nprose\n"
+
+
+def test_report_cli_reads_a_results_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "20260101T000000Z.json"
+    path.write_text(json.dumps(RESULTS))
+    assert report.main([str(path)]) == 0
+    assert "| ✅ |" in capsys.readouterr().out
+
+
+def test_listing_figures_apply_the_postgres_targets() -> None:
+    def m(case: str, kind: str, users: int, p50: float, p95: float) -> Measurement:
+        return Measurement(
+            "postgres", users, case, "/v1/organizations/o1/users", {}, 10, p50, p95,
+            p50, p50, p95, users, 20, kind,
+        )  # fmt: skip
+
+    small = Run("postgres", 10_000, 0.4, {}, 13_000, 700, 180)
+    small.measurements = [m("list (first page)", "page", 10_000, 4.0, 5.0)]
+    small.measurements.append(m("offset=9980", "other", 10_000, 7.0, 8.0))
+    big = Run("postgres", 1_000_000, 61.0, {}, 1_300_000, 75_000, 18_000)
+    big.measurements = [m("list (first page)", "page", 1_000_000, 5.0, 25.0)]
+    big.measurements.append(m("offset=10000", "other", 1_000_000, 10.0, 12.0))
+    big.rss = {"workers": 1, "before_mb": 120.0, "peak_mb": 210.0, "peak_sum_mb": 210.0}
+    big.rss["load"] = {"req_s": 50.0, "p50_ms": 300.0, "p99_ms": 900.0, "errors": 0}
+    big.rss["load"] |= {"seconds": 15, "connections": 20, "tool": "wrk"}
+    figures = suite.listing_figures([small, big])
+    by = {(f["group"], f["name"], f["users"]): f for f in figures}
+    assert by["listing", "list (first page)", 1_000_000]["pass"] is False  # p95 25 > 20
+    assert by["listing", "offset=10000", 1_000_000]["pass"] is True  # 12 <= 50
+    growth = by["listing-growth", "offset=10000", 1_000_000]
+    assert growth["ratio"] == pytest.approx(10 / 7, abs=0.01)
+    assert growth["pass"] is True
+    assert (
+        by["bulk-load", "bulk load (users, memberships, role bindings)", 1_000_000]["pass"] is False
+    )
+    assert by["rss", "peak RSS of a worker under list load", 1_000_000]["pass"] is False
+    text = report.markdown({"figures": figures})
+    assert "| 61.0 s |" in text and "| 210 MB | ≤ 200 MB | ❌ |" in text
+
+
+def test_parse_wrk_summary() -> None:
+    output = (
+        "Running 5s test @ http://127.0.0.1:1/v1/users/self\n"
+        + loadgen.MARK
+        + '{"requests":1000,"duration_us":5000000,"connect":0,"read":1,"write":0,'
+        '"status":9,"timeout":2,"p50_us":1500,"p95_us":4000,"p99_us":8000,"max_us":20000}\n'
+    )
+    stats = loadgen.parse_wrk(output, 20)
+    assert stats.ok == 991 and stats.errors == 12
+    assert stats.req_s == pytest.approx(198.2)
+    assert (stats.p50_ms, stats.p95_ms, stats.p99_ms) == (1.5, 4.0, 8.0)
+    script = loadgen.wrk_script(
+        loadgen.LoadSpec("http://x", ["/a", '/b"c'], {"Authorization": "Bearer t"})
+    )
+    assert '"/b\\"c"' in script and '["Authorization"] = "Bearer t"' in script
+
+
+async def test_asyncio_load_generator_against_a_tiny_server() -> None:
+    body = b'{"ok":true}'
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = b"200 OK" if b"Bearer t" in head else b"401 Unauthorized"
+                writer.write(
+                    b"HTTP/1.1 " + status + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        spec = loadgen.LoadSpec(
+            f"http://127.0.0.1:{port}", ["/a", "/b"], {"Authorization": "Bearer t"}, 4, 0.3, 0.1
+        )
+        stats = await loadgen.generate(spec)
+        assert stats.ok > 10 and stats.errors == 0 and stats.p50_ms > 0
+        refused = await loadgen.generate(
+            loadgen.LoadSpec(f"http://127.0.0.1:{port}", ["/a"], {}, 2, 0.2, 0.0)
+        )
+        assert refused.ok == 0 and refused.errors == refused.requests > 0
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+def test_charts_are_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    results = {
+        **RESULTS,
+        "figures": [
+            *RESULTS["figures"],
+            *(
+                suite.figure("scale-out", "astro", workers=w, req_s=1000.0 * w, users=10_000)
+                for w in (1, 2, 4)
+            ),
+            *(
+                suite.figure("listing", "first page", db=db, users=u, p50_ms=4.0, p95_ms=5.0)
+                for db in ("postgres", "sqlite")
+                for u in (10_000, 1_000_000)
+            ),
+        ],
+    }
+    written = report.charts(results, tmp_path)
+    assert {p.name for p in written} == {
+        "bench-scale-out.png",
+        "bench-list-cost.png",
+        "bench-http.png",
+    }
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
