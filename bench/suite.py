@@ -1,7 +1,7 @@
 """`make bench`: the whole benchmark suite on this machine, figures against their targets.
 
     python -m bench.suite                 # everything, ≈20 minutes on 2 cores
-    python -m bench.suite --quick         # smoke test: 10k users, 5 s runs, ≈4 minutes
+    python -m bench.suite --quick         # smoke test: 10k users, 5 s runs, ≈5-7 minutes
     python -m bench.suite --only http,login --seconds 10
 
 Groups (`--only` / `--skip` take these names):
