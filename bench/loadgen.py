@@ -93,9 +93,11 @@ local paths = {%(paths)s}
 local headers = {%(headers)s}
 local n = 0
 for k, v in pairs(headers) do wrk.headers[k] = v end
-request = function()
-  n = n + 1
-  return wrk.format("GET", paths[(n %% #paths) + 1])
+if #paths > 1 then  -- one path: wrk's own pre-built request, no Lua call per request
+  request = function()
+    n = n + 1
+    return wrk.format("GET", paths[(n %% #paths) + 1])
+  end
 end
 done = function(summary, latency, requests)
   local e = summary.errors
