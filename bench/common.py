@@ -8,6 +8,7 @@ Servers are started in subprocesses and stopped by their own pid; databases are 
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import platform
 import secrets
@@ -138,7 +139,6 @@ def fresh_database(
     directory = Path(sqlite_dir or tempfile.gettempdir())
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{bench_db_name(tag)}.db"
-    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
     url = f"sqlite+aiosqlite:///{path}"
     try:
         if migrate:
@@ -149,8 +149,8 @@ def fresh_database(
     finally:
         if keep:
             print(f"kept database {path}", file=sys.stderr)
-        else:
-            for f in files:
+        else:  # the database, its -wal and -shm, and any other sidecar file
+            for f in directory.glob(glob.escape(path.name) + "*"):
                 f.unlink(missing_ok=True)
 
 
