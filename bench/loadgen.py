@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -121,11 +122,9 @@ def wrk_script(spec: LoadSpec) -> str:
 
 
 def parse_wrk(output: str, connections: int) -> LoadStats:
-    """The JSON line printed by the script's `done` hook."""
+    """The JSON line printed by the script's `done` hook, else wrk's own `--latency` text."""
     line = next((ln for ln in output.splitlines() if ln.startswith(MARK)), None)
-    if line is None:
-        raise RuntimeError(f"no summary in wrk's output:\n{output[-2000:]}")
-    raw = json.loads(line[len(MARK) :])
+    raw = json.loads(line[len(MARK) :]) if line else parse_wrk_text(output)
     seconds = raw["duration_us"] / 1e6
     socket_errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
     ok = raw["requests"] - raw["status"]
@@ -138,11 +137,44 @@ def parse_wrk(output: str, connections: int) -> LoadStats:
         errors=raw["status"] + socket_errors,
         req_s=round(ok / seconds, 1) if seconds else 0.0,
         p50_ms=round(raw["p50_us"] / 1000, 2),
-        p95_ms=round(raw["p95_us"] / 1000, 2),
+        p95_ms=round(raw["p95_us"] / 1000, 2) if raw["p95_us"] else float("nan"),
         p99_ms=round(raw["p99_us"] / 1000, 2),
         max_ms=round(raw["max_us"] / 1000, 2),
         detail={k: raw[k] for k in ("connect", "read", "write", "status", "timeout")},
     )
+
+
+_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 6e7}
+
+
+def _micros(value: str) -> int:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value.strip())
+    if not match:
+        raise ValueError(f"not a wrk duration: {value!r}")
+    return round(float(match[1]) * _UNITS[match[2]])
+
+
+def parse_wrk_text(output: str) -> dict[str, int]:
+    """wrk's printed summary (`--latency`), in the shape of the Lua hook's JSON. It has no
+    p95: that is left 0 (NaN once converted)."""
+    total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
+    if total is None:
+        raise RuntimeError(f"no summary in wrk's output:\n{output[-2000:]}")
+    raw = {"requests": int(total[1]), "duration_us": _micros(total[2] + total[3])}
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    for i, name in enumerate(("connect", "read", "write", "timeout"), start=1):
+        raw[name] = int(socket[i]) if socket else 0
+    status = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    raw["status"] = int(status[1]) if status else 0
+    for q in (50, 99):
+        found = re.search(rf"^\s+{q}%\s+(\S+)", output, re.MULTILINE)
+        raw[f"p{q}_us"] = _micros(found[1]) if found else 0
+    raw["p95_us"] = 0
+    latency = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output)
+    raw["max_us"] = _micros(latency[1]) if latency else 0
+    return raw
 
 
 def _wrk(spec: LoadSpec, seconds: float) -> LoadStats:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import sys
@@ -559,7 +560,9 @@ def run_engine(args: argparse.Namespace, steps: Steps) -> list[Figure]:
     from bench import engine  # type: ignore[attr-defined]
 
     steps.start("engine: permission checks")
-    figures: list[Figure] = engine.run(args.quick, args.pg_url)
+    accepts_url = "admin_url" in inspect.signature(engine.run).parameters
+    extra = {"admin_url": args.pg_url} if accepts_url else {}
+    figures: list[Figure] = engine.run(args.quick, **extra)
     steps.done()
     return [{**figure("engine", str(f.get("name", "?"))), **f} for f in figures]
 

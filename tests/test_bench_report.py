@@ -185,6 +185,32 @@ def test_parse_wrk_summary() -> None:
     assert '"/b\\"c"' in script and '["Authorization"] = "Bearer t"' in script
 
 
+WRK_TEXT = """Running 15s test @ http://127.0.0.1:8941/v1/users/self
+  2 threads and 20 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.96ms    1.70ms  1.20s    90.42%
+    Req/Sec     4.29k     2.65k    7.49k    60.00%
+  Latency Distribution
+     50%  275.00us
+     75%    1.04ms
+     90%    2.61ms
+     99%    7.20ms
+  60000 requests in 15.00s, 0.92MB read
+  Socket errors: connect 0, read 3, write 0, timeout 4
+  Non-2xx or 3xx responses: 10
+Requests/sec:   4000.00
+Transfer/sec:      0.91MB
+"""
+
+
+def test_parse_wrk_latency_text_without_the_lua_summary() -> None:
+    stats = loadgen.parse_wrk(WRK_TEXT, 20)
+    assert (stats.requests, stats.ok, stats.errors) == (60000, 59990, 17)
+    assert stats.req_s == pytest.approx(59990 / 15, abs=0.1)
+    assert (stats.p50_ms, stats.p99_ms, stats.max_ms) == (0.28, 7.2, 1200.0)
+    assert stats.p95_ms != stats.p95_ms  # wrk prints no p95: NaN
+
+
 async def test_asyncio_load_generator_against_a_tiny_server() -> None:
     body = b'{"ok":true}'
 
