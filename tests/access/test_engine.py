@@ -77,3 +77,45 @@ def test_every_builtin_role_is_valid_at_its_scope() -> None:
     strongest_first = [r.name for r in catalogue.BUILTIN_ROLES if r.scope is ScopeType.WORKSPACE]
     perms = [len(catalogue.ROLE_PERMISSIONS[r]) for r in strongest_first]
     assert perms == sorted(perms, reverse=True)
+
+
+def test_check_agrees_with_explain_on_random_grants() -> None:
+    """`check` is unrolled for speed; `explain` walks `Scope.ancestor_keys` plainly. They must
+    agree on every permission, on scopes at every level, with and without DAG tags, on custom
+    roles and on half-filled scopes (a DAG scope without its deployment, empty ids)."""
+    import random
+
+    rng = random.Random(20)
+    orgs, wss, deps = [ORG, "corg2", ""], [WS, WS2, ""], [DEP, "cdep2", None]
+    dags, tags = ["etl", "ml"], ["team-a", "team-b"]
+
+    def any_scope() -> scopes.Scope:
+        org, ws, dep = rng.choice(orgs), rng.choice(wss), rng.choice(deps)
+        return rng.choice(
+            [
+                scopes.SYSTEM_SCOPE,
+                scopes.organization(org),
+                scopes.workspace(org, ws),
+                scopes.Scope(ScopeType.DEPLOYMENT, org, ws, dep),
+                scopes.Scope(ScopeType.DAG, org, ws, dep, dag_id=rng.choice(dags)),
+                scopes.Scope(ScopeType.DAG_TAG, org, ws, dep, dag_tag=rng.choice(tags)),
+            ]
+        )
+
+    roles = [*catalogue.ROLES, "DEPLOY_READER", "UNKNOWN"]
+    custom = {(ORG, "DEPLOY_READER"): frozenset({"deployment.get", "deployment.airflow.dag.get"})}
+    permissions = sorted(catalogue.ALL_PERMISSIONS)
+    allowed = denied = 0
+    for _ in range(60):
+        g = Grants(
+            [grant(rng.choice(roles), any_scope()) for _ in range(rng.randint(0, 4))], custom
+        )
+        for _ in range(40):
+            scope = any_scope()
+            dag_tags = rng.sample(tags, rng.randint(0, 2))
+            for permission in rng.sample(permissions, 12):
+                expected = bool(g.explain(permission, scope, dag_tags))
+                assert g.check(permission, scope, dag_tags) is expected, (g.grants, scope)
+                allowed += expected
+                denied += not expected
+    assert allowed > 500 and denied > 500

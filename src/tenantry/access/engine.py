@@ -55,6 +55,8 @@ class Grants:
         for grant in self.grants:
             by_key[grant.scope.key] |= self.permissions_of(grant)
         self._by_key = {key: frozenset(perms) for key, perms in by_key.items()}
+        # every permission held anywhere: most denials are a single set look-up
+        self._held: frozenset[str] = frozenset().union(*self._by_key.values())
 
     def permissions_of(self, grant: Grant) -> frozenset[str]:
         builtin = ROLE_PERMISSIONS.get(grant.role)
@@ -63,8 +65,27 @@ class Grants:
         return self._custom.get((grant.scope.organization_id or "", grant.role), EMPTY)
 
     def check(self, permission: str, scope: Scope, dag_tags: Iterable[str] = ()) -> bool:
+        """Whether a grant at `scope` or above carries `permission`. The keys looked up are
+        exactly `scope.ancestor_keys(dag_tags)`, from the top, built one at a time and only
+        until one grants: this is the hot path of every guard, hence unrolled."""
+        if permission not in self._held:
+            return False
         by_key = self._by_key
-        return any(permission in by_key.get(k, EMPTY) for k in scope.ancestor_keys(dag_tags))
+        if permission in by_key.get("SYSTEM", EMPTY):
+            return True
+        if (org := scope.organization_id) and permission in by_key.get(
+            f"ORGANIZATION:{org}", EMPTY
+        ):
+            return True
+        if (ws := scope.workspace_id) and permission in by_key.get(f"WORKSPACE:{ws}", EMPTY):
+            return True
+        if (dep := scope.deployment_id) and permission in by_key.get(f"DEPLOYMENT:{dep}", EMPTY):
+            return True
+        if scope.type is ScopeType.DAG:
+            if permission in by_key.get(scope.key, EMPTY):
+                return True
+            return any(permission in by_key.get(f"DAG_TAG:{dep}:{tag}", EMPTY) for tag in dag_tags)
+        return scope.type is ScopeType.DAG_TAG and permission in by_key.get(scope.key, EMPTY)
 
     def explain(self, permission: str, scope: Scope, dag_tags: Iterable[str] = ()) -> list[Grant]:
         keys = set(scope.ancestor_keys(dag_tags))
