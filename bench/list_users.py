@@ -159,8 +159,8 @@ def cases(info: BulkInfo, workspace_id: str, deployment_id: str, tag: str) -> li
     offset = min(10_000, max(info.users - 20, 0))
     return [
         Case("list (first page)", users, kind="page"),
-        Case("list sorted by fullName", users, {"sorts": "fullName:asc"}),
-        Case("list sorted by fullName desc", users, {"sorts": "fullName:desc"}),
+        Case("list sorted by fullName", users, {"sorts": "fullName:asc"}, kind="page"),
+        Case("list sorted by fullName desc", users, {"sorts": "fullName:desc"}, kind="page"),
         Case("workspaceId filter", users, {"workspaceId": workspace_id}, kind="page"),
         Case("deploymentId filter", users, {"deploymentId": deployment_id}, kind="page"),
         Case("dagTags filter", users, {"dagTags": tag}, kind="page"),

@@ -56,8 +56,8 @@ GROUPS: dict[str, tuple[str, str]] = {
         "Listing an organization's users (`GET /v1/organizations/{org}/users`)",
         "Sequential requests over one keep-alive connection (client-side latency), one "
         "worker. Targets on PostgreSQL (set for 1M users, applied at every size): p95 ≤ 20 ms "
-        "for a first page unfiltered or with one filter, ≤ 50 ms for the others (sorted, deep "
-        "offset).",
+        "for a first page unfiltered (default or fullName order) or with one filter, ≤ 50 ms "
+        "for the others (deep offset).",
     ),
     "listing-growth": (
         "Listing: cost growth with the number of users",
