@@ -70,7 +70,8 @@ async def set_password(
 async def set_system_role(
     db: AsyncSession, actor: Principal, user_id: str, role: str | None
 ) -> None:
-    """Grant (or with None remove) a user's SYSTEM role; always a sensitive operation."""
+    """Make `role` the user's one SYSTEM role (replacing every SYSTEM role they held, e.g. an
+    ECE role combination), or with None remove them all; always a sensitive operation."""
     actor.require("system.users.roles.update", SYSTEM_SCOPE)
     actor.require_elevation()
     if role is not None and role not in SYSTEM_ROLES:

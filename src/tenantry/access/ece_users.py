@@ -1,6 +1,7 @@
 """Elastic Cloud Enterprise's view of the directory: ECE users are Tenantry users, their
-`security.roles` are the user's SYSTEM role under its ECE name, and ECE's own rules (one role
-set per user, built-in `admin` and `readonly`, its error codes) live here, not in the face."""
+`security.roles` are the user's SYSTEM roles under their ECE names, and ECE's own rules (which
+role combinations are allowed, built-in `admin` and `readonly`, its error codes) live here, not
+in the face."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import passwords
-from tenantry.access.bootstrap import grant_system_role, remove_system_role
+from tenantry.access.bootstrap import grant_system_role, set_system_roles
 from tenantry.access.engine import Grant, Grants
 from tenantry.access.passwords import Hasher
 from tenantry.access.principals import Principal, system_principal
@@ -30,6 +31,8 @@ ECE_ROLES: dict[str, str] = {
     "SYSTEM_DEPLOYMENT_VIEWER": "ece_deployment_viewer",
 }
 SYSTEM_ROLE_OF: dict[str, str] = {v: k for k, v in ECE_ROLES.items()}
+# The order in which `security.roles` lists a user's roles (ECE's own: platform, deployment).
+ROLE_ORDER: tuple[str, ...] = tuple(ECE_ROLES)
 DEPLOYMENT_ROLES = frozenset({"ece_deployment_manager", "ece_deployment_viewer"})
 BUILTIN_USERS: dict[str, str] = {"admin": "SYSTEM_ADMIN", "readonly": "SYSTEM_VIEWER"}
 # ECE: not empty, no special characters.
@@ -72,30 +75,38 @@ def user_not_found() -> EceNotFound:
     return EceNotFound("user.not_found", "user not found")
 
 
+def _ordered(roles: Iterable[str]) -> tuple[str, ...]:
+    """Distinct SYSTEM roles in a stable order (ECE's roles first, in ECE_ROLES order)."""
+    held = set(roles)
+    return tuple(r for r in ROLE_ORDER if r in held) + tuple(sorted(held - set(ROLE_ORDER)))
+
+
 @dataclass
 class EceUserView:
-    """A user with their SYSTEM role (None: no role)."""
+    """A user with their SYSTEM roles (empty: no role)."""
 
     user: User
-    role: str | None
+    roles: tuple[str, ...] = ()
     # The caller's own grants when the view is of the caller (an API key's ceiling included).
     caller: Principal | None = None
 
+    def __post_init__(self) -> None:
+        self.roles = _ordered(self.roles)
+
     @property
     def ece_roles(self) -> list[str]:
-        return [ECE_ROLES[self.role]] if self.role in ECE_ROLES else []
+        return [ECE_ROLES[r] for r in self.roles if r in ECE_ROLES]
 
     def holds(self, permission: str | None) -> bool:
         """Whether the permission engine grants `permission` at SYSTEM scope (None: any
-        signed-in user): the caller's loaded grants, or another user's SYSTEM binding."""
+        signed-in user): the caller's loaded grants, or the union of another user's SYSTEM
+        bindings."""
         if permission is None:
             return True
         if self.caller is not None:
             return self.caller.can(permission, SYSTEM_SCOPE)
-        if self.role is None:
-            return False
-        grant = Grant(self.role, SYSTEM_SCOPE, "user", self.user.id, "binding")
-        return Grants([grant]).check(permission, SYSTEM_SCOPE)
+        grants = [Grant(r, SYSTEM_SCOPE, "user", self.user.id, "binding") for r in self.roles]
+        return Grants(grants).check(permission, SYSTEM_SCOPE)
 
 
 @dataclass
@@ -113,8 +124,9 @@ class EceUserPatch:
     restricted: tuple[str, ...] = ()
 
 
-def system_role_for(roles: list[str]) -> str | None:
-    """ECE's role rules, mapped onto Tenantry's single SYSTEM role per user."""
+def system_roles_for(roles: list[str]) -> tuple[str, ...]:
+    """ECE's role rules (ece_platform_admin alone; not both deployment roles; any other
+    combination), as the SYSTEM roles to hold, in a stable order."""
     unknown = [r for r in roles if r not in SYSTEM_ROLE_OF]
     if unknown:
         raise EceInvalid(
@@ -133,16 +145,10 @@ def system_role_for(roles: list[str]) -> str | None:
             "ece_deployment_manager and ece_deployment_viewer are mutually exclusive",
             ["security.roles"],
         )
-    if len(distinct) > 1:
-        raise EceInvalid(
-            "user.roles.invalid",
-            "this directory holds one platform role per user",
-            ["security.roles"],
-        )
-    return SYSTEM_ROLE_OF[distinct.pop()] if distinct else None
+    return _ordered(SYSTEM_ROLE_OF[r] for r in distinct)
 
 
-async def _roles_of(db: AsyncSession, user_ids: list[str]) -> dict[str, str]:
+async def _roles_of(db: AsyncSession, user_ids: list[str]) -> dict[str, tuple[str, ...]]:
     if not user_ids:
         return {}
     rows = await db.execute(
@@ -152,11 +158,14 @@ async def _roles_of(db: AsyncSession, user_ids: list[str]) -> dict[str, str]:
             RoleBinding.subject_id.in_(user_ids),
         )
     )
-    return {str(subject): str(role) for subject, role in rows}
+    found: dict[str, list[str]] = {}
+    for subject, role in rows:
+        found.setdefault(str(subject), []).append(str(role))
+    return {subject: _ordered(roles) for subject, roles in found.items()}
 
 
 async def _view(db: AsyncSession, user: User) -> EceUserView:
-    return EceUserView(user, (await _roles_of(db, [user.id])).get(user.id))
+    return EceUserView(user, (await _roles_of(db, [user.id])).get(user.id, ()))
 
 
 async def _by_name(db: AsyncSession, user_name: str) -> User:
@@ -187,7 +196,7 @@ async def list_users(
         query = query.where(User.enabled.is_(True))
     found = list(await db.scalars(query.order_by(User.username_key)))
     roles = await _roles_of(db, [u.id for u in found])
-    return [EceUserView(u, roles.get(u.id)) for u in found]
+    return [EceUserView(u, roles.get(u.id, ())) for u in found]
 
 
 async def get_user(db: AsyncSession, actor: Principal, user_name: str) -> EceUserView:
@@ -230,6 +239,8 @@ def _check_role_change(actor: Principal, target_id: str | None) -> None:
         raise EceInvalid(
             "user.roles.forbidden", "you cannot change your own roles", ["security.roles"]
         )
+    # Platform roles are system roles: as sensitive here as through any other face.
+    actor.require_elevation()
 
 
 async def create_user(
@@ -238,8 +249,8 @@ async def create_user(
     actor.require("system.users.create", SYSTEM_SCOPE)
     _check_restricted(patch)
     name = _check_user_name(patch.user_name or "")
-    role = system_role_for(patch.roles or [])
-    if role is not None:
+    roles = system_roles_for(patch.roles or [])
+    if roles:
         _check_role_change(actor, None)
     _check_email(patch.email)
     if patch.password is not None:
@@ -260,18 +271,18 @@ async def create_user(
     )
     if patch.password is not None:
         user.password_hash = await hasher.hash(patch.password)
-    if role is not None:
-        await grant_system_role(db, user.id, role)
+    if roles:
+        await set_system_roles(db, user.id, roles)
         await record(
             db,
             actor,
             "user.system_role.set",
             target_type="user",
             target_id=user.id,
-            details={"role": role},
+            details={"roles": list(roles), "face": "ece"},
         )
     await db.flush()
-    return EceUserView(user, role)
+    return EceUserView(user, roles)
 
 
 def _check_modifiable(user: User) -> None:
@@ -295,15 +306,20 @@ async def _apply(
             )
         user.username, user.username_key = name, users.username_key(name)
     if patch.roles is not None or "roles" in patch.reset:
-        role = system_role_for(patch.roles or [])
-        if role != view.role:
+        roles = system_roles_for(patch.roles or [])
+        if roles != view.roles:
             _check_modifiable(user)
             _check_role_change(actor, user.id)
-            if role is None:
-                await remove_system_role(db, user.id)
-            else:
-                await grant_system_role(db, user.id, role)
-            view.role = role
+            await set_system_roles(db, user.id, roles)
+            await record(
+                db,
+                actor,
+                "user.system_role.set",
+                target_type="user",
+                target_id=user.id,
+                details={"roles": list(roles), "face": "ece"},
+            )
+            view.roles = roles
     if patch.enabled is not None and patch.enabled != user.enabled:
         _check_modifiable(user)
         if actor.user is not None and actor.user.id == user.id:
@@ -395,7 +411,7 @@ async def ensure_builtin_users(db: AsyncSession) -> list[User]:
 
 def permissions(view: EceUserView, operations: Mapping[str, str | None]) -> list[str]:
     """The operationIds (of `operations`: operationId → catalogue permission) the user may call,
-    from what the user's SYSTEM role grants in the catalogue."""
+    from what the union of the user's SYSTEM roles grants in the catalogue."""
     return sorted(op for op, perm in operations.items() if view.holds(perm))
 
 

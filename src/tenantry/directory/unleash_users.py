@@ -58,8 +58,12 @@ async def _root_roles(db: AsyncSession, user_ids: list[str]) -> dict[str, int]:
             RoleBinding.subject_id.in_(user_ids),
         )
     )
+    # A user may hold several SYSTEM roles (ECE's combinations): the strongest decides.
     by_role = {"SYSTEM_ADMIN": ADMIN, "SYSTEM_EDITOR": EDITOR}
-    return {subject: by_role.get(role, VIEWER) for subject, role in rows.all()}
+    found: dict[str, int] = {}
+    for subject, role in rows.all():
+        found[subject] = min(found.get(subject, VIEWER), by_role.get(role, VIEWER))
+    return found
 
 
 async def _with_roles(db: AsyncSession, found: list[User]) -> list[UnleashUser]:

@@ -74,8 +74,17 @@ async def test_elevation_unlocks_sensitive_operations(settings, database, world:
         r = await client.delete(f"{V}/users/bob", headers=bearer(token))
         assert_error(r, 403, "root.forbidden")
         assert (await client.get(f"{V}/users/bob", headers=bearer(token))).status_code == 200
+        # Platform roles are system roles: changing them needs elevation too.
+        roles = {"security": {"roles": ["ece_platform_viewer", "ece_deployment_manager"]}}
+        r = await client.patch(f"{V}/users/bob", headers=bearer(token), json=roles)
+        assert_error(r, 403, "root.forbidden")
+        r = await client.get(f"{V}/users/bob", headers=bearer(token))
+        assert r.json()["security"]["roles"] == []
         r = await client.post(ELEVATE, headers=bearer(token), json={"token": PASSWORD})
         elevated = r.json()["token"]
+        r = await client.patch(f"{V}/users/bob", headers=bearer(elevated), json=roles)
+        assert r.status_code == 200, r.text
+        assert r.json()["security"]["roles"] == ["ece_platform_viewer", "ece_deployment_manager"]
         assert (await client.delete(f"{V}/users/bob", headers=bearer(elevated))).status_code == 200
         r = await client.get(f"{V}/users/bob", headers=bearer(elevated))
         assert_error(r, 404, "user.not_found")

@@ -6,6 +6,7 @@ import httpx
 from sqlalchemy import func, select
 
 from tenantry.access import ece_users
+from tenantry.access.catalogue import ROLE_PERMISSIONS
 from tenantry.db.models import AuditEvent, RoleBinding, User
 from tenantry.faces.ece.operations import OPERATIONS
 from tests.faces.ece.conftest import V, apikey, basic, with_password
@@ -351,3 +352,121 @@ async def test_security_realms(client: httpx.AsyncClient, world: World) -> None:
     ]
     r = await client.get(f"{V}/platform/configuration/security/realms", headers=basic("nobody"))
     assert_error(r, 403, "root.forbidden")
+
+
+def _ops_of(*roles: str) -> list[str]:
+    """The ece operationIds the union of these SYSTEM roles allows (the catalogue's answer)."""
+    granted = set().union(*(ROLE_PERMISSIONS[r] for r in roles))
+    return sorted(op for op, perm in OPERATIONS.items() if perm is None or perm in granted)
+
+
+async def _system_roles(world: World, username: str) -> list[str]:
+    user = await _user(world, username)
+    async with world.database.transaction() as db:
+        rows = await db.scalars(
+            select(RoleBinding.role)
+            .where(RoleBinding.subject_id == user.id, RoleBinding.scope_type == "SYSTEM")
+            .order_by(RoleBinding.role)
+        )
+        return list(rows)
+
+
+async def test_role_combinations(client: httpx.AsyncClient, world: World) -> None:
+    await with_password(world, "root", "SYSTEM_ADMIN")
+    body = {
+        "user_name": "combo",
+        # Any order, repeats allowed: rendered back once each, platform roles first.
+        "security": {
+            "roles": ["ece_deployment_manager", "ece_platform_viewer", "ece_deployment_manager"],
+            "password": "amber-meadow-19",
+        },
+    }
+    r = await client.post(f"{V}/users", headers=basic("root"), json=body)
+    assert r.status_code == 200, r.text
+    assert_ece(r.json(), "User")
+    security = r.json()["security"]
+    assert security["roles"] == ["ece_platform_viewer", "ece_deployment_manager"]
+    union = _ops_of("SYSTEM_VIEWER", "SYSTEM_EDITOR")
+    assert security["permissions"] == union
+    assert len(union) > len(USER_OPS)
+    assert await _system_roles(world, "combo") == ["SYSTEM_EDITOR", "SYSTEM_VIEWER"]
+    # The same through GET /users/{name}, the list, and the user's own GET /user.
+    r = await client.get(f"{V}/users/combo", headers=basic("root"))
+    assert r.json()["security"]["roles"] == ["ece_platform_viewer", "ece_deployment_manager"]
+    assert r.json()["security"]["permissions"] == union
+    listed = {
+        u["user_name"]: u
+        for u in (await client.get(f"{V}/users", headers=basic("root"))).json()["users"]
+    }
+    assert listed["combo"]["security"]["roles"] == ["ece_platform_viewer", "ece_deployment_manager"]
+    me = await client.get(f"{V}/user", headers=basic("combo", "amber-meadow-19"))
+    assert me.json()["security"]["roles"] == ["ece_platform_viewer", "ece_deployment_manager"]
+    assert me.json()["security"]["permissions"] == union
+    # PATCH replaces the whole set.
+    r = await client.patch(
+        f"{V}/users/combo",
+        headers=basic("root"),
+        json={"security": {"roles": ["ece_deployment_viewer", "ece_platform_viewer"]}},
+    )
+    assert r.status_code == 200, r.text
+    assert_ece(r.json(), "User")
+    assert r.json()["security"]["roles"] == ["ece_platform_viewer", "ece_deployment_viewer"]
+    both = _ops_of("SYSTEM_VIEWER", "SYSTEM_DEPLOYMENT_VIEWER")
+    assert r.json()["security"]["permissions"] == both
+    # The union: what ece_platform_viewer allows beyond ece_deployment_viewer alone.
+    assert set(both) > set(_ops_of("SYSTEM_DEPLOYMENT_VIEWER")) == USER_OPS
+    assert await _system_roles(world, "combo") == ["SYSTEM_DEPLOYMENT_VIEWER", "SYSTEM_VIEWER"]
+    r = await client.patch(
+        f"{V}/users/combo",
+        headers=basic("root"),
+        json={"security": {"roles": ["ece_deployment_manager"]}},
+    )
+    assert r.json()["security"]["roles"] == ["ece_deployment_manager"]
+    assert await _system_roles(world, "combo") == ["SYSTEM_EDITOR"]
+    # Refused combinations write nothing.
+    for roles in (
+        ["ece_platform_admin", "ece_deployment_viewer"],
+        ["ece_platform_viewer", "ece_deployment_manager", "ece_deployment_viewer"],
+    ):
+        r = await client.patch(
+            f"{V}/users/combo", headers=basic("root"), json={"security": {"roles": roles}}
+        )
+        assert_error(r, 400, "user.roles.invalid")
+    assert await _system_roles(world, "combo") == ["SYSTEM_EDITOR"]
+
+
+async def test_role_combination_seen_by_every_face(client: httpx.AsyncClient, world: World) -> None:
+    await with_password(world, "root", "SYSTEM_ADMIN")
+    body = {
+        "user_name": "combo@example.com",
+        "email": "combo@example.com",
+        "security": {"roles": ["ece_platform_viewer", "ece_deployment_manager"]},
+    }
+    assert (await client.post(f"{V}/users", headers=basic("root"), json=body)).status_code == 200
+    combo = await _user(world, "combo@example.com")
+    token = await world.token(combo)
+    # astro: SelfUser lists every SYSTEM role.
+    astro = (await client.get("/v1/users/self", headers=bearer(token))).json()
+    system = sorted(r["role"] for r in astro["roles"] if r["scope"]["type"] == "SYSTEM")
+    assert system == ["SYSTEM_EDITOR", "SYSTEM_VIEWER"]
+    assert all(
+        r["scope"] == {"entityId": "SYSTEM", "type": "SYSTEM"}
+        for r in astro["roles"]
+        if r["scope"]["type"] == "SYSTEM"
+    )
+    # unleash: the strongest decides the root role (Editor).
+    profile = (await client.get("/api/admin/user/profile", headers=bearer(token))).json()
+    assert profile["rootRole"]["name"] == "Editor"
+    admin_token = await world.token(await _user(world, "root"))
+    listed = (await client.get("/api/admin/user-admin", headers=bearer(admin_token))).json()
+    assert {u["id"]: u["rootRole"] for u in listed["users"]}[combo.seq] == 2
+    # native: setting one system role replaces the combination.
+    r = await client.put(
+        f"/tenantry/v1/users/{combo.id}/system-role",
+        headers=bearer(admin_token),
+        json={"role": "SYSTEM_VIEWER"},
+    )
+    assert r.status_code == 204 and r.content == b"", r.text
+    assert await _system_roles(world, "combo@example.com") == ["SYSTEM_VIEWER"]
+    r = await client.get(f"{V}/users/combo@example.com", headers=basic("root"))
+    assert r.json()["security"]["roles"] == ["ece_platform_viewer"]

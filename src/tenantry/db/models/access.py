@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.clock import utcnow
@@ -14,12 +14,27 @@ from tenantry.ids import new_id
 ID = String(25)
 
 
+# A subject holds one role per scope, except at SYSTEM scope where it may hold several (ECE's
+# ece_platform_viewer + ece_deployment_manager): a partial unique index, the same on SQLite and
+# PostgreSQL, plus one row per (subject, scope, role) everywhere.
+NOT_SYSTEM = text("scope_type <> 'SYSTEM'")
+
+
 class RoleBinding(Base):
     """(subject, role, scope). Ancestor ids are copied in so "inside this scope" is one index."""
 
     __tablename__ = "role_bindings"
     __table_args__ = (
-        UniqueConstraint("subject_type", "subject_id", "scope_key"),
+        UniqueConstraint("subject_type", "subject_id", "scope_key", "role"),
+        Index(
+            "ix_role_bindings_one_role_per_scope",
+            "subject_type",
+            "subject_id",
+            "scope_key",
+            unique=True,
+            sqlite_where=NOT_SYSTEM,
+            postgresql_where=NOT_SYSTEM,
+        ),
         Index("ix_role_bindings_subject", "subject_id", "organization_id"),
         # Covering indexes for the member-list filters: the exact count of a filter is an
         # index-only scan (see docs/performance.md).
