@@ -10,13 +10,24 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.routing import Mount
 
+from tenantry.access.cache import AuthCache
 from tenantry.access.security import Security
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.errors import NotFound
 from tenantry.faces import astro, ece, unleash
-from tenantry.faces.http import ErrorRenderer, JSONResponse, RequestContextMiddleware
+from tenantry.faces.astro import users as astro_users
+from tenantry.faces.ece import users as ece_users
+from tenantry.faces.http import (
+    ErrorRenderer,
+    HotEndpoint,
+    HotPathMiddleware,
+    JSONResponse,
+    RequestContextMiddleware,
+    telemetry,
+)
 from tenantry.faces.native import app as native
+from tenantry.faces.unleash import me as unleash_me
 from tenantry.mail import Mailer, make_mailer
 
 log = logging.getLogger("tenantry")
@@ -31,6 +42,7 @@ def create_app(
     mail = mailer if mailer is not None else make_mailer(settings)
     db = database or Database(settings)
     sec = Security.from_settings(settings)
+    cache = AuthCache(db.generation)
     faces = {
         "astro": astro.build(settings.max_body_bytes),
         "native": native.build(settings.max_body_bytes),
@@ -46,11 +58,17 @@ def create_app(
             await db.dispose()
 
     app = FastAPI(
-        title="Tenantry", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="Tenantry",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=telemetry(settings.opentelemetry),
     )
     for face in (app, *faces.values(), *unleash_apps.values()):
         face.state.database = db
         face.state.security = sec
+        face.state.auth_cache = cache
         face.state.mailer = mail
         face.state.settings = settings
 
@@ -81,5 +99,11 @@ def create_app(
         return JSONResponse({"message": "no such route", "statusCode": 404}, status_code=404)
 
     app.add_exception_handler(404, not_found)
+    hot: dict[str, tuple[HotEndpoint, FastAPI]] = {
+        "/v1/users/self": (astro_users.hot_self, faces["astro"]),
+        "/api/v1/user": (ece_users.hot_current_user, faces["ece"]),
+        "/api/admin/user": (unleash_me.hot_me, unleash_apps["/api/admin"]),
+    }
+    app.add_middleware(HotPathMiddleware, routes=hot)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # FastAPI's native OpenTelemetry (traces, metrics, logs through the global providers).
+    opentelemetry: bool = False
     # Base URL people use to reach Tenantry (invite links are built from it).
     public_url: str = "http://127.0.0.1:8000"
 
@@ -29,6 +31,9 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=2, le=20)
     argon2_memory_kib: int = Field(default=19456, ge=19456, le=4_194_304)
     argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    # Password hashes computed at once per worker process (default: one core fewer than the
+    # machine has, at least one, so that a burst of sign-ins leaves a core to everything else).
+    hash_concurrency: int | None = Field(default=None, ge=1, le=256)
 
     # Session tokens slide: each use extends them by `session_idle_minutes`, up to
     # `session_max_hours` after sign-in.

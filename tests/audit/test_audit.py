@@ -104,6 +104,9 @@ class ProbeDatabase(Database):
                     raise
                 if self.rollback_only:
                     await session.rollback()
+                    # The code believes it committed (e.g. a token's first use, which the
+                    # cached caller remembers): forget what the process derived since.
+                    self.generation.bump()
                 else:
                     await session.commit()
                     tx.committed = True

@@ -61,7 +61,10 @@ class Hasher:
         self._ph = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
-        self._limiter = anyio.CapacityLimiter(concurrency or max(1, os.cpu_count() or 1))
+        # One core fewer than the machine has: hashing that took every core would starve the
+        # event loop, and with it every other request of this worker.
+        default = max(1, (os.cpu_count() or 1) - 1)
+        self._limiter = anyio.CapacityLimiter(concurrency or default)
 
     def hash_sync(self, password: str) -> str:
         return self._ph.hash(normalize(password))

@@ -21,7 +21,10 @@ class Security:
     def from_settings(cls, settings: Settings) -> Security:
         return cls(
             hasher=Hasher(
-                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+                settings.argon2_time_cost,
+                settings.argon2_memory_kib,
+                settings.argon2_parallelism,
+                settings.hash_concurrency,
             ),
             policy=SecurityPolicy.from_settings(settings),
             limits=Limits(

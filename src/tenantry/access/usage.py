@@ -13,10 +13,12 @@ from tenantry.access.principals import Principal
 from tenantry.access.tokens import TOUCH_INTERVAL, TokenKind, needs_touch
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
-from tenantry.db.engine import Database
+from tenantry.db.engine import UNTRACKED, Database
 from tenantry.db.models import Token, User
 
 log = logging.getLogger("tenantry.usage")
+# Token ids whose use is being recorded right now (per process).
+_in_flight: set[str] = set()
 
 
 def _sliding_expiry(principal: Principal, token: Token, now: datetime) -> datetime | None:
@@ -34,7 +36,7 @@ async def _record(db: AsyncSession, principal: Principal, token: Token, now: dat
         .where(Token.id == token.id)
         .where(or_(Token.last_used_at.is_(None), Token.last_used_at < stale))
         .values(last_used_at=now, expires_at=_sliding_expiry(principal, token, now))
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, **{UNTRACKED: True})
     )
     # Only the request whose UPDATE won records the first use (concurrent first uses race).
     if token.last_used_at is None and getattr(result, "rowcount", 0) == 1:
@@ -44,7 +46,7 @@ async def _record(db: AsyncSession, principal: Principal, token: Token, now: dat
             update(User)
             .where(User.id == principal.user.id)
             .values(seen_at=now)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, **{UNTRACKED: True})
         )
 
 
@@ -62,12 +64,19 @@ async def touch(
         return
     if request_db is not None:
         await _record(request_db, principal, token, now)
+    elif token.id in _in_flight:
+        return  # a concurrent request with the same token is recording it already
     else:
+        _in_flight.add(token.id)
         try:
             async with database.transaction() as db:
                 await _record(db, principal, token, now)
         except Exception:
             log.warning("could not record token use", exc_info=True)
             return
-    # Not an ORM change: marking the token dirty would make this read request write.
+        finally:
+            _in_flight.discard(token.id)
+    # Not ORM changes: marking the token dirty would make this read request write. The
+    # token may be shared through the principal cache, which must see the new expiry.
     set_committed_value(token, "last_used_at", now)
+    set_committed_value(token, "expires_at", _sliding_expiry(principal, token, now))

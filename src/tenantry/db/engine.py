@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,8 +15,16 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from tenantry.config import Settings
+from tenantry.db.generation import CHANNEL, Generation, generation_for
+
+CHANGED = "tenantry.changed"
+GENERATION = "tenantry.generation"
+NOTIFY = "tenantry.notify"
+# Execution option for writes that change nothing a cache derives from (token use stamps).
+UNTRACKED = "tenantry_untracked"
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -56,30 +65,98 @@ def make_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+class TrackedSession(Session):
+    """Remembers (in `info[CHANGED]`) whether this transaction wrote anything that caches of
+    the directory derive from. Conservative: any flush or statement other than a SELECT
+    counts, except new audit rows and statements marked UNTRACKED."""
+
+
+_APPEND_ONLY = frozenset({"audit_events"})
+
+
+@event.listens_for(TrackedSession, "after_flush")
+def _after_flush(session: Session, _flush: UOWTransaction) -> None:
+    appended = (type(obj).__table__.name for obj in session.new)
+    if session.dirty or session.deleted or any(t not in _APPEND_ONLY for t in appended):
+        session.info[CHANGED] = True
+
+
+@event.listens_for(TrackedSession, "do_orm_execute")
+def _on_execute(state: ORMExecuteState) -> None:
+    if state.is_select or state.execution_options.get(UNTRACKED):
+        return
+    statement = state.statement
+    if isinstance(statement, TextClause) and _READ_ONLY_SQL.match(statement.text):
+        return
+    state.session.info[CHANGED] = True
+
+
+_READ_ONLY_SQL = re.compile(r"\s*(SELECT|SHOW|EXPLAIN)\b", re.IGNORECASE)
+
+
+@event.listens_for(TrackedSession, "before_commit")
+def _before_commit(session: Session) -> None:
+    session.flush()  # before_commit runs before the commit's own flush
+    if session.info.get(CHANGED) and session.info.get(NOTIFY):
+        # Delivered to every listening process when, and only if, this transaction commits.
+        notify = text("SELECT pg_notify(:c, '')")
+        session.execute(notify, {"c": CHANNEL}, execution_options={UNTRACKED: True})
+
+
+@event.listens_for(TrackedSession, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(CHANGED, False):
+        session.info[GENERATION].bump()
+
+
+@event.listens_for(TrackedSession, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(CHANGED, None)
+
+
+def _used(session: AsyncSession) -> bool:
+    return session.in_transaction() or bool(session.new or session.dirty or session.deleted)
+
+
 class Database:
     """Owns the engine; hands out one transaction per request or CLI command."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self.generation: Generation = generation_for(settings.database_url)
+        self.sessions = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            autoflush=True,
+            sync_session_class=TrackedSession,
+            info={GENERATION: self.generation, NOTIFY: not settings.is_sqlite},
+        )
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """Commit if the block succeeds, roll back if it raises. Services only flush."""
-        async with self.sessions() as session:
+        session = self.sessions()
+        try:
             if write and self.settings.is_sqlite:
                 await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-            try:
-                yield session
-            except BaseException:
+            yield session
+            if _used(session):
+                await session.commit()
+        except BaseException:
+            if session.in_transaction():
                 await session.rollback()
-                raise
-            await session.commit()
+            raise
+        finally:
+            # A request answered from caches never touched its session: skip the round of
+            # greenlet switches that commit and close would cost for nothing.
+            if _used(session) or session.identity_map:
+                await session.close()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        await self.generation.close()
         await self.engine.dispose()

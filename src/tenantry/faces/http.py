@@ -7,6 +7,8 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -14,16 +16,20 @@ import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantry.access.cache import AuthCache
 from tenantry.access.principals import Principal, authenticate
 from tenantry.access.security import Security
+from tenantry.access.tokens import MAX_SECRET_LENGTH, digest
 from tenantry.access.usage import touch
 from tenantry.audit.log import RequestInfo, current_request
+from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.errors import (
     Conflict,
@@ -46,6 +52,12 @@ class JSONResponse(StarletteJSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class RawJSON(Response):
+    """A body that is JSON already (e.g. from the view cache)."""
+
+    media_type = "application/json"
 
 
 # --- request context -------------------------------------------------------------------------
@@ -278,6 +290,12 @@ def install_error_handlers(
         app.add_exception_handler(exc_type, handler)
 
 
+def telemetry(enabled: bool) -> TelemetryConfig:
+    """FastAPI's native OpenTelemetry: off unless asked for, because even unconfigured it
+    looks up the global providers on every request (a measurable share of a cached GET)."""
+    return {"tracing": enabled, "metrics": enabled, "logs": enabled}
+
+
 def make_face_app(
     title: str,
     description: str,
@@ -287,10 +305,17 @@ def make_face_app(
 ) -> FastAPI:
     """A face is a FastAPI sub-application: its own OpenAPI document, docs and error body."""
     app = FastAPI(
-        title=title, description=description, version="0.1.0", default_response_class=JSONResponse
+        title=title,
+        description=description,
+        version="0.1.0",
+        default_response_class=JSONResponse,
+        # The outer app owns OpenTelemetry (TENANTRY_OPENTELEMETRY); a face traced by it skips
+        # its own, and an untraced one should not look for providers on every request.
+        telemetry=telemetry(False),
     )
     install_error_handlers(app, render, table)
     app.state.render_error = render
+    app.state.error_table = table
 
     async def reject(scope: Scope, receive: Receive, send: Send, exc: DomainError) -> None:
         response = render(Request(scope, receive), status_for(exc, table), exc)
@@ -308,13 +333,126 @@ async def bearer_principal(request: Request, db: Db) -> Principal:
     return await principal_from_secret(request, db, secret)
 
 
+# --- hot paths -------------------------------------------------------------------------------
+
+# A hot endpoint answers a plain GET, or returns None to hand it to the face's normal route.
+HotEndpoint = Callable[[Request], Awaitable[Response | None]]
+
+
+class HotPathMiddleware:
+    """Serves the few GETs that clients make on every page ("who am I": GET /v1/users/self,
+    /api/v1/user, /api/admin/user) without the FastAPI routing and dependency machinery,
+    which costs several times the work itself once the answer is cached.
+
+    Only a GET with no query string and no body takes this path; anything else (and anything
+    a hot endpoint declines, e.g. HTTP Basic) goes to the face's normal route, so validation,
+    input guards and error bodies stay exactly the face's."""
+
+    def __init__(self, app: ASGIApp, routes: Mapping[str, tuple[HotEndpoint, FastAPI]]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = None
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
+            hot = self.routes.get(scope["path"])
+        if hot is not None and not _has_body(scope):
+            endpoint, face = hot
+            request = Request(scope, receive)
+            response = await _answer(request, endpoint, face)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    return any(
+        (name == b"content-length" and value != b"0") or name == b"transfer-encoding"
+        for name, value in scope["headers"]
+    )
+
+
+async def _answer(request: Request, endpoint: HotEndpoint, face: FastAPI) -> Response | None:
+    render: ErrorRenderer = face.state.render_error
+    try:
+        return await endpoint(request)
+    except DomainError as exc:
+        return render(request, status_for(exc, face.state.error_table), exc)
+    except Exception as exc:
+        log.exception("unhandled error", exc_info=exc)
+        return render(request, 500, DomainError("internal error"))
+
+
 async def principal_from_secret(request: Request, db: AsyncSession, secret: str) -> Principal:
     """Authenticate a token secret however the face received it (Bearer, ApiKey, a raw
-    Authorization value, a session cookie) and record its use."""
-    principal = await authenticate(db, secret, security(request).policy)
-    writing = request.method not in SAFE_METHODS
-    await touch(database(request), principal, db if writing else None)
+    Authorization value, a session cookie) and record its use.
+
+    A writing request authenticates inside its own transaction (what it loads, it may change).
+    A reading request asks the per-process cache first; on a miss it loads the caller in a
+    short transaction of its own, so that a request never holds two pooled connections at
+    once (twenty requests each waiting for a second connection would starve the pool)."""
+    if request.method not in SAFE_METHODS:
+        principal = await authenticate(db, secret, security(request).policy)
+        await touch(database(request), principal, db)
+        return principal
+    return await reading_principal(request, secret)
+
+
+async def reading_principal(request: Request, secret: str) -> Principal:
+    """The caller of a safe (read-only) request, from the cache when it can be."""
+    principal = await _cached_principal(request, secret)
+    await touch(database(request), principal)
     return principal
+
+
+@asynccontextmanager
+async def read_transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only transaction for work a cached answer could not spare."""
+    async with database(request).transaction(write=False) as session:
+        yield session
+
+
+def auth_cache(request: Request) -> AuthCache:
+    cache: AuthCache = request.app.state.auth_cache
+    return cache
+
+
+async def _cached_principal(request: Request, secret: str) -> Principal:
+    store, db = auth_cache(request), database(request)
+    await db.generation.ensure_started()
+    if len(secret) > MAX_SECRET_LENGTH:
+        raise Unauthenticated("invalid or expired token")
+    key = digest(secret)
+    principal = store.principal(key, utcnow())
+    if principal is None:
+        stamp = store.stamp()
+        async with db.transaction(write=False) as session:
+            principal = await authenticate(session, secret, security(request).policy)
+            # Detached now, the principal's rows outlive the session (a rollback would
+            # otherwise expire them) and can be shared by later requests.
+            session.expunge_all()
+        store.remember_principal(key, principal, stamp)
+    return principal
+
+
+ViewLoader = Callable[[], Awaitable[tuple[Any, datetime | None]]]
+
+
+async def cached_view(request: Request, caller: Principal, name: str, load: ViewLoader) -> bytes:
+    """The caller's own view (e.g. GET /v1/users/self) as JSON bytes, from the cache while no
+    change to the directory and no deadline the loader named (expiries) has intervened."""
+    if caller.token is None:
+        content, _ = await load()
+        return orjson.dumps(content)
+    store, key = auth_cache(request), (name, caller.token.id)
+    body: bytes | None = store.get(key, utcnow())
+    if body is None:
+        stamp = store.stamp()
+        content, valid_until = await load()
+        body = orjson.dumps(content)
+        store.put(key, body, stamp, valid_until)
+    return body
 
 
 BearerCaller = Annotated[Principal, Depends(bearer_principal)]

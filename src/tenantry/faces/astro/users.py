@@ -2,25 +2,53 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
+from tenantry.access.principals import Principal
 from tenantry.directory import me, members
 from tenantry.directory.members import DagRole, MemberQuery, RoleSet
 from tenantry.faces.astro import render, schemas
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, UserId
-from tenantry.faces.http import Db
+from tenantry.faces.http import (
+    Db,
+    RawJSON,
+    bearer_secret,
+    cached_view,
+    read_transaction,
+    reading_principal,
+)
 
 router = APIRouter(tags=["Users"], responses=schemas.ERRORS)
 SortItem = Annotated[str, Query(pattern=r"^(id|username|fullName|createdAt|updatedAt):(asc|desc)$")]
 
 
 @router.get("/users/self", responses={200: {"model": schemas.SelfUser}}, operation_id="GetSelfUser")
-async def get_self_user(caller: Caller, db: Db, createIfNotExist: bool = False) -> Any:
+async def get_self_user(request: Request, caller: Caller, createIfNotExist: bool = False) -> Any:
     """The caller: profile, roles across all scopes, pending invites and feature flags.
     `createIfNotExist` is accepted; a Tenantry token always belongs to an existing user."""
-    return render.self_user(await me.get_me(db, caller))
+    return RawJSON(await self_body(request, caller))
+
+
+async def hot_self(request: Request) -> Response | None:
+    """GET /v1/users/self without a query string (faces/http.py HotPathMiddleware)."""
+    secret = bearer_secret(request)
+    if secret is None:
+        return None
+    return RawJSON(await self_body(request, await reading_principal(request, secret)))
+
+
+async def self_body(request: Request, caller: Principal) -> bytes:
+    async def load() -> tuple[Any, datetime | None]:
+        async with read_transaction(request) as db:
+            view = await me.get_me(db, caller)
+        # A pending invite drops out of the view when it expires.
+        return render.self_user(view), min((i.expires_at for i in view.invites), default=None)
+
+    return await cached_view(request, caller, "astro.self", load)
 
 
 @router.get(

@@ -27,13 +27,21 @@ def _basic_pair(value: str) -> tuple[str, str]:
     return username, password
 
 
+def token_secret(request: Request) -> str | None:
+    """The secret of `ApiKey <key>` or `Bearer <token>`; None for anything else."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    return value if scheme.lower() in ("apikey", "bearer") and value else None
+
+
 async def ece_principal(request: Request, db: Db) -> Principal:
     """401 (root.unauthorized) when the credential is absent, unknown or refused."""
+    secret = token_secret(request)
+    if secret is not None:
+        return await principal_from_secret(request, db, secret)
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     value = value.strip()
     kind = scheme.lower()
-    if kind in ("apikey", "bearer") and value:
-        return await principal_from_secret(request, db, value)
     if kind != "basic" or not value:
         raise Unauthenticated("missing credentials (ApiKey, Bearer or Basic)")
     username, password = _basic_pair(value)

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import Response
 
 from tenantry.access import ece_users
+from tenantry.access.principals import Principal
+from tenantry.clock import utcnow
 from tenantry.faces.ece import render
-from tenantry.faces.ece.credentials import Caller
-from tenantry.faces.http import Db, security
+from tenantry.faces.ece.credentials import Caller, token_secret
+from tenantry.faces.http import (
+    Db,
+    RawJSON,
+    cached_view,
+    read_transaction,
+    reading_principal,
+    security,
+)
 
 router = APIRouter(tags=["ClusterSecurity"])
 UserName = Annotated[str, Path(max_length=320)]
@@ -17,8 +28,27 @@ UserBody = Annotated[Any, Body()]
 
 
 @router.get("/user", operation_id="get-current-user")
-async def get_current_user(caller: Caller, db: Db) -> Any:
-    return render.user(await ece_users.current_user(db, caller))
+async def get_current_user(request: Request, caller: Caller) -> Any:
+    return RawJSON(await current_user_body(request, caller))
+
+
+async def hot_current_user(request: Request) -> Response | None:
+    """GET /api/v1/user with an API key or bearer token (faces/http.py HotPathMiddleware);
+    HTTP Basic and missing credentials take the normal route."""
+    secret = token_secret(request)
+    if secret is None:
+        return None
+    return RawJSON(await current_user_body(request, await reading_principal(request, secret)))
+
+
+async def current_user_body(request: Request, caller: Principal) -> bytes:
+    async def load() -> tuple[Any, datetime | None]:
+        async with read_transaction(request) as db:
+            view = await ece_users.current_user(db, caller)
+        until = view.user.elevated_until  # elevated_permissions change when it passes
+        return render.user(view), until if until and until > utcnow() else None
+
+    return await cached_view(request, caller, "ece.user", load)
 
 
 @router.patch("/user", operation_id="update-current-user")

@@ -1,0 +1,273 @@
+"""The per-process cache of callers and their own views (access/cache.py), the generation stamp
+that invalidates it (db/generation.py) and the hot paths that serve from it (faces/http.py).
+
+Every test here warms the cache first, so that a stale answer would be served if invalidation
+failed; and the statement counter proves the warm answer really came from the cache."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import event, text, update
+
+from tenantry.access.cache import AuthCache
+from tenantry.app import create_app
+from tenantry.clock import utcnow
+from tenantry.config import Settings
+from tenantry.db.engine import Database
+from tenantry.db.generation import FileGeneration, Generation, NotifyGeneration
+from tenantry.db.models import User
+from tests.factories import World, bearer
+
+SELF = "/v1/users/self"
+ECE_USER = "/api/v1/user"
+UNLEASH_USER = "/api/admin/user"
+
+
+@contextmanager
+def statements(database: Database) -> Iterator[list[str]]:
+    """SQL statements the application sends while the block runs."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def warm(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    first = await client.get(path, headers=headers)
+    assert first.status_code == 200, first.text
+    second = await client.get(path, headers=headers)
+    assert second.json() == first.json()
+    body: dict[str, Any] = second.json()
+    return body
+
+
+# --- the hot paths answer like the routes they shortcut -----------------------------------------
+
+
+async def test_hot_paths_answer_exactly_like_the_face_routes(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    org = await world.org()
+    user = await world.user("hot@example.com", "Hot Path")
+    await world.roles(org, user, "ORGANIZATION_OWNER")
+    token = await world.token(user)
+    for path, headers in (
+        (SELF, bearer(token)),
+        (ECE_USER, {"Authorization": f"ApiKey {token}"}),
+        (UNLEASH_USER, {"Authorization": token}),
+    ):
+        hot = await client.get(path, headers=headers)
+        # A query string takes the face's normal FastAPI route.
+        routed = await client.get(path, params={"createIfNotExist": "false"}, headers=headers)
+        assert hot.status_code == routed.status_code == 200
+        assert hot.json() == routed.json()
+        assert hot.headers["content-type"] == "application/json"
+        assert hot.headers.get("cache-control") == routed.headers.get("cache-control")
+        assert hot.headers["x-request-id"]
+    assert (await client.get(UNLEASH_USER, headers={"Authorization": token})).headers[
+        "cache-control"
+    ] == "no-store"
+
+
+async def test_hot_paths_refuse_bad_tokens_in_each_face_own_error_body(
+    client: httpx.AsyncClient,
+) -> None:
+    astro = await client.get(SELF, headers=bearer("tnt_not-a-token"))
+    assert astro.status_code == 401 and astro.json()["statusCode"] == 401
+    ece = await client.get(ECE_USER, headers={"Authorization": "ApiKey tnt_not-a-token"})
+    assert ece.status_code == 401
+    assert ece.json()["errors"][0]["code"] == "root.unauthorized"
+    unleash = await client.get(UNLEASH_USER, headers={"Authorization": "tnt_not-a-token"})
+    assert unleash.status_code == 401 and unleash.json()["name"] == "UnauthorizedError"
+    # No credential at all: the normal routes answer, as before.
+    missing = await client.get(UNLEASH_USER)
+    assert missing.status_code == 401 and missing.json()["name"] == "AuthenticationRequired"
+    assert (await client.get(SELF)).status_code == 401
+
+
+async def test_a_warm_answer_sends_no_sql(
+    client: httpx.AsyncClient, world: World, database: Database
+) -> None:
+    token = await world.token(await world.user())
+    for path, headers in (
+        (SELF, bearer(token)),
+        (ECE_USER, {"Authorization": f"Bearer {token}"}),
+        (UNLEASH_USER, {"Authorization": token}),
+    ):
+        await warm(client, path, headers)
+        with statements(database) as seen:
+            r = await client.get(path, headers=headers)
+        assert r.status_code == 200
+        assert seen == []
+
+
+# --- invalidation ---------------------------------------------------------------------------
+
+
+async def test_a_profile_change_through_one_face_shows_at_once_in_every_cached_view(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    user = await world.user("ivy@example.com", "Ivy Old")
+    token = await world.token(user)
+    assert (await warm(client, SELF, bearer(token)))["fullName"] == "Ivy Old"
+    ece = await warm(client, ECE_USER, {"Authorization": f"ApiKey {token}"})
+    assert ece["full_name"] == "Ivy Old"
+    r = await client.patch(
+        ECE_USER, json={"full_name": "Ivy New"}, headers={"Authorization": f"ApiKey {token}"}
+    )
+    assert r.status_code == 200, r.text
+    assert (await client.get(SELF, headers=bearer(token))).json()["fullName"] == "Ivy New"
+    unleash = await client.get(UNLEASH_USER, headers={"Authorization": token})
+    assert unleash.json()["user"]["name"] == "Ivy New"
+
+
+async def test_role_changes_revocation_and_disabling_reach_a_warm_cache_at_once(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    org = await world.org()
+    ws = await world.workspace(org)
+    user = await world.user()
+    await world.roles(org, user)
+    token = await world.token(user)
+    before = await warm(client, SELF, bearer(token))
+    assert not any(r["scope"]["entityId"] == ws.id for r in before["roles"])
+    await world.roles(org, user, workspaces=[(ws.id, "WORKSPACE_OWNER")])
+    after = (await client.get(SELF, headers=bearer(token))).json()
+    granted = {"role": "WORKSPACE_OWNER", "scope": {"entityId": ws.id, "type": "WORKSPACE"}}
+    assert granted in after["roles"]
+    # Disabling the user: refused on the very next request, through every hot path.
+    async with world.database.transaction() as db:
+        await db.execute(update(User).where(User.id == user.id).values(enabled=False))
+    assert (await client.get(SELF, headers=bearer(token))).status_code == 401
+    assert (await client.get(UNLEASH_USER, headers={"Authorization": token})).status_code == 401
+
+
+async def test_a_revoked_token_is_refused_on_its_next_request(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    admin = bearer(await world.token(await world.admin()))
+    user = await world.user()
+    token = await world.token(user)
+    await warm(client, ECE_USER, {"Authorization": f"ApiKey {token}"})
+    keys = (await client.get(f"/api/v1/users/{user.username}/auth/keys", headers=admin)).json()
+    assert len(keys["keys"]) == 1
+    r = await client.delete(
+        f"/api/v1/users/{user.username}/auth/keys/{keys['keys'][0]['id']}", headers=admin
+    )
+    assert r.status_code == 200, r.text
+    again = await client.get(ECE_USER, headers={"Authorization": f"ApiKey {token}"})
+    assert again.status_code == 401
+
+
+async def test_twenty_concurrent_first_uses_do_not_starve_a_small_pool(
+    settings: Settings, world: World
+) -> None:
+    """Each first use of a token records it; that must never hold a second pooled connection
+    while the request holds one (with 20 requests and 4 connections that deadlocked)."""
+    small = settings.model_copy(update={"db_pool_size": 2})
+    database = Database(small)
+    try:
+        app = create_app(small, database)
+        tokens = [await world.token(await world.user()) for _ in range(20)]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            replies = await asyncio.wait_for(
+                asyncio.gather(*(c.get(SELF, headers=bearer(t)) for t in tokens)), timeout=20
+            )
+        assert [r.status_code for r in replies] == [200] * 20
+    finally:
+        await database.dispose()
+
+
+# --- the cache and the generation, directly ------------------------------------------------------
+
+
+def test_an_entry_loaded_across_a_change_is_never_kept() -> None:
+    generation = Generation()
+    cache = AuthCache(generation)
+    now = utcnow()
+    stamp = cache.stamp()
+    generation.bump()  # a commit happened while the value was being loaded
+    cache.put("k", "stale", stamp)
+    assert cache.get("k", now) is None
+    cache.put("k", "fresh", cache.stamp())
+    assert cache.get("k", now) == "fresh"
+    generation.bump()
+    assert cache.get("k", now) is None
+
+
+def test_an_entry_expires_at_its_own_deadline() -> None:
+    cache = AuthCache(Generation())
+    now = utcnow()
+    cache.put("k", "v", cache.stamp(), valid_until=now + timedelta(seconds=5))
+    assert cache.get("k", now) == "v"
+    assert cache.get("k", now + timedelta(seconds=5)) is None
+
+
+def test_the_cache_stays_bounded() -> None:
+    cache = AuthCache(Generation(), max_entries=10)
+    stamp = cache.stamp()
+    for i in range(25):
+        cache.put(i, i, stamp)
+    assert cache.get(24, utcnow()) == 24
+    assert len(cache._entries) <= 10
+
+
+def test_processes_sharing_a_file_see_each_others_bumps(tmp_path: Path) -> None:
+    mine, theirs = FileGeneration(tmp_path / "g"), FileGeneration(tmp_path / "g")
+    seen = mine.stamp()
+    theirs.bump()
+    assert mine.stamp() != seen
+    assert mine.reliable and theirs.reliable
+
+
+async def test_postgres_notify_reaches_another_process_and_a_lost_listener_disables_caching(
+    pg_url: str,
+) -> None:
+    writer = Database(Settings(database_url=pg_url))
+    reader = NotifyGeneration(pg_url)  # without the host file: NOTIFY alone
+    try:
+        await reader.ensure_started()
+        assert reader.reliable
+        before = reader.stamp()
+        async with writer.transaction() as db:
+            await db.execute(update(User).where(User.id == "nobody").values(full_name="x"))
+        for _ in range(200):
+            if reader.stamp() != before:
+                break
+            await asyncio.sleep(0.01)
+        assert reader.stamp() != before
+        # A read-only transaction notifies nobody.
+        quiet = reader.stamp()
+        async with writer.transaction(write=False) as db:
+            await db.execute(text("SELECT 1"))
+        await asyncio.sleep(0.2)
+        assert reader.stamp() == quiet
+        # Kill the listening backend: the stamp is unreliable until the listener is back.
+        pid = reader._conn.get_server_pid()
+        async with writer.transaction() as db:
+            await db.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        for _ in range(200):
+            if not reader.reliable:
+                break
+            await asyncio.sleep(0.01)
+        assert not reader.reliable
+        assert AuthCache(reader).get("anything", utcnow()) is None
+        await reader.ensure_started()
+        assert reader.reliable
+    finally:
+        await reader.close()
+        await writer.dispose()
