@@ -41,9 +41,9 @@ class AuthCache:
         return self.generation.stamp()
 
     def get(self, key: Any, now: datetime) -> Any:
-        if not self.generation.reliable:
-            return None
         stamp = self.generation.stamp()
+        if stamp is None:
+            return None  # changes may go unseen: cache nothing
         if stamp != self._stamp:
             # Everything loaded under an older stamp is unusable: drop it all at once.
             self._entries.clear()
@@ -58,7 +58,7 @@ class AuthCache:
         return entry.value
 
     def put(self, key: Any, value: Any, stamp: Any, valid_until: datetime | None = None) -> None:
-        if not self.generation.reliable or stamp != self.generation.stamp():
+        if stamp is None or stamp != self.generation.stamp():
             return  # changed while loading: the value may already be stale
         if len(self._entries) >= self.max_entries:
             self._entries.clear()

@@ -51,7 +51,10 @@ async def _record(db: AsyncSession, principal: Principal, token: Token, now: dat
 
 
 async def touch(
-    database: Database, principal: Principal, request_db: AsyncSession | None = None
+    database: Database,
+    principal: Principal,
+    request_db: AsyncSession | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Set last_used_at / seen_at when stale (at most once a minute per token).
 
@@ -59,7 +62,7 @@ async def touch(
     A reading request uses a separate short transaction so that it stays a read on SQLite;
     a failure there (e.g. the database is busy) never fails the caller's request."""
     token = principal.token
-    now = utcnow()
+    now = now or utcnow()
     if token is None or not needs_touch(token, now):
         return
     if request_db is not None:

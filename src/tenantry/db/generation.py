@@ -46,9 +46,10 @@ class Generation:
 
     @property
     def reliable(self) -> bool:
-        return True
+        return self.stamp() is not None
 
     def stamp(self) -> Any:
+        """An opaque value that changes with every change; None while changes may go unseen."""
         return self._local
 
     def bump(self) -> None:
@@ -86,13 +87,14 @@ class FileGeneration(Generation):
                 self._failed = True
         return self._map
 
-    @property
-    def reliable(self) -> bool:
-        return self._mapped() is not None
+    def shared(self) -> int | None:
+        """The counter in the file (None: the file cannot be used)."""
+        mapped = self._mapped()
+        return struct.unpack_from("<Q", mapped, 0)[0] if mapped is not None else None
 
     def stamp(self) -> Any:
-        shared = self._mapped()
-        return (self._local, struct.unpack_from("<Q", shared, 0)[0] if shared else None)
+        shared = self.shared()
+        return None if shared is None else (self._local, shared)
 
     def bump(self) -> None:
         super().bump()
@@ -118,9 +120,8 @@ class NotifyGeneration(Generation):
         self._lock = asyncio.Lock()
         self._retry_at = 0.0
 
-    @property
-    def reliable(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed()
+    def stamp(self) -> Any:
+        return self._local if self._conn is not None else None
 
     async def ensure_started(self) -> None:
         if self.reliable or time.monotonic() < self._retry_at:
@@ -174,7 +175,8 @@ class HostAndNotifyGeneration(NotifyGeneration):
         )
 
     def stamp(self) -> Any:
-        return (self._local, self._host.stamp())
+        # The host file is a shortcut: without it NOTIFY alone still keeps entries correct.
+        return (self._local, self._host.shared()) if self._conn is not None else None
 
     def bump(self) -> None:
         super().bump()
