@@ -9,7 +9,11 @@ one transaction. It keeps every invariant the services keep:
 - `users.username_key` is the casefolded username, `email` is the username (as `add_user` does);
 - every user gets exactly one membership and `organizations.member_count` is exact;
 - role bindings carry `Scope(...).key` and the ancestor ids (`workspace_id`, `deployment_id`)
-  exactly as `directory.members.build_bindings` fills them, one binding per (user, scope).
+  exactly as `directory.members.build_bindings` fills them, one binding per (user, scope);
+- `holder_counts` (distinct users per workspace, deployment, dagId and dagTag) is exact: the
+  loader counts while it generates the bindings and writes the counts itself, with the
+  role_bindings triggers paused for this organization (a `paused` counter row, in the load's
+  transaction only).
 
 `seed` fixes the shape of the data (names, roles, who holds what where); the ids and the
 e-mail domain carry the random per-load tag.
@@ -36,11 +40,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenantry.access import scopes
 from tenantry.access.catalogue import WORKSPACE_ROLES
-from tenantry.access.scopes import Scope
+from tenantry.access.scopes import Scope, ScopeType
 from tenantry.clock import utcnow
 from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Membership, Organization, RoleBinding, User, Workspace
+from tenantry.db.models.directory import HolderCount
 
 # --- vocabulary ------------------------------------------------------------------------------
 
@@ -244,6 +249,8 @@ class _Plan:
             self.deps_by_ws.setdefault(ws_id, []).append(dep_id)
         self.dep_ws = {dep_id: ws_id for dep_id, ws_id, _ in self.deployments}
         self.bindings_by_scope: Counter[str] = Counter()
+        # distinct holders per (kind, key), as the holder_counts triggers would count them
+        self.holders: Counter[tuple[str, str]] = Counter()
         self.members_by_role: Counter[str] = Counter()
         self._scopes: dict[str, Scope] = {}
 
@@ -385,7 +392,8 @@ class _Plan:
         ws_role_cum = _cumulative(WORKSPACE_ROLE_WEIGHTS[r] for r in ws_roles)
         tag_cum = _weights_for(len(DAG_TAGS))
         assert set(ws_roles) == set(WORKSPACE_ROLES)
-        org_id, counts = self.org_id, self.bindings_by_scope
+        org_id, counts, holders = self.org_id, self.bindings_by_scope, self.holders
+        filter_keys: dict[str, tuple[tuple[str, str], ...]] = {}
         for i in range(self.users):
             uid = self.user_id(i)
             created = self.created_at(i)
@@ -422,12 +430,17 @@ class _Plan:
                 held.append(self._scope(f"T{dep_id}{tag}", scopes.dag_tag, ws_id, dep_id, tag))
                 roles.append("DAG_VIEWER" if rng.random() < 0.5 else "DAG_AUTHOR")
             seen: set[str] = set()
+            within: list[tuple[tuple[str, str], ...]] = []  # the filter values that find them
             for scope, role in zip(held, roles, strict=True):
                 key = scope.key
                 if key in seen:  # one binding per (subject, scope), as the unique key demands
                     continue
                 seen.add(key)
                 counts[scope.type.value] += 1
+                keys = filter_keys.get(key)
+                if keys is None:
+                    keys = filter_keys[key] = tuple(_filter_keys(scope))
+                within.append(keys)
                 yield (
                     org_id,
                     "user",
@@ -442,6 +455,26 @@ class _Plan:
                     created,
                     None,
                 )
+            for held_key in within[0] if len(within) == 1 else set().union(*within):
+                holders[held_key] += 1
+
+    def holder_count_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"organization_id": self.org_id, "kind": kind, "key": key, "holders": n}
+            for (kind, key), n in sorted(self.holders.items())
+        ]
+
+
+def _filter_keys(scope: Scope) -> Iterator[tuple[str, str]]:
+    """The holder_counts keys a user binding at `scope` counts in (see migration 0005)."""
+    if scope.workspace_id is not None:
+        yield ("workspace", scope.workspace_id)
+    if scope.deployment_id is not None:
+        yield ("deployment", scope.deployment_id)
+    if scope.type is ScopeType.DAG and scope.dag_id is not None:
+        yield ("dag", scope.dag_id)
+    if scope.type is ScopeType.DAG_TAG and scope.dag_tag is not None:
+        yield ("dag_tag", scope.dag_tag)
 
 
 def _cumulative(weights: Iterable[float]) -> list[float]:
@@ -573,6 +606,8 @@ async def load_organization(
                     await conn.execute(insert(_table(Workspace)), plan.workspace_rows())
                 if plan.deployments:
                     await conn.execute(insert(_table(Deployment)), plan.deployment_rows())
+                paused = {"organization_id": plan.org_id, "kind": "paused", "key": ""}
+                await conn.execute(insert(_table(HolderCount)), [{**paused, "holders": 0}])
                 phases: list[tuple[str, Table, Sequence[str], Iterable[Row]]] = [
                     ("users", _table(User), USER_COLUMNS, plan.user_rows("{}" if postgres else {})),
                     ("memberships", _table(Membership), MEMBERSHIP_COLUMNS, plan.membership_rows()),
@@ -586,6 +621,16 @@ async def load_organization(
                     else:
                         await _write_sqlite(conn, table, columns, rows, batch_size)
                     timings[phase] = time.perf_counter() - mark
+                mark = time.perf_counter()
+                counters = _table(HolderCount)
+                await conn.execute(
+                    counters.delete().where(
+                        *(counters.c[name] == value for name, value in paused.items())
+                    )
+                )
+                if plan.holders:
+                    await conn.execute(insert(counters), plan.holder_count_rows())
+                timings["holder_counts"] = time.perf_counter() - mark
         if analyze:
             mark = time.perf_counter()
             await _analyze(database)
@@ -631,5 +676,5 @@ async def _analyze(database: Database) -> None:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.exec_driver_sql(
                 "VACUUM ANALYZE organizations, workspaces, deployments, users, memberships, "
-                "role_bindings"
+                "role_bindings, holder_counts"
             )

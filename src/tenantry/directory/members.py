@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import scopes
@@ -17,6 +18,7 @@ from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
+from tenantry.db.models.directory import HolderCount
 from tenantry.directory import organizations, tree
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.errors import FieldError, Invalid, NotFound
@@ -154,13 +156,41 @@ def _filtered(org_id: str, conditions: list[Any]) -> Select[Any]:
     return query
 
 
-async def _count(db: AsyncSession, org: Organization, conditions: list[Any]) -> int:
+def holder_key(q: MemberQuery) -> tuple[str, str] | None:
+    """The holder_counts key whose count is the totalCount of `q`, when `q` filters by exactly
+    one value (one workspace, one deployment, one dagId or one dagTag); otherwise None."""
+    keys = [
+        ("workspace", q.workspace_id),
+        ("deployment", q.deployment_id),
+        ("dag", q.dag_id),
+        ("dag_tag", q.dag_tags[0] if len(q.dag_tags) == 1 else None),
+    ]
+    given = [(kind, key) for kind, key in keys if key is not None]
+    if len(given) != 1 or len(q.dag_tags) > 1:
+        return None
+    kind, key = given[0]
+    return kind, key
+
+
+async def _count(db: AsyncSession, org: Organization, q: MemberQuery, conditions: list[Any]) -> int:
     """Exact totalCount, cheaply. No filter: the member count kept with the memberships. One
-    filter: distinct holders straight from the covering index on role_bindings, which is
-    exact because a user holds bindings in an organization only while a member of it
-    (bindings are made with the membership and dropped with the user)."""
+    filter value: the distinct holders kept in holder_counts by the role_bindings triggers.
+    Otherwise (several filters, several dagTags): count the distinct holders — straight from
+    the covering index for a single condition, which is exact because a user holds bindings
+    in an organization only while a member of it (bindings are made with the membership and
+    dropped with the user) — or the members matching every condition."""
     if not conditions:
         return org.member_count
+    key = holder_key(q)
+    if key is not None:
+        held = await db.scalar(
+            select(HolderCount.holders).where(
+                HolderCount.organization_id == org.id,
+                HolderCount.kind == key[0],
+                HolderCount.key == key[1],
+            )
+        )
+        return int(held or 0)
     if len(conditions) == 1:
         holders = _holders(org.id, conditions[0]).subquery()
         query = select(func.count(func.distinct(holders.c.subject_id)))
@@ -177,7 +207,7 @@ async def list_members(
     check_window(q.offset, q.limit)
     order = order_by(parse_sorts(q.sorts, MEMBER_SORTS), _SORT_COLUMNS, User.id)
     conditions = _holder_conditions(q)
-    total = await _count(db, org, conditions)
+    total = await _count(db, org, q, conditions)
     query = _filtered(org_id, conditions)
     if q.limit == 0 or q.offset >= total:
         return Page([], total, q.offset, q.limit)
@@ -316,7 +346,15 @@ async def replace_user_roles(
         raise NotFound("user not found in this organization")
     guard_owner_grant(actor, roles.organization_role, membership.role if membership else None)
     new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)
-    before = await _current_roles(db, org_id, user_id, membership)
+    current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
+    before = roleset_from_bindings(membership.role if membership else None, current)
+    if membership is None:  # the organization's row before the counters (lock order)
+        membership = await organizations.add_member(
+            db, org_id, user_id, roles.organization_role or ""
+        )
+    elif roles.organization_role is not None:
+        membership.role = roles.organization_role
+    await lock_holder_counts(db, org_id, [*current, *new_bindings])
     await db.execute(
         delete(RoleBinding).where(
             RoleBinding.subject_type == "user",
@@ -325,12 +363,6 @@ async def replace_user_roles(
         )
     )
     db.add_all(new_bindings)
-    if membership is None:
-        membership = await organizations.add_member(
-            db, org_id, user_id, roles.organization_role or ""
-        )
-    elif roles.organization_role is not None:
-        membership.role = roles.organization_role
     user.updated_at = utcnow()
     await db.flush()
     after = roleset_from_bindings(membership.role, new_bindings)
@@ -346,11 +378,45 @@ async def replace_user_roles(
     return after
 
 
-async def _current_roles(
-    db: AsyncSession, org_id: str, user_id: str, membership: Membership | None
-) -> RoleSet:
-    bindings = await bindings_by_subject(db, org_id, "user", [user_id])
-    return roleset_from_bindings(membership.role if membership else None, bindings[user_id])
+def filter_keys(binding: RoleBinding) -> set[tuple[str, str]]:
+    """The holder_counts keys (kind, key) a user binding counts in: the member-list filter
+    values that find its user (migration 0005's triggers use the same rule)."""
+    keys: set[tuple[str, str]] = set()
+    if binding.subject_type != "user" or binding.organization_id is None:
+        return keys
+    if binding.workspace_id is not None:
+        keys.add(("workspace", binding.workspace_id))
+    if binding.deployment_id is not None:
+        keys.add(("deployment", binding.deployment_id))
+    if binding.scope_type == ScopeType.DAG.value and binding.dag_id is not None:
+        keys.add(("dag", binding.dag_id))
+    if binding.scope_type == ScopeType.DAG_TAG.value and binding.dag_tag is not None:
+        keys.add(("dag_tag", binding.dag_tag))
+    return keys
+
+
+async def lock_holder_counts(
+    db: AsyncSession, org_id: str, bindings: Sequence[RoleBinding]
+) -> None:
+    """Lock, all at once and in key order, the holder_counts rows that deleting and writing
+    `bindings` will touch. The role_bindings triggers lock them too, but one statement at a
+    time (the DELETE's keys, then the INSERT's): two transactions moving users between the
+    same workspaces in opposite directions would deadlock. PostgreSQL only: SQLite has one
+    writer at a time."""
+    keys = sorted(set().union(*(filter_keys(b) for b in bindings)))
+    if not keys or db.get_bind().dialect.name != "postgresql":
+        return
+    rows = [{"organization_id": org_id, "kind": k, "key": v, "holders": 0} for k, v in keys]
+    await db.execute(pg_insert(HolderCount).values(rows).on_conflict_do_nothing())
+    await db.execute(
+        select(HolderCount.kind)
+        .where(
+            HolderCount.organization_id == org_id,
+            tuple_(HolderCount.kind, HolderCount.key).in_(keys),
+        )
+        .order_by(HolderCount.kind, HolderCount.key)
+        .with_for_update()
+    )
 
 
 def guard_owner_grant(actor: Principal, new_role: str | None, old_role: str | None) -> None:

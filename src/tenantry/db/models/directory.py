@@ -33,6 +33,28 @@ class Organization(Base):
     updated_by: Mapped[str | None] = mapped_column(ID)
 
 
+class HolderCount(Base):
+    """How many distinct users of an organization hold a role binding in (at or inside) one
+    member-list filter value: a workspace, a deployment, a dagId or a dagTag. It is the exact
+    `totalCount` of a list with that one filter, read instead of counted.
+
+    Kept by triggers on role_bindings (migration 0005), in the statement that writes the
+    bindings, whoever writes them (services, cascades from deleted workspaces, deployments or
+    organizations, raw SQL). A row (organization, 'paused', '') suspends counting for that
+    organization in the transaction that holds it: the bulk loader's, which writes the counts
+    itself. TRUNCATE of role_bindings alone would leave the counts behind."""
+
+    __tablename__ = "holder_counts"
+
+    organization_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # workspace | deployment | dag | dag_tag (| paused, with key '')
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    holders: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (

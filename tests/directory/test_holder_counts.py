@@ -1,0 +1,343 @@
+"""holder_counts (the totalCount of a member list with one filter) stays exact whoever changes
+the role bindings: role grants and revocations, teams, deleted users, deployments, workspaces
+and organizations, raw SQL, the bulk loader, and two writers at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import httpx
+import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.access.principals import system_principal
+from tenantry.db.engine import Database
+from tenantry.db.models import Organization, RoleBinding, User
+from tenantry.db.models.directory import HolderCount
+from tenantry.directory import deployments, organizations, teams, users, workspaces
+from tenantry.directory.bulk import load_organization
+from tenantry.directory.members import DagRole, filter_keys
+from tests.factories import World, bearer
+
+Key = tuple[str, str, str]  # organization, kind, key
+
+
+async def _truth(database: Database) -> dict[Key, int]:
+    """Distinct users per filter value, counted from the bindings themselves."""
+    holders: dict[Key, set[str]] = defaultdict(set)
+    async with database.transaction(write=False) as db:
+        for b in await db.scalars(select(RoleBinding)):
+            for kind, key in filter_keys(b):
+                holders[(b.organization_id or "", kind, key)].add(b.subject_id)
+    return {k: len(v) for k, v in holders.items()}
+
+
+async def _kept(database: Database) -> dict[Key, int]:
+    async with database.transaction(write=False) as db:
+        rows = (await db.execute(select(HolderCount))).scalars().all()
+    assert all(r.holders >= 0 for r in rows), [(r.kind, r.key, r.holders) for r in rows]
+    assert not [r for r in rows if r.kind == "paused"]
+    return {(r.organization_id, r.kind, r.key): r.holders for r in rows if r.holders}
+
+
+async def _check(database: Database) -> dict[Key, int]:
+    truth = await _truth(database)
+    assert await _kept(database) == truth
+    return truth
+
+
+async def _listed(
+    client: httpx.AsyncClient, token: str, org_id: str, **params: object
+) -> tuple[int, set[str]]:
+    r = await client.get(
+        f"/v1/organizations/{org_id}/users", params={**params, "limit": 1000}, headers=bearer(token)
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return body["totalCount"], {u["id"] for u in body["users"]}
+
+
+_PARAM = {"workspace": "workspaceId", "deployment": "deploymentId", "dag": "dagId"}
+
+
+async def _check_api(
+    database: Database, client: httpx.AsyncClient, token: str, org_id: str
+) -> None:
+    """Every one-filter list of the organization: totalCount = the users listed = the truth."""
+    truth = await _check(database)
+    async with database.transaction(write=False) as db:
+        ws_ids = await db.scalars(select(workspaces.Workspace.id))
+        dep_ids = await db.scalars(select(deployments.Deployment.id))
+        keys = {("workspace", w) for w in ws_ids} | {("deployment", d) for d in dep_ids}
+    keys |= {(kind, key) for org, kind, key in truth if org == org_id}
+    for kind, key in sorted(keys):
+        param = {"dagTags": [key]} if kind == "dag_tag" else {_PARAM[kind]: key}
+        total, ids = await _listed(client, token, org_id, **param)
+        assert total == len(ids) == truth.get((org_id, kind, key), 0), (kind, key)
+
+
+async def test_counts_follow_grants_revocations_teams_and_deletions(
+    database: Database, world: World, client: httpx.AsyncClient
+) -> None:
+    org = await world.org()
+    other_org = await world.org("Other")
+    ws1, ws2 = await world.workspace(org, "one"), await world.workspace(org, "two")
+    d1, d2 = await world.deployment(ws1, "d1"), await world.deployment(ws2, "d2")
+    d1b = await world.deployment(ws1, "d1b")
+    other_ws = await world.workspace(other_org)
+    admin = await world.admin()
+    token = await world.token(admin)
+    a, b, c = await world.user(), await world.user(), await world.user()
+
+    # a holds ws1 twice (a workspace role and a deployment role inside it): counted once
+    await world.roles(
+        org,
+        a,
+        workspaces=[(ws1.id, "WORKSPACE_MEMBER")],
+        deployments=[(d1.id, "DEPLOYMENT_ADMIN")],
+        dags=[
+            DagRole(d1.id, "DAG_VIEWER", dag_tag="finance"),
+            DagRole(d2.id, "DAG_VIEWER", dag_tag="finance"),
+            DagRole(d1b.id, "DAG_AUTHOR", dag_id="etl"),
+        ],
+    )
+    await world.roles(
+        org, b, workspaces=[(ws1.id, "WORKSPACE_OWNER"), (ws2.id, "WORKSPACE_MEMBER")]
+    )
+    await world.roles(other_org, b, workspaces=[(other_ws.id, "WORKSPACE_MEMBER")])
+    counts = await _check(database)
+    assert counts[(org.id, "workspace", ws1.id)] == 2
+    assert counts[(org.id, "dag_tag", "finance")] == 1
+    assert counts[(other_org.id, "workspace", other_ws.id)] == 1
+    await _check_api(database, client, token, org.id)
+
+    # teams grant roles, but the filters list users by their own bindings: no change
+    await world.roles(org, c)
+    team = await world.team(org, members=[a, c], workspaces=[(ws1.id, "WORKSPACE_MEMBER")])
+    assert (await _check(database))[(org.id, "workspace", ws1.id)] == 2
+    async with database.transaction() as db:
+        await teams.delete_team(db, system_principal(), org.id, team.id)
+    await _check_api(database, client, token, org.id)
+
+    # revocations: a keeps ws1 through the deployment role only, then loses it
+    await world.roles(org, a, deployments=[(d1.id, "DEPLOYMENT_ADMIN")])
+    counts = await _check(database)
+    assert counts[(org.id, "workspace", ws1.id)] == 2
+    assert (org.id, "dag_tag", "finance") not in counts
+    await world.roles(org, a, workspaces=[(ws2.id, "WORKSPACE_AUTHOR")])
+    counts = await _check(database)
+    assert counts[(org.id, "workspace", ws1.id)] == 1
+    assert counts[(org.id, "workspace", ws2.id)] == 2
+    await _check_api(database, client, token, org.id)
+
+    # deleting a deployment: c only held ws1 through it
+    await world.roles(org, c, deployments=[(d1b.id, "DEPLOYMENT_ADMIN")])
+    assert (await _check(database))[(org.id, "workspace", ws1.id)] == 2
+    async with database.transaction() as db:
+        await deployments.delete_deployment(db, system_principal(), org.id, d1b.id)
+    counts = await _check(database)
+    assert counts[(org.id, "workspace", ws1.id)] == 1
+    async with database.transaction(write=False) as db:
+        assert await db.get(HolderCount, (org.id, "deployment", d1b.id)) is None
+
+    # deleting a user: every organization's counts
+    async with database.transaction() as db:
+        await users.delete_user(db, system_principal(), b.id)
+    counts = await _check(database)
+    assert (other_org.id, "workspace", other_ws.id) not in counts
+    await _check_api(database, client, token, org.id)
+
+    # deleting a workspace and then the organization: their rows go with them
+    await world.roles(org, c, dags=[DagRole(d2.id, "DAG_VIEWER", dag_id="etl")])
+    async with database.transaction() as db:
+        await workspaces.delete_workspace(db, system_principal(), org.id, ws2.id)
+    await _check(database)
+    async with database.transaction(write=False) as db:
+        assert await db.get(HolderCount, (org.id, "workspace", ws2.id)) is None
+    await _check_api(database, client, token, org.id)
+    async with database.transaction() as db:
+        await organizations.delete_organization(db, system_principal(), org.id)
+    await _check(database)
+    async with database.transaction(write=False) as db:
+        assert not (
+            await db.scalars(select(HolderCount).where(HolderCount.organization_id == org.id))
+        ).all()
+
+
+async def _grant(
+    db: AsyncSession, org_id: str, user_id: str, ws_id: str, key: str, dep_id: str | None = None
+) -> None:
+    db.add(
+        RoleBinding(
+            organization_id=org_id,
+            subject_type="user",
+            subject_id=user_id,
+            role="DEPLOYMENT_ADMIN" if dep_id else "WORKSPACE_MEMBER",
+            scope_type="DEPLOYMENT" if dep_id else "WORKSPACE",
+            scope_key=key,
+            workspace_id=ws_id,
+            deployment_id=dep_id,
+        )
+    )
+    await db.flush()
+
+
+async def test_raw_sql_multi_row_statements_and_updates(database: Database, world: World) -> None:
+    org = await world.org()
+    ws1, ws2 = await world.workspace(org, "one"), await world.workspace(org, "two")
+    dep = await world.deployment(ws1)
+    u, v = await world.user(), await world.user()
+    await world.roles(org, u)
+    await world.roles(org, v)
+    async with database.transaction() as db:  # several bindings of one user in one statement
+        db.add_all(
+            [
+                RoleBinding(
+                    organization_id=org.id, subject_type="user", subject_id=u.id, role="R",
+                    scope_type="WORKSPACE", scope_key=f"w:{ws1.id}", workspace_id=ws1.id,
+                ),
+                RoleBinding(
+                    organization_id=org.id, subject_type="user", subject_id=u.id, role="R",
+                    scope_type="DEPLOYMENT", scope_key=f"d:{dep.id}", workspace_id=ws1.id,
+                    deployment_id=dep.id,
+                ),
+                RoleBinding(
+                    organization_id=org.id, subject_type="user", subject_id=v.id, role="R",
+                    scope_type="DAG_TAG", scope_key=f"t:{dep.id}", workspace_id=ws1.id,
+                    deployment_id=dep.id, dag_tag="pii",
+                ),
+            ]
+        )  # fmt: skip
+    counts = await _check(database)
+    assert counts[(org.id, "workspace", ws1.id)] == 2
+    async with database.transaction() as db:  # move u's workspace role: still in ws1 (dep)
+        await db.execute(
+            update(RoleBinding)
+            .where(RoleBinding.subject_id == u.id, RoleBinding.scope_type == "WORKSPACE")
+            .values(workspace_id=ws2.id, scope_key=f"w:{ws2.id}")
+        )
+    counts = await _check(database)
+    assert counts[(org.id, "workspace", ws1.id)] == 2 and counts[(org.id, "workspace", ws2.id)] == 1
+    async with database.transaction() as db:  # every ws1 binding at once, then a retag
+        await db.execute(
+            update(RoleBinding).where(RoleBinding.dag_tag == "pii").values(dag_tag="finance")
+        )
+        await db.execute(
+            update(RoleBinding).where(RoleBinding.subject_id == v.id).values(role="DAG_AUTHOR")
+        )
+    counts = await _check(database)
+    assert counts[(org.id, "dag_tag", "finance")] == 1 and (org.id, "dag_tag", "pii") not in counts
+    async with database.transaction() as db:
+        await db.execute(delete(RoleBinding).where(RoleBinding.workspace_id == ws1.id))
+    counts = await _check(database)
+    assert (org.id, "workspace", ws1.id) not in counts
+
+
+async def test_two_writers_never_count_a_user_twice(database: Database, world: World) -> None:
+    """Two transactions give one user two bindings under one workspace at the same time (the
+    second commits while the first waits), then take them away at the same time."""
+    org = await world.org()
+    ws = await world.workspace(org)
+    dep = await world.deployment(ws)
+    u, v = await world.user(), await world.user()
+    await world.roles(org, u)
+    await world.roles(org, v)
+
+    async def write(gate: asyncio.Event, wrote: asyncio.Event, *grant: str | None) -> None:
+        async with database.transaction() as db:
+            await _grant(db, *grant)  # type: ignore[arg-type]
+            wrote.set()
+            await gate.wait()
+
+    async def race(first: tuple[str | None, ...], second: tuple[str | None, ...]) -> None:
+        gate, wrote, go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        go.set()
+        one = asyncio.create_task(write(gate, wrote, *first))
+        await wrote.wait()  # the first transaction wrote (and counted), uncommitted
+        two = asyncio.create_task(write(go, asyncio.Event(), *second))
+        await asyncio.sleep(0.3)  # the second waits (counter lock, or SQLite's writer lock)
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(one, two), 30)
+
+    await race((org.id, u.id, ws.id, f"w:{ws.id}"), (org.id, u.id, ws.id, f"d:{dep.id}", dep.id))
+    assert (await _check(database))[(org.id, "workspace", ws.id)] == 1
+
+    await race((org.id, v.id, ws.id, f"w:{ws.id}"), (org.id, v.id, ws.id, f"d:{dep.id}", dep.id))
+    assert (await _check(database))[(org.id, "workspace", ws.id)] == 2
+
+    async def revoke(user_id: str, scope_key: str, hold: float) -> None:
+        async with database.transaction() as db:
+            await db.execute(
+                delete(RoleBinding).where(
+                    RoleBinding.subject_id == user_id, RoleBinding.scope_key == scope_key
+                )
+            )
+            await asyncio.sleep(hold)
+
+    await asyncio.gather(revoke(u.id, f"w:{ws.id}", 0.3), revoke(u.id, f"d:{dep.id}", 0))
+    counts = await _check(database)
+    assert counts[(org.id, "workspace", ws.id)] == 1
+
+
+async def test_concurrent_role_moves_do_not_deadlock(database: Database, world: World) -> None:
+    org = await world.org()
+    ws1, ws2 = await world.workspace(org, "one"), await world.workspace(org, "two")
+    a, b = await world.user(), await world.user()
+    await world.roles(org, a, workspaces=[(ws1.id, "WORKSPACE_MEMBER")])
+    await world.roles(org, b, workspaces=[(ws2.id, "WORKSPACE_MEMBER")])
+    await asyncio.gather(
+        world.roles(org, a, workspaces=[(ws2.id, "WORKSPACE_MEMBER")]),
+        world.roles(org, b, workspaces=[(ws1.id, "WORKSPACE_MEMBER")]),
+    )
+    counts = await _check(database)
+    assert counts[(org.id, "workspace", ws1.id)] == counts[(org.id, "workspace", ws2.id)] == 1
+
+
+@pytest.mark.parametrize("trust_references", [True, False])
+async def test_bulk_load_writes_exact_counts_and_they_stay_kept(
+    database: Database, world: World, client: httpx.AsyncClient, trust_references: bool
+) -> None:
+    """With trust_references PostgreSQL runs no trigger during the load; without, the
+    triggers run and skip the organization (paused) while the loader counts."""
+    info = await load_organization(
+        database,
+        users=400,
+        workspaces=5,
+        deployments_per_workspace=2,
+        seed=11,
+        trust_references=trust_references,
+    )
+    counts = await _check(database)
+    assert counts[(info.organization_id, "workspace", info.workspace_ids[0])] > 20
+    admin = await world.admin()
+    token = await world.token(admin)
+    async with database.transaction() as db:
+        org = await db.get(Organization, info.organization_id)
+        someone = await db.scalar(select(User).where(User.id == info.owner_id))
+    assert org is not None and someone is not None
+    await world.roles(org, someone, workspaces=[(info.workspace_ids[-1], "WORKSPACE_OWNER")])
+    async with database.transaction() as db:
+        others = select(User.id).where(User.id.not_in([someone.id, admin.id])).limit(1)
+        gone = await db.scalar(others)
+        assert gone is not None
+        await users.delete_user(db, system_principal(), gone)
+    await _check_api(database, client, token, info.organization_id)
+
+
+@pytest.mark.parametrize("tags", [["finance", "ml"]])
+async def test_several_tags_or_filters_are_counted(
+    database: Database, world: World, client: httpx.AsyncClient, tags: list[str]
+) -> None:
+    info = await load_organization(
+        database, users=300, workspaces=3, deployments_per_workspace=2, seed=3
+    )
+    admin = await world.admin()
+    token = await world.token(admin)
+    total, ids = await _listed(client, token, info.organization_id, dagTags=tags)
+    assert total == len(ids) > 0
+    total, ids = await _listed(
+        client, token, info.organization_id, workspaceId=info.workspace_ids[0], dagTags=tags[:1]
+    )
+    assert total == len(ids)
