@@ -208,8 +208,8 @@ def _own_user(actor: Principal) -> User:
 
 
 def _key(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_KEY:
-        raise Invalid(f"{name} must be a string of 1 to {MAX_KEY} characters")
+    if not isinstance(value, str) or not value or len(value) > MAX_KEY or "\x00" in value:
+        raise Invalid(f"{name} must be a string of 1 to {MAX_KEY} characters, without NUL")
     return value
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.access import sessions, unleash_me
 from tenantry.errors import Unauthenticated
@@ -19,8 +19,9 @@ router = APIRouter(tags=["Auth"])
 
 class Login(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str
-    password: str
+    # Bounded like ECE's sign-in (and so checked as real Unicode: no lone surrogates).
+    username: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
 
 
 @router.post("/login")

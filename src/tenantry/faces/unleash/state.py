@@ -37,6 +37,9 @@ async def _feedback(request: Request, caller: Caller, db: Db, feedback_id: Any) 
     body = await json_object(request)
     if isinstance(body, Response):
         return body
+    user_id = body.get("userId")  # feedbackUpdateSchema: an integer (ignored: the caller's)
+    if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool)):
+        raise Invalid("userId must be an integer")
     return await unleash_me.give_feedback(
         db,
         caller,

@@ -44,13 +44,20 @@ async def json_object(request: Request) -> dict[str, Any] | Response:
         )
     try:
         body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         return JSONResponse({"message": "Unexpected end of JSON input"}, status_code=400)
     if not isinstance(body, dict):
         raise Invalid(
             "invalid body",
             [FieldError("/body", "type", "The `/body` property must be object.")],
         )
+    try:  # a lone surrogate (e.g. a \ud800 escape) is valid JSON but no storable text
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise Invalid(
+            "invalid body",
+            [FieldError("/body", "format", "The body contains a lone surrogate (not Unicode).")],
+        ) from None
     return body
 
 
