@@ -3,13 +3,15 @@ and the per-user splash/feedback state (kept in User.attributes["unleash"])."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access.engine import Grants, load_user_grants
+from tenantry.access.engine import Grant, Grants, load_user_grants
 from tenantry.access.passwords import Hasher
 from tenantry.access.policy import SecurityPolicy
 from tenantry.access.principals import Principal
@@ -18,7 +20,7 @@ from tenantry.access.sessions import Limits, active_session_count, login
 from tenantry.access.tokens import Minted, TokenKind
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
-from tenantry.db.models import Token, User
+from tenantry.db.models import Team, TeamMember, Token, User
 from tenantry.directory.users import get_by_id
 from tenantry.errors import Invalid
 
@@ -45,6 +47,26 @@ ROOT_ROLES: dict[int, tuple[str, str]] = {
     ),
 }
 SYSTEM_ROLE_OF = {ADMIN: "SYSTEM_ADMIN", EDITOR: "SYSTEM_EDITOR"}
+
+# Unleash's predefined project roles (ids as a fresh Unleash install numbers them). A workspace
+# is an Unleash project: WORKSPACE_OWNER is the project's Owner, every other workspace role a
+# Member (Unleash has no finer predefined project role; the permissions say the rest).
+OWNER, MEMBER = 4, 5
+PROJECT_ROLES: dict[int, tuple[str, str]] = {
+    OWNER: (
+        "Owner",
+        "Users with the project owner role have full control over the project, and can add and "
+        "manage other users within the project context, manage feature flags within the "
+        "project, and control advanced project features like archiving and deleting the "
+        "project.",
+    ),
+    MEMBER: (
+        "Member",
+        "Users with the project member role are allowed to view, create, and update feature "
+        "flags within a project, but have limited permissions in regards to managing the "
+        "project's user access and can not archive or delete the project.",
+    ),
+}
 
 # Tenantry permission → Unleash permission. Workspaces are Unleash projects, deployments are
 # Unleash environments; a SYSTEM_ADMIN is Unleash's ADMIN and nothing else is listed for it.
@@ -95,6 +117,38 @@ def parse_root_role(value: int | str) -> int:
     raise Invalid(f"unknown rootRole {value!r}")
 
 
+def project_role_of(workspace_role: str) -> int:
+    return OWNER if workspace_role == "WORKSPACE_OWNER" else MEMBER
+
+
+def project_role_body(role: int) -> dict[str, Any]:
+    name, description = PROJECT_ROLES[role]
+    return {"id": role, "name": name, "type": "project", "description": description}
+
+
+def _workspace_grants(grants: Grants, project: str) -> list[Grant]:
+    """The grants at the workspace `project` itself (the user's own and their teams')."""
+    return [
+        g
+        for g in grants.grants
+        if g.scope.type is ScopeType.WORKSPACE and g.scope.workspace_id == project
+    ]
+
+
+def project_roles(grants: Grants, project: str) -> list[int]:
+    """The Unleash project roles held in `project` (a workspace id), Owner first."""
+    return sorted({project_role_of(g.role) for g in _workspace_grants(grants, project)})
+
+
+def project_role_permissions(grants: Grants, project: str, role: int) -> list[str]:
+    """The Unleash project permissions that the workspace roles shown as `role` grant."""
+    granted: set[str] = set()
+    for g in _workspace_grants(grants, project):
+        if project_role_of(g.role) == role:
+            granted |= {_PROJECT[p] for p in grants.permissions_of(g) if p in _PROJECT}
+    return sorted(granted)
+
+
 def translate_permissions(grants: Grants) -> list[dict[str, str]]:
     if root_role(grants) == ADMIN:
         return [{"permission": "ADMIN"}]
@@ -115,6 +169,23 @@ def translate_permissions(grants: Grants) -> list[dict[str, str]]:
             key = (item["permission"], item.get("project", ""), item.get("environment", ""))
             out.setdefault(key, item)
     return [out[k] for k in sorted(out)]
+
+
+def group_number(team: Team) -> int:
+    """Unleash numbers groups; a Tenantry team id is a string, so the number shown is a stable
+    48-bit digest of it (as for PATs)."""
+    return int.from_bytes(hashlib.sha256(team.id.encode()).digest()[:6], "big") or 1
+
+
+async def groups_of(db: AsyncSession, user_id: str) -> list[Team]:
+    """Unleash groups are Tenantry teams: the teams the user is a member of, by name."""
+    rows = await db.scalars(
+        select(Team)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.user_id == user_id)
+        .order_by(Team.name, Team.id)
+    )
+    return list(rows)
 
 
 def unleash_state(user: User) -> dict[str, Any]:
@@ -157,6 +228,7 @@ class Profile:
     root_role: int
     projects: list[str]
     can_change_password: bool
+    groups: list[Team] = field(default_factory=list)
 
 
 async def profile(db: AsyncSession, actor: Principal) -> Profile:
@@ -167,7 +239,10 @@ async def profile(db: AsyncSession, actor: Principal) -> Profile:
     )
     user = actor.user
     return Profile(
-        root_role(actor.grants), projects, user.realm == "native" and not user.idp_managed
+        root_role(actor.grants),
+        projects,
+        user.realm == "native" and not user.idp_managed,
+        await groups_of(db, user.id),
     )
 
 
@@ -280,9 +355,16 @@ async def give_feedback(
     return item
 
 
-def own_roles(actor: Principal) -> list[int]:
-    """GET /api/admin/user/roles: the caller's root role (project roles are not modelled)."""
-    return [root_role(actor.grants)]
+@dataclass
+class OwnRoles:
+    root_role: int
+    project_roles: list[int]
+
+
+def own_roles(actor: Principal, project: str) -> OwnRoles:
+    """GET /api/admin/user/roles?projectId=: the caller's root role and project roles in that
+    project (their own workspace bindings and their teams'), as Unleash 8 lists them."""
+    return OwnRoles(root_role(actor.grants), project_roles(actor.grants, project))
 
 
 # Unleash 8.2's permission catalogue (GET /user-admin/{id}/permissions): (id, name, display name).
@@ -370,22 +452,49 @@ _EDITOR_ROOT_DENIED = frozenset(
 
 
 @dataclass
+class ProjectRole:
+    role: int
+    permissions: list[tuple[int, str, str]]
+
+
+@dataclass
 class AccessOverview:
     user: User
     root_role: int
     root: list[tuple[int, str, str, bool]]
     project: list[tuple[int, str, str, bool]]
+    groups: list[Team] = field(default_factory=list)
+    project_roles: list[ProjectRole] = field(default_factory=list)
 
 
-async def access_overview(db: AsyncSession, actor: Principal, user: User) -> AccessOverview:
-    """GET /user-admin/{id}/permissions for a user already fetched by the caller's rights:
-    Unleash's catalogue with what the user's root role grants (project roles not modelled:
-    an Admin or Editor holds every project permission, a Viewer none)."""
-    role = root_role(await load_user_grants(db, user.id))
+async def access_overview(
+    db: AsyncSession, actor: Principal, user: User, project: str | None = None
+) -> AccessOverview:
+    """GET /user-admin/{id}/permissions[?project=] for a user already fetched by the caller's
+    rights: Unleash's catalogue with what the user holds. Without a project, an Admin or Editor
+    holds every project permission and a Viewer none (Unleash's answer without a project);
+    with one, the project permissions are the user's translated permissions in that workspace
+    and `projectRoles` their project roles there. Groups are the user's teams."""
+    grants = await load_user_grants(db, user.id)
+    role = root_role(grants)
 
     def root_has(name: str) -> bool:
         return role == ADMIN or (role == EDITOR and name not in _EDITOR_ROOT_DENIED)
 
     root = [(i, n, d, root_has(n)) for i, n, d in UNLEASH_ROOT_PERMISSIONS]
-    project = [(i, n, d, role in (ADMIN, EDITOR)) for i, n, d in UNLEASH_PROJECT_PERMISSIONS]
-    return AccessOverview(user, role, root, project)
+    if project is None:
+        held = {n for _, n, _ in UNLEASH_PROJECT_PERMISSIONS} if role in (ADMIN, EDITOR) else set()
+    elif role == ADMIN:
+        held = {n for _, n, _ in UNLEASH_PROJECT_PERMISSIONS}
+    else:
+        held = {
+            p["permission"] for p in translate_permissions(grants) if p.get("project") == project
+        }
+    listed = [(i, n, d, n in held) for i, n, d in UNLEASH_PROJECT_PERMISSIONS]
+    roles: list[ProjectRole] = []
+    if project is not None:
+        by_name = {n: (i, n, d) for i, n, d in UNLEASH_PROJECT_PERMISSIONS}
+        for r in project_roles(grants, project):
+            names = project_role_permissions(grants, project, r)
+            roles.append(ProjectRole(r, [by_name[n] for n in names if n in by_name]))
+    return AccessOverview(user, role, root, listed, await groups_of(db, user.id), roles)

@@ -357,7 +357,7 @@ def validate_password(actor: Principal, body: dict[str, Any]) -> None:
 
 
 async def access_overview(
-    db: AsyncSession, actor: Principal, seq: int
+    db: AsyncSession, actor: Principal, seq: int, project: str | None = None
 ) -> unleash_me.AccessOverview:
     _require(actor, "system.users.get")
-    return await unleash_me.access_overview(db, actor, await _by_seq(db, seq))
+    return await unleash_me.access_overview(db, actor, await _by_seq(db, seq), project)

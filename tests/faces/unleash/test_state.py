@@ -1,4 +1,4 @@
-"""Splash and feedback state shows in meSchema; /user/roles gives the root role."""
+"""Splash and feedback state shows in meSchema; /user/roles needs a project."""
 
 from __future__ import annotations
 
@@ -45,11 +45,28 @@ async def test_bad_feedback_writes_nothing(client: httpx.AsyncClient, world: Wor
     assert me["feedback"] == [] and me["splash"] == {}
 
 
-async def test_roles(client: httpx.AsyncClient, world: World) -> None:
+async def test_roles_need_a_project(client: httpx.AsyncClient, world: World) -> None:
+    """Unleash 8 answers GET /user/roles only with ?projectId= (400 and no body without)."""
     auth = {"Authorization": await world.token(await admin_named_admin(world))}
     r = await client.get("/api/admin/user/roles", headers=auth)
-    assert r.status_code == 200 and r.json()["roles"][0]["name"] == "Admin"
+    assert r.status_code == 400 and r.content == b""
+    r = await client.get("/api/admin/user/roles", params={"projectId": "default"}, headers=auth)
+    assert r.status_code == 200
+    assert r.json() == {
+        "version": 1,
+        "roles": [
+            {
+                "id": 1,
+                "name": "Admin",
+                "type": "root",
+                "description": spec.response(11)[2]["rootRole"]["description"],
+                "project": None,
+            }
+        ],
+    }
     assert spec.errors("rolesSchema", r.json()) == []
     viewer_auth = {"Authorization": await world.token(await viewer(world))}
-    roles = (await client.get("/api/admin/user/roles", headers=viewer_auth)).json()["roles"]
-    assert [x["id"] for x in roles] == [3]
+    r = await client.get(
+        "/api/admin/user/roles", params={"projectId": "default"}, headers=viewer_auth
+    )
+    assert [(x["id"], x["name"], x["type"]) for x in r.json()["roles"]] == [(3, "Viewer", "root")]

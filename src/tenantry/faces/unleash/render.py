@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tenantry.access import unleash_me
-from tenantry.db.models import User
+from tenantry.db.models import Team, User
 
 
 def ts(moment: datetime | None) -> str | None:
@@ -83,10 +83,23 @@ def me(view: unleash_me.Me, presented: str | None) -> dict[str, Any]:
     }
 
 
+def group(team: Team) -> dict[str, Any]:
+    """groupItemSchema: an Unleash group is a Tenantry team (no SSO mappings, no root role of
+    its own; SCIM-managed teams carry no SCIM id in Tenantry)."""
+    return {
+        "id": unleash_me.group_number(team),
+        "name": team.name,
+        "description": team.description or None,
+        "mappingsSSO": [],
+        "rootRole": None,
+        "scimId": None,
+    }
+
+
 def profile(view: unleash_me.Profile) -> dict[str, Any]:
     return {
         "projects": view.projects,
-        "groups": [],
+        "groups": [group(t) for t in view.groups],
         "rootRole": unleash_me.root_role_body(view.root_role),
         "subscriptions": ["productivity-report"],
         "features": [],
@@ -100,3 +113,9 @@ def root_roles() -> list[dict[str, Any]]:
 
 def root_role(role: int) -> dict[str, Any]:
     return unleash_me.root_role_body(role)
+
+
+def role_with_project(body: dict[str, Any]) -> dict[str, Any]:
+    """A role as Unleash's roles table row (GET /user/roles): predefined roles belong to no
+    project."""
+    return {**body, "project": None}

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from tenantry.access import unleash_me
 from tenantry.errors import Invalid
 from tenantry.faces.http import Db
+from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
 from tenantry.faces.unleash.users import json_object
 
@@ -65,6 +66,12 @@ async def update_feedback(request: Request, caller: Caller, db: Db, id: str) -> 
 
 
 @router.get("/user/roles")
-async def my_roles(caller: Caller) -> Any:
-    roles = unleash_me.own_roles(caller)
-    return {"version": 1, "roles": [unleash_me.root_role_body(r) for r in roles]}
+async def my_roles(caller: Caller, projectId: str | None = None) -> Any:
+    """Unleash 8 answers only with a projectId (without one: 400 and no body): the root role,
+    then the caller's project roles in that project."""
+    if not projectId:
+        return Response(status_code=400)
+    held = unleash_me.own_roles(caller, projectId)
+    roles = [unleash_me.root_role_body(held.root_role)]
+    roles += [unleash_me.project_role_body(r) for r in held.project_roles]
+    return {"version": 1, "roles": [render.role_with_project(r) for r in roles]}

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from tenantry.access import unleash_me
 from tenantry.directory import unleash_users
 from tenantry.errors import FieldError, Invalid
 from tenantry.faces.http import Db, JSONResponse, security
@@ -112,22 +113,32 @@ async def set_password(request: Request, caller: Caller, db: Db, id: str) -> Any
 
 
 @router.get("/{id}/permissions")
-async def access_overview(caller: Caller, db: Db, id: str) -> Any:
-    view = await unleash_users.access_overview(db, caller, user_id(id))
+async def access_overview(caller: Caller, db: Db, id: str, project: str | None = None) -> Any:
+    seq = user_id(id)
+    view = await unleash_users.access_overview(db, caller, seq, project or None)
 
     def item(kind: str, p: tuple[int, str, str, bool]) -> dict[str, Any]:
         return {"id": p[0], "name": p[1], "displayName": p[2], "type": kind, "hasPermission": p[3]}
+
+    def role(r: unleash_me.ProjectRole) -> dict[str, Any]:
+        return {
+            **unleash_me.project_role_body(r.role),
+            "permissions": [
+                {"id": i, "name": n, "displayName": d, "type": "project"}
+                for i, n, d in r.permissions
+            ],
+        }
 
     return {
         "overview": {
             "root": [item("root", p) for p in view.root],
             "project": [item("project", p) for p in view.project],
-            "groups": [],
+            "groups": [render.group(t) for t in view.groups],
             "environment": [],
         },
         "user": {**render.user_full(view.user), "rootRole": view.root_role},
         "rootRole": render.root_role(view.root_role),
-        "projectRoles": [],
+        "projectRoles": [role(r) for r in view.project_roles],
     }
 
 
