@@ -340,4 +340,16 @@ async def test_several_tags_or_filters_are_counted(
     total, ids = await _listed(
         client, token, info.organization_id, workspaceId=info.workspace_ids[0], dagTags=tags[:1]
     )
-    assert total == len(ids)
+    assert total == len(ids) > 0
+    async with database.transaction(write=False) as db:
+        dep_id = await db.scalar(
+            select(RoleBinding.deployment_id).where(
+                RoleBinding.workspace_id == info.workspace_ids[0],
+                RoleBinding.dag_tag.is_not(None),
+            )
+        )
+    every = {"workspaceId": info.workspace_ids[0], "deploymentId": dep_id, "dagTags": tags}
+    total, ids = await _listed(client, token, info.organization_id, **every)
+    assert total == len(ids) > 0
+    total, ids = await _listed(client, token, info.organization_id, dagId="nope", dagTags=tags)
+    assert total == len(ids) > 0

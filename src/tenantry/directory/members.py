@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, tuple_
+from sqlalchemy import Select, delete, func, intersect, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -175,10 +175,10 @@ def holder_key(q: MemberQuery) -> tuple[str, str] | None:
 async def _count(db: AsyncSession, org: Organization, q: MemberQuery, conditions: list[Any]) -> int:
     """Exact totalCount, cheaply. No filter: the member count kept with the memberships. One
     filter value: the distinct holders kept in holder_counts by the role_bindings triggers.
-    Otherwise (several filters, several dagTags): count the distinct holders — straight from
-    the covering index for a single condition, which is exact because a user holds bindings
-    in an organization only while a member of it (bindings are made with the membership and
-    dropped with the user) — or the members matching every condition."""
+    Otherwise (several filters, several dagTags): count the distinct holders of each condition
+    straight from the covering indexes on role_bindings (intersected when there are several),
+    which is exact because a user holds bindings in an organization only while a member of it
+    (bindings are made with the membership and dropped with the user)."""
     if not conditions:
         return org.member_count
     key = holder_key(q)
@@ -195,8 +195,11 @@ async def _count(db: AsyncSession, org: Organization, q: MemberQuery, conditions
         holders = _holders(org.id, conditions[0]).subquery()
         query = select(func.count(func.distinct(holders.c.subject_id)))
         return int(await db.scalar(query) or 0)
-    filtered = _filtered(org.id, conditions).subquery()
-    return int(await db.scalar(select(func.count()).select_from(filtered)) or 0)
+    # users holding every condition: one index-only scan per condition, intersected (59 ms
+    # for the biggest workspace with the biggest dagTag at 1M users, where joining users and
+    # memberships to both took 1,060 ms)
+    both = intersect(*(_holders(org.id, c) for c in conditions)).subquery()
+    return int(await db.scalar(select(func.count()).select_from(both)) or 0)
 
 
 async def list_members(
