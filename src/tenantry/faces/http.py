@@ -114,8 +114,8 @@ _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 class InputGuardMiddleware:
     """Refuses, before any parsing: bodies above the limit (by Content-Length up front or
-    while streaming), and NUL characters in the query string or JSON body, which PostgreSQL
-    cannot store and no directory field needs. Either way nothing is written."""
+    while streaming), and NUL characters in the path, query string or JSON body, which
+    PostgreSQL cannot store and no directory field needs. Either way nothing is written."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, on_reject: RejectRenderer) -> None:
         self.app = app
@@ -130,6 +130,10 @@ class InputGuardMiddleware:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
                 await self.on_reject(scope, receive, send, _too_large(self.max_bytes))
                 return
+        if "\x00" in scope.get("path", ""):
+            nul = Invalid(NUL_MESSAGE, [FieldError("path", "invalid", NUL_MESSAGE)])
+            await self.on_reject(scope, receive, send, nul)
+            return
         query = scope.get("query_string", b"")
         if b"%00" in query:
             await self.on_reject(scope, receive, send, _nul_in_query(query))
