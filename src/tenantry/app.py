@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,6 +53,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Everything built so far (models, routes, schemas) lives as long as the process:
+        # keep it out of the cyclic collector's full passes, which otherwise walk it all.
+        gc.collect()
+        gc.freeze()
         yield
         await sec.close()
         if database is None:
