@@ -7,6 +7,7 @@ failed; and the statement counter proves the warm answer really came from the ca
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event, text, update
+from sqlalchemy import event, select, text, update
 
 from tenantry.access.cache import AuthCache
 from tenantry.app import create_app
@@ -23,6 +24,8 @@ from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.db.generation import FileGeneration, Generation, NotifyGeneration
 from tenantry.db.models import User
+from tenantry.ids import new_id
+from tests.faces.native.test_auth import PASSWORD, login, with_password
 from tests.factories import World, bearer
 
 SELF = "/v1/users/self"
@@ -155,6 +158,24 @@ async def test_role_changes_revocation_and_disabling_reach_a_warm_cache_at_once(
     assert (await client.get(UNLEASH_USER, headers={"Authorization": token})).status_code == 401
 
 
+async def test_a_sign_in_ends_only_the_signed_in_users_cached_answers(
+    client: httpx.AsyncClient, world: World, database: Database
+) -> None:
+    """Sign-ins write bookkeeping (last_login_at, a session): other callers keep their warm
+    answers, while the user's own ECE view shows the new sign-in at once."""
+    watcher = bearer(await world.token(await world.user()))
+    user = await with_password(world)
+    token = await world.token(user)
+    ece = {"Authorization": f"ApiKey {token}"}
+    assert "last_login_at" not in (await warm(client, ECE_USER, ece))["metadata"]
+    await warm(client, SELF, watcher)
+    assert (await login(client, user.username, PASSWORD)).status_code == 200
+    with statements(database) as seen:
+        assert (await client.get(SELF, headers=watcher)).status_code == 200
+    assert seen == []
+    assert "last_login_at" in (await client.get(ECE_USER, headers=ece)).json()["metadata"]
+
+
 async def test_a_revoked_token_is_refused_on_its_next_request(
     client: httpx.AsyncClient, world: World
 ) -> None:
@@ -199,11 +220,15 @@ def test_an_entry_loaded_across_a_change_is_never_kept() -> None:
     generation = Generation()
     cache = AuthCache(generation)
     now = utcnow()
-    stamp = cache.stamp()
+    mark = cache.mark()
     generation.bump()  # a commit happened while the value was being loaded
-    cache.put("k", "stale", stamp)
+    cache.put("k", "stale", mark)
     assert cache.get("k", now) is None
-    cache.put("k", "fresh", cache.stamp())
+    mark = cache.mark()
+    generation.bump_users(["someone"])  # so did a sign-in (of anyone: the load cannot tell)
+    cache.put("k", "stale", mark, user_id="u1")
+    assert cache.get("k", now) is None
+    cache.put("k", "fresh", cache.mark())
     assert cache.get("k", now) == "fresh"
     generation.bump()
     assert cache.get("k", now) is None
@@ -212,18 +237,32 @@ def test_an_entry_loaded_across_a_change_is_never_kept() -> None:
 def test_an_entry_expires_at_its_own_deadline() -> None:
     cache = AuthCache(Generation())
     now = utcnow()
-    cache.put("k", "v", cache.stamp(), valid_until=now + timedelta(seconds=5))
+    cache.put("k", "v", cache.mark(), valid_until=now + timedelta(seconds=5))
     assert cache.get("k", now) == "v"
     assert cache.get("k", now + timedelta(seconds=5)) is None
 
 
 def test_the_cache_stays_bounded() -> None:
     cache = AuthCache(Generation(), max_entries=10)
-    stamp = cache.stamp()
+    mark = cache.mark()
     for i in range(25):
-        cache.put(i, i, stamp)
+        cache.put(i, i, mark)
     assert cache.get(24, utcnow()) == 24
     assert len(cache._entries) <= 10
+
+
+def test_a_user_scoped_change_ends_only_that_users_entries() -> None:
+    generation = Generation()
+    cache = AuthCache(generation)
+    now = utcnow()
+    cache.put("alice", "a", cache.mark(), user_id="alice")
+    cache.put("bob", "b", cache.mark(), user_id="bob")
+    cache.put("everyone", "e", cache.mark())
+    generation.bump_users(["alice"])
+    assert cache.get("alice", now) is None
+    assert cache.get("bob", now) == "b" and cache.get("everyone", now) == "e"
+    generation.bump()
+    assert cache.get("bob", now) is None and cache.get("everyone", now) is None
 
 
 def test_processes_sharing_a_file_see_each_others_bumps(tmp_path: Path) -> None:
@@ -232,6 +271,12 @@ def test_processes_sharing_a_file_see_each_others_bumps(tmp_path: Path) -> None:
     theirs.bump()
     assert mine.stamp() != seen
     assert mine.reliable and theirs.reliable
+    alice, bob, epoch = mine.user_stamp("alice"), mine.user_stamp("bob"), mine.epoch()
+    theirs.bump_users(["alice"])
+    assert mine.user_stamp("alice") != alice and mine.epoch() != epoch
+    assert mine.user_stamp("bob") == bob or zlib.crc32(b"bob") % 4096 == zlib.crc32(
+        b"alice"
+    ) % 4096
 
 
 async def test_postgres_notify_reaches_another_process_and_a_lost_listener_disables_caching(
@@ -250,6 +295,27 @@ async def test_postgres_notify_reaches_another_process_and_a_lost_listener_disab
                 break
             await asyncio.sleep(0.01)
         assert reader.stamp() != before
+        # A change that concerns one user only (a sign-in's bookkeeping) names them.
+        uid = new_id()
+        stamp, alice = reader.stamp(), reader.user_stamp(uid)
+        async with writer.transaction() as db:
+            db.add(User(id=uid, username=f"{uid}@example.com", username_key=f"{uid}@example.com"))
+        async with writer.transaction() as db:
+            found = (await db.scalars(select(User).where(User.id == uid))).one()
+            found.seen_at = utcnow()
+        for _ in range(200):
+            if reader.user_stamp(uid) != alice:
+                break
+            await asyncio.sleep(0.01)
+        assert reader.user_stamp(uid) != alice
+        # ... the insert was a change for everyone, the bookkeeping only alice's:
+        settled = reader.stamp()
+        assert settled != stamp
+        async with writer.transaction() as db:
+            found = (await db.scalars(select(User).where(User.id == uid))).one()
+            found.last_login_at = utcnow()
+        await asyncio.sleep(0.2)
+        assert reader.stamp() == settled
         # A read-only transaction notifies nobody.
         quiet = reader.stamp()
         async with writer.transaction(write=False) as db:

@@ -23,10 +23,20 @@ MAX_ENTRIES = 50_000
 
 
 @dataclass(slots=True, frozen=True)
+class Mark:
+    """What the generation said before a load: an entry is kept only if neither moved."""
+
+    stamp: Any
+    epoch: Any
+
+
+@dataclass(slots=True, frozen=True)
 class _Entry:
     stamp: Any
     value: Any
     valid_until: datetime | None
+    user_id: str | None  # whose own changes (a sign-in, their tokens) end it, if anyone's
+    user_stamp: Any
 
 
 class AuthCache:
@@ -36,9 +46,9 @@ class AuthCache:
         self._entries: dict[Any, _Entry] = {}
         self._stamp: Any = None
 
-    def stamp(self) -> Any:
-        """The stamp to tag an entry with: read it before loading what the entry holds."""
-        return self.generation.stamp()
+    def mark(self) -> Mark:
+        """Read it before loading what an entry will hold."""
+        return Mark(self.generation.stamp(), self.generation.epoch())
 
     def get(self, key: Any, now: datetime) -> Any:
         stamp = self.generation.stamp()
@@ -50,25 +60,40 @@ class AuthCache:
             self._stamp = stamp
             return None
         entry = self._entries.get(key)
-        if entry is None or entry.stamp != stamp:
+        if entry is None:
             return None
-        if entry.valid_until is not None and entry.valid_until <= now:
+        if (entry.valid_until is not None and entry.valid_until <= now) or (
+            entry.user_id is not None
+            and entry.user_stamp != self.generation.user_stamp(entry.user_id)
+        ):
             del self._entries[key]
             return None
         return entry.value
 
-    def put(self, key: Any, value: Any, stamp: Any, valid_until: datetime | None = None) -> None:
-        if stamp is None or stamp != self.generation.stamp():
+    def put(
+        self,
+        key: Any,
+        value: Any,
+        mark: Mark,
+        valid_until: datetime | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        """Keep `value`, loaded since `mark`, unless anything changed meanwhile. With no
+        user-scoped change since the mark, the user's stamp now is the one the load saw."""
+        if mark.stamp is None or mark != self.mark():
             return  # changed while loading: the value may already be stale
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._stamp = stamp
-        self._entries[key] = _Entry(stamp, value, valid_until)
+        self._stamp = mark.stamp
+        user_stamp = self.generation.user_stamp(user_id) if user_id is not None else None
+        self._entries[key] = _Entry(mark.stamp, value, valid_until, user_id, user_stamp)
 
     def principal(self, digest: str, now: datetime) -> Principal | None:
         found: Principal | None = self.get(("principal", digest), now)
         return found
 
-    def remember_principal(self, digest: str, principal: Principal, stamp: Any) -> None:
+    def remember_principal(self, digest: str, principal: Principal, mark: Mark) -> None:
         token = principal.token
-        self.put(("principal", digest), principal, stamp, token.expires_at if token else None)
+        if token is not None:
+            key = ("principal", digest)
+            self.put(key, principal, mark, token.expires_at, token.user_id)

@@ -210,7 +210,7 @@ async def who_can(db: AsyncSession, permission: str, scope: Scope) -> list[Holde
         .where(RoleBinding.scope_key.in_(keys), RoleBinding.role.in_(roles))
         .order_by(RoleBinding.subject_type, RoleBinding.subject_id)
     )
-    holders.extend(Holder._make(row) for row in rows.tuples())
+    holders.extend(Holder._make(row) for row in rows)
     if scope.organization_id:
         members = await db.execute(
             select(Membership.user_id, Membership.role)

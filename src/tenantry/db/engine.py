@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import TextClause, event, text
+from sqlalchemy import TextClause, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from tenantry.config import Settings
-from tenantry.db.generation import CHANNEL, Generation, generation_for
+from tenantry.db.generation import CHANNEL, USERS_PREFIX, Generation, generation_for
 
 CHANGED = "tenantry.changed"
+USERS_CHANGED = "tenantry.users_changed"
 GENERATION = "tenantry.generation"
 NOTIFY = "tenantry.notify"
 # Execution option for writes that change nothing a cache derives from (token use stamps).
@@ -66,19 +67,55 @@ def make_engine(settings: Settings) -> AsyncEngine:
 
 
 class TrackedSession(Session):
-    """Remembers (in `info[CHANGED]`) whether this transaction wrote anything that caches of
-    the directory derive from. Conservative: any flush or statement other than a SELECT
-    counts, except new audit rows and statements marked UNTRACKED."""
+    """Remembers what this transaction wrote that caches of the directory derive from:
+    `info[CHANGED]` for anything that may concern everyone, `info[USERS_CHANGED]` for the
+    users whose own bookkeeping alone changed (a sign-in, a session token). Conservative: any
+    flush or statement other than a SELECT counts as CHANGED, except new audit rows, the
+    cases below and statements marked UNTRACKED."""
 
 
 _APPEND_ONLY = frozenset({"audit_events"})
+# Columns of a user that no other user's cached answers depend on.
+_USER_BOOKKEEPING = frozenset(
+    {
+        "login_attempts",
+        "locked_until",
+        "first_login_at",
+        "last_login_at",
+        "seen_at",
+        "elevated_until",
+        "password_hash",
+    }
+)
 
 
 @event.listens_for(TrackedSession, "after_flush")
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:
-    appended = (type(obj).__table__.name for obj in session.new)
-    if session.dirty or session.deleted or any(t not in _APPEND_ONLY for t in appended):
+    users: set[str] = session.info.setdefault(USERS_CHANGED, set())
+    if session.deleted:
         session.info[CHANGED] = True
+    for obj in (*session.new, *session.dirty):
+        table = type(obj).__table__.name
+        if table in _APPEND_ONLY or (obj in session.dirty and not session.is_modified(obj)):
+            continue
+        owner = _sole_user(obj, table, is_new=obj in session.new)
+        if owner is None:
+            session.info[CHANGED] = True
+        else:
+            users.add(owner)
+
+
+def _sole_user(obj: object, table: str, *, is_new: bool) -> str | None:
+    """The one user a written row concerns alone, if it does (None: it may concern anyone).
+    A token (new, revoked, refreshed) concerns the user it belongs to; a user row, when
+    only their bookkeeping columns changed."""
+    if table == "tokens":
+        return getattr(obj, "user_id", None)
+    if table == "users" and not is_new:
+        changed = {a.key for a in inspect(obj).attrs if a.history.has_changes()}
+        if changed <= _USER_BOOKKEEPING:
+            return str(getattr(obj, "id", None))
+    return None
 
 
 @event.listens_for(TrackedSession, "do_orm_execute")
@@ -97,21 +134,31 @@ _READ_ONLY_SQL = re.compile(r"\s*(SELECT|SHOW|EXPLAIN)\b", re.IGNORECASE)
 @event.listens_for(TrackedSession, "before_commit")
 def _before_commit(session: Session) -> None:
     session.flush()  # before_commit runs before the commit's own flush
-    if session.info.get(CHANGED) and session.info.get(NOTIFY):
-        # Delivered to every listening process when, and only if, this transaction commits.
-        notify = text("SELECT pg_notify(:c, '')")
-        session.execute(notify, {"c": CHANNEL}, execution_options={UNTRACKED: True})
+    if not session.info.get(NOTIFY):
+        return
+    # Delivered to every listening process when, and only if, this transaction commits.
+    notify = text("SELECT pg_notify(:c, :p)")
+    untracked = {UNTRACKED: True}
+    if session.info.get(CHANGED):
+        session.execute(notify, {"c": CHANNEL, "p": ""}, execution_options=untracked)
+    elif users := session.info.get(USERS_CHANGED):
+        payload = USERS_PREFIX + ",".join(sorted(users))
+        session.execute(notify, {"c": CHANNEL, "p": payload}, execution_options=untracked)
 
 
 @event.listens_for(TrackedSession, "after_commit")
 def _after_commit(session: Session) -> None:
+    users = session.info.pop(USERS_CHANGED, None)
     if session.info.pop(CHANGED, False):
         session.info[GENERATION].bump()
+    elif users:
+        session.info[GENERATION].bump_users(users)
 
 
 @event.listens_for(TrackedSession, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(CHANGED, None)
+    session.info.pop(USERS_CHANGED, None)
 
 
 def _used(session: AsyncSession) -> bool:

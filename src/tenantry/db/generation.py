@@ -28,6 +28,8 @@ import secrets
 import struct
 import tempfile
 import time
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +37,27 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger("tenantry.generation")
 CHANNEL = "tenantry_directory"
+USERS_PREFIX = "users:"  # a NOTIFY payload naming the only users a change concerns
+SLOTS = 4096  # per-user stamps in the shared file: users share a slot by hash (harmless)
+FILE_SIZE = 16 + 8 * SLOTS
+
+
+def _slot(user_id: str) -> int:
+    return 16 + 8 * (zlib.crc32(user_id.encode()) % SLOTS)
 RETRY_SECONDS = 5.0
 
 
 class Generation:
-    """Process-local only: right for one process (SQLite in memory, the CLI)."""
+    """Process-local only: right for one process (SQLite in memory, the CLI).
+
+    Besides the stamp for any change, each user has a stamp of their own for changes that
+    concern nobody else (a sign-in's bookkeeping, their session tokens), and an *epoch*
+    counts every such change: a sign-in then empties only that user's entries."""
 
     def __init__(self) -> None:
         self._local = 0
+        self._epoch = 0
+        self._users: dict[str, int] = {}
 
     @property
     def reliable(self) -> bool:
@@ -55,6 +70,19 @@ class Generation:
     def bump(self) -> None:
         """After a commit that may have changed the directory."""
         self._local += 1
+
+    def epoch(self) -> Any:
+        """Changes with every user-scoped change (read it before and after a load)."""
+        return self._epoch
+
+    def user_stamp(self, user_id: str) -> Any:
+        return self._users.get(user_id, 0)
+
+    def bump_users(self, user_ids: Iterable[str]) -> None:
+        """After a commit whose changes concern only these users."""
+        self._epoch += 1
+        for user_id in user_ids:
+            self._users[user_id] = self._users.get(user_id, 0) + 1
 
     async def ensure_started(self) -> None:
         """Start following other processes' changes, if this kind of generation does."""
@@ -77,9 +105,9 @@ class FileGeneration(Generation):
             try:
                 fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
                 try:
-                    if os.fstat(fd).st_size < 8:
-                        os.ftruncate(fd, 8)
-                    self._map = mmap.mmap(fd, 8)
+                    if os.fstat(fd).st_size < FILE_SIZE:
+                        os.ftruncate(fd, FILE_SIZE)
+                    self._map = mmap.mmap(fd, FILE_SIZE)
                 finally:
                     os.close(fd)
             except OSError:
@@ -89,8 +117,7 @@ class FileGeneration(Generation):
 
     def shared(self) -> int | None:
         """The counter in the file (None: the file cannot be used)."""
-        mapped = self._mapped()
-        return struct.unpack_from("<Q", mapped, 0)[0] if mapped is not None else None
+        return self._read(0)
 
     def stamp(self) -> Any:
         shared = self.shared()
@@ -98,11 +125,31 @@ class FileGeneration(Generation):
 
     def bump(self) -> None:
         super().bump()
-        shared = self._mapped()
-        if shared is not None:
+        self._write(0)
+
+    def epoch(self) -> Any:
+        return (self._epoch, self._read(8))
+
+    def user_stamp(self, user_id: str) -> Any:
+        return (self._users.get(user_id, 0), self._read(_slot(user_id)))
+
+    def bump_users(self, user_ids: Iterable[str]) -> None:
+        ids = list(user_ids)
+        super().bump_users(ids)
+        for user_id in ids:
+            self._write(_slot(user_id))
+        self._write(8)  # the epoch last: a reader that sees it sees the slots too
+
+    def _read(self, offset: int) -> int | None:
+        mapped = self._mapped()
+        return struct.unpack_from("<Q", mapped, offset)[0] if mapped is not None else None
+
+    def _write(self, offset: int) -> None:
+        mapped = self._mapped()
+        if mapped is not None:
             # A fresh random value, not an increment: two writers bumping at once can never
             # write the same value back (a lost increment would leave stale entries valid).
-            struct.pack_into("<Q", shared, 0, secrets.randbits(64))
+            struct.pack_into("<Q", mapped, offset, secrets.randbits(64))
 
     async def close(self) -> None:
         if self._map is not None:
@@ -145,8 +192,11 @@ class NotifyGeneration(Generation):
         self._conn = conn
         self.bump()  # anything may have changed while nobody was listening
 
-    def _on_notify(self, *_: Any) -> None:
-        self._local += 1
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload.startswith(USERS_PREFIX):
+            Generation.bump_users(self, payload[len(USERS_PREFIX) :].split(","))
+        else:
+            self._local += 1
 
     def _on_lost(self, *_: Any) -> None:
         log.warning("lost the LISTEN connection; caching is off until it is back")
@@ -181,6 +231,17 @@ class HostAndNotifyGeneration(NotifyGeneration):
     def bump(self) -> None:
         super().bump()
         self._host.bump()
+
+    def epoch(self) -> Any:
+        return (self._epoch, self._host._read(8))
+
+    def user_stamp(self, user_id: str) -> Any:
+        return (self._users.get(user_id, 0), self._host._read(_slot(user_id)))
+
+    def bump_users(self, user_ids: Iterable[str]) -> None:
+        ids = list(user_ids)
+        super().bump_users(ids)
+        self._host.bump_users(ids)
 
     async def close(self) -> None:
         await super().close()

@@ -422,13 +422,13 @@ async def reading_principal(request: Request, secret: str) -> Principal:
     if principal is None:
         if not db.generation.reliable:
             await db.generation.ensure_started()
-        stamp = store.stamp()
+        mark = store.mark()
         async with db.transaction(write=False) as session:
             principal = await authenticate(session, secret, security(request).policy)
             # Detached now, the principal's rows outlive the session (a rollback would
             # otherwise expire them) and can be shared by later requests.
             session.expunge_all()
-        store.remember_principal(key, principal, stamp)
+        store.remember_principal(key, principal, mark)
     await touch(db, principal, now=now)
     return principal
 
@@ -454,13 +454,14 @@ async def cached_view(request: Request, caller: Principal, name: str, load: View
     if caller.token is None:
         content, _ = await load()
         return orjson.dumps(content)
-    store, key = auth_cache(request), (name, caller.token.id)
+    store, token = auth_cache(request), caller.token
+    key = (name, token.id)
     body: bytes | None = store.get(key, utcnow())
     if body is None:
-        stamp = store.stamp()
+        mark = store.mark()
         content, valid_until = await load()
         body = orjson.dumps(content)
-        store.put(key, body, stamp, valid_until)
+        store.put(key, body, mark, valid_until, token.user_id)
     return body
 
 
