@@ -19,10 +19,9 @@ from tenantry.errors import NotFound
 from tenantry.faces import astro, ece, unleash
 from tenantry.faces.astro import users as astro_users
 from tenantry.faces.ece import users as ece_users
+from tenantry.faces.hot import HotEndpoint, HotPathMiddleware
 from tenantry.faces.http import (
     ErrorRenderer,
-    HotEndpoint,
-    HotPathMiddleware,
     JSONResponse,
     RequestContextMiddleware,
     telemetry,
@@ -109,6 +108,6 @@ def create_app(
         "/api/v1/user": (ece_users.hot_current_user, faces["ece"]),
         "/api/admin/user": (unleash_me.hot_me, unleash_apps["/api/admin"]),
     }
-    app.add_middleware(HotPathMiddleware, routes=hot)
+    app.add_middleware(HotPathMiddleware, routes=hot, cache=cache, database=db)
     app.add_middleware(RequestContextMiddleware)
     return app

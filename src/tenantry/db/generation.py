@@ -206,6 +206,7 @@ class NotifyGeneration(Generation):
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
+            conn.remove_termination_listener(self._on_lost)  # closing is not losing it
             with contextlib.suppress(Exception):
                 await conn.close()
 

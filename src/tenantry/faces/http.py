@@ -9,7 +9,6 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -343,57 +342,6 @@ async def bearer_principal(request: Request, db: Db) -> Principal:
     return await principal_from_secret(request, db, secret)
 
 
-# --- hot paths -------------------------------------------------------------------------------
-
-# A hot endpoint answers a plain GET, or returns None to hand it to the face's normal route.
-HotEndpoint = Callable[[Request], Awaitable[Response | None]]
-
-
-class HotPathMiddleware:
-    """Serves the few GETs that clients make on every page ("who am I": GET /v1/users/self,
-    /api/v1/user, /api/admin/user) without the FastAPI routing and dependency machinery,
-    which costs several times the work itself once the answer is cached.
-
-    Only a GET with no query string and no body takes this path; anything else (and anything
-    a hot endpoint declines, e.g. HTTP Basic) goes to the face's normal route, so validation,
-    input guards and error bodies stay exactly the face's."""
-
-    def __init__(self, app: ASGIApp, routes: Mapping[str, tuple[HotEndpoint, FastAPI]]) -> None:
-        self.app = app
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = None
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
-            hot = self.routes.get(scope["path"])
-        if hot is not None and not _has_body(scope):
-            endpoint, face = hot
-            request = Request(scope, receive)
-            response = await _answer(request, endpoint, face)
-            if response is not None:
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def _has_body(scope: Scope) -> bool:
-    return any(
-        (name == b"content-length" and value != b"0") or name == b"transfer-encoding"
-        for name, value in scope["headers"]
-    )
-
-
-async def _answer(request: Request, endpoint: HotEndpoint, face: FastAPI) -> Response | None:
-    render: ErrorRenderer = face.state.render_error
-    try:
-        return await endpoint(request)
-    except DomainError as exc:
-        return render(request, status_for(exc, face.state.error_table), exc)
-    except Exception as exc:
-        log.exception("unhandled error", exc_info=exc)
-        return render(request, 500, DomainError("internal error"))
-
-
 async def principal_from_secret(request: Request, db: AsyncSession, secret: str) -> Principal:
     """Authenticate a token secret however the face received it (Bearer, ApiKey, a raw
     Authorization value, a session cookie) and record its use.
@@ -443,26 +391,6 @@ async def read_transaction(request: Request) -> AsyncIterator[AsyncSession]:
 def auth_cache(request: Request) -> AuthCache:
     cache: AuthCache = request.app.state.auth_cache
     return cache
-
-
-ViewLoader = Callable[[], Awaitable[tuple[Any, datetime | None]]]
-
-
-async def cached_view(request: Request, caller: Principal, name: str, load: ViewLoader) -> bytes:
-    """The caller's own view (e.g. GET /v1/users/self) as JSON bytes, from the cache while no
-    change to the directory and no deadline the loader named (expiries) has intervened."""
-    if caller.token is None:
-        content, _ = await load()
-        return orjson.dumps(content)
-    store, token = auth_cache(request), caller.token
-    key = (name, token.id)
-    body: bytes | None = store.get(key, utcnow())
-    if body is None:
-        mark = store.mark()
-        content, valid_until = await load()
-        body = orjson.dumps(content)
-        store.put(key, body, mark, valid_until, token.user_id)
-    return body
 
 
 BearerCaller = Annotated[Principal, Depends(bearer_principal)]

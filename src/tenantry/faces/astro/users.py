@@ -5,19 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
 
 from tenantry.access.principals import Principal
 from tenantry.directory import me, members
 from tenantry.directory.members import DagRole, MemberQuery, RoleSet
 from tenantry.faces.astro import render, schemas
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, UserId
+from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
     Db,
     RawJSON,
     bearer_secret,
-    cached_view,
     read_transaction,
     reading_principal,
 )
@@ -30,25 +30,26 @@ SortItem = Annotated[str, Query(pattern=r"^(id|username|fullName|createdAt|updat
 async def get_self_user(request: Request, caller: Caller, createIfNotExist: bool = False) -> Any:
     """The caller: profile, roles across all scopes, pending invites and feature flags.
     `createIfNotExist` is accepted; a Tenantry token always belongs to an existing user."""
-    return RawJSON(await self_body(request, caller))
+    body, _ = await self_view(request, caller)
+    return RawJSON(body)
 
 
-async def hot_self(request: Request) -> Response | None:
-    """GET /v1/users/self without a query string (faces/http.py HotPathMiddleware)."""
+async def hot_self(request: Request) -> HotAnswer | None:
+    """GET /v1/users/self on the hot path (faces/hot.py)."""
     secret = bearer_secret(request)
     if secret is None:
         return None
-    return RawJSON(await self_body(request, await reading_principal(request, secret)))
+    caller = await reading_principal(request, secret)
+    body, until = await self_view(request, caller)
+    return HotAnswer(body, caller, until)
 
 
-async def self_body(request: Request, caller: Principal) -> bytes:
-    async def load() -> tuple[Any, datetime | None]:
-        async with read_transaction(request) as db:
-            view = await me.get_me(db, caller)
-        # A pending invite drops out of the view when it expires.
-        return render.self_user(view), min((i.expires_at for i in view.invites), default=None)
-
-    return await cached_view(request, caller, "astro.self", load)
+async def self_view(request: Request, caller: Principal) -> tuple[bytes, datetime | None]:
+    """The body, and when it stops being true by itself (a pending invite expiring)."""
+    async with read_transaction(request) as db:
+        view = await me.get_me(db, caller)
+    expiry = min((i.expires_at for i in view.invites), default=None)
+    return orjson.dumps(render.self_user(view)), expiry
 
 
 @router.get(

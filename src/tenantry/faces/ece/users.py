@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Path, Query, Request
-from fastapi.responses import Response
 
 from tenantry.access import ece_users
 from tenantry.access.principals import Principal
 from tenantry.clock import utcnow
 from tenantry.faces.ece import render
 from tenantry.faces.ece.credentials import Caller, token_secret
+from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
     Db,
     RawJSON,
-    cached_view,
     read_transaction,
     reading_principal,
     security,
@@ -29,26 +29,27 @@ UserBody = Annotated[Any, Body()]
 
 @router.get("/user", operation_id="get-current-user")
 async def get_current_user(request: Request, caller: Caller) -> Any:
-    return RawJSON(await current_user_body(request, caller))
+    body, _ = await current_user_view(request, caller)
+    return RawJSON(body)
 
 
-async def hot_current_user(request: Request) -> Response | None:
-    """GET /api/v1/user with an API key or bearer token (faces/http.py HotPathMiddleware);
+async def hot_current_user(request: Request) -> HotAnswer | None:
+    """GET /api/v1/user on the hot path (faces/hot.py) with an API key or bearer token;
     HTTP Basic and missing credentials take the normal route."""
     secret = token_secret(request)
     if secret is None:
         return None
-    return RawJSON(await current_user_body(request, await reading_principal(request, secret)))
+    caller = await reading_principal(request, secret)
+    body, until = await current_user_view(request, caller)
+    return HotAnswer(body, caller, until)
 
 
-async def current_user_body(request: Request, caller: Principal) -> bytes:
-    async def load() -> tuple[Any, datetime | None]:
-        async with read_transaction(request) as db:
-            view = await ece_users.current_user(db, caller)
-        until = view.user.elevated_until  # elevated_permissions change when it passes
-        return render.user(view), until if until and until > utcnow() else None
-
-    return await cached_view(request, caller, "ece.user", load)
+async def current_user_view(request: Request, caller: Principal) -> tuple[bytes, datetime | None]:
+    """The body, and when it stops being true by itself (elevated_permissions ending)."""
+    async with read_transaction(request) as db:
+        view = await ece_users.current_user(db, caller)
+    until = view.user.elevated_until
+    return orjson.dumps(render.user(view)), until if until and until > utcnow() else None
 
 
 @router.patch("/user", operation_id="update-current-user")

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tenantry.access import unleash_me
 from tenantry.access.principals import Principal
 from tenantry.directory import unleash_users
+from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
     Db,
     RawJSON,
-    cached_view,
     read_transaction,
     reading_principal,
     security,
@@ -28,29 +28,27 @@ router = APIRouter(tags=["Users"])
 
 @router.get("/user")
 async def get_me(request: Request, caller: Caller) -> Any:
-    return RawJSON(await me_body(request, caller), headers=NO_STORE)
+    return RawJSON(await me_body(request, caller), headers=dict(NO_STORE))
 
 
-async def hot_me(request: Request) -> Response | None:
-    """GET /api/admin/user (faces/http.py HotPathMiddleware); no credential at all takes the
+async def hot_me(request: Request) -> HotAnswer | None:
+    """GET /api/admin/user on the hot path (faces/hot.py); no credential at all takes the
     normal route, which answers Unleash's AuthenticationRequired."""
     secret = presented_secret(request)
     if secret is None:
         return None
-    body = await me_body(request, await reading_principal(request, secret))
-    return RawJSON(body, headers=NO_STORE)
+    caller = await reading_principal(request, secret)
+    body = await me_body(request, caller)
+    return HotAnswer(body, caller, headers=((b"cache-control", b"no-store"),))
 
 
 NO_STORE = {"cache-control": "no-store"}
 
 
 async def me_body(request: Request, caller: Principal) -> bytes:
-    async def load() -> tuple[Any, datetime | None]:
-        async with read_transaction(request) as db:
-            view = await unleash_me.me(db, caller)
-        return render.me(view, presented_secret(request)), None
-
-    return await cached_view(request, caller, "unleash.me", load)
+    async with read_transaction(request) as db:
+        view = await unleash_me.me(db, caller)
+    return orjson.dumps(render.me(view, presented_secret(request)))
 
 
 @router.get("/user/profile")

@@ -1,0 +1,131 @@
+"""The hot path: the few GETs that clients make on every page ("who am I": GET /v1/users/self,
+/api/v1/user, /api/admin/user), answered without FastAPI's routing and dependency injection,
+and from a per-process cache of whole answers.
+
+Only a GET of exactly those paths with no query string, no body and an Authorization header
+takes this path; anything else (and anything a hot endpoint declines, e.g. HTTP Basic on
+ece) goes to the face's normal route, so validation, input guards and error bodies stay
+exactly the face's. An answer is cached under the path and the SHA-256 of the Authorization
+value (never the value itself), tagged like every entry of access/cache.py: it is dropped when
+anything it derives from changes (any worker, any host), when its caller's own data changes,
+and at its deadlines (the token's expiry, an invite or an elevation running out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tenantry.access.cache import AuthCache
+from tenantry.access.principals import Principal
+from tenantry.access.usage import touch
+from tenantry.clock import utcnow
+from tenantry.db.engine import Database
+from tenantry.errors import DomainError
+from tenantry.faces.http import ErrorRenderer, status_for
+
+log = logging.getLogger("tenantry.http")
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
+@dataclass(slots=True, frozen=True)
+class HotAnswer:
+    """A 200 JSON answer, who it was for, and until when it holds by itself."""
+
+    body: bytes
+    principal: Principal
+    valid_until: datetime | None = None
+    headers: Headers = ()
+
+    def deadline(self) -> datetime | None:
+        token = self.principal.token
+        ends = [t for t in (self.valid_until, token.expires_at if token else None) if t]
+        return min(ends, default=None)
+
+
+# A hot endpoint answers, or returns None to hand the request to the face's normal route.
+HotEndpoint = Callable[[Request], Awaitable[HotAnswer | None]]
+
+
+class HotPathMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Mapping[str, tuple[HotEndpoint, FastAPI]],
+        cache: AuthCache,
+        database: Database,
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.cache = cache
+        self.database = database
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = None
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
+            hot = self.routes.get(scope["path"])
+        credential = _credential(scope) if hot is not None else None
+        if hot is None or credential is None:
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], hashlib.sha256(credential).digest())
+        now = utcnow()
+        cached: HotAnswer | None = self.cache.get(key, now)
+        if cached is not None:
+            await touch(self.database, cached.principal, now=now)
+            await _send(send, cached)
+            return
+        mark = self.cache.mark()
+        endpoint, face = hot
+        request = Request(scope, receive)
+        answer = await _answer(request, endpoint, face)
+        if answer is None:
+            await self.app(scope, receive, send)
+        elif isinstance(answer, HotAnswer):
+            token = answer.principal.token
+            if token is not None:
+                self.cache.put(key, answer, mark, answer.deadline(), token.user_id)
+            await _send(send, answer)
+        else:
+            await answer(scope, receive, send)
+
+
+def _credential(scope: Scope) -> bytes | None:
+    """The Authorization value of a request without a body (None: not for the hot path)."""
+    found = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            found = value
+        elif (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+            return None
+    return found
+
+
+async def _send(send: Send, answer: HotAnswer) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(answer.body)),
+        *answer.headers,
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _answer(
+    request: Request, endpoint: HotEndpoint, face: FastAPI
+) -> HotAnswer | Response | None:
+    render: ErrorRenderer = face.state.render_error
+    try:
+        return await endpoint(request)
+    except DomainError as exc:
+        return render(request, status_for(exc, face.state.error_table), exc)
+    except Exception as exc:
+        log.exception("unhandled error", exc_info=exc)
+        return render(request, 500, DomainError("internal error"))
