@@ -6,11 +6,16 @@ and none of the 30 000 commonest passwords (zxcvbn's ranked list) nor the userna
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import os
+import threading
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import anyio
 from argon2 import PasswordHasher
@@ -22,6 +27,7 @@ from tenantry.errors import FieldError, Invalid
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # far above 128; longer inputs are refused before any hashing
 _COMMON = frozenset(FREQUENCY_LISTS["passwords"])
+T = TypeVar("T")
 
 
 def normalize(password: str) -> str:
@@ -50,10 +56,21 @@ def validate(password: str, username: str | None = None) -> None:
         raise Invalid("password does not meet the policy: " + errors[0].message, errors)
 
 
+HASH_NICENESS = 10  # hashing threads yield the CPU to request handling (Linux: per thread)
+
+
+def _lower_priority() -> None:
+    """Runs in each hashing thread: on a busy machine a burst of sign-ins then slows sign-ins,
+    not every other request (the event loop keeps its priority)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+
 class Hasher:
-    """argon2id with the configured cost. Hashing runs in worker threads (argon2 releases the
-    GIL), at most `concurrency` at a time per worker process, so logins never stall the event
-    loop and a burst of logins takes at most concurrency * memory_cost of RAM per worker."""
+    """argon2id with the configured cost. Hashing runs in worker threads of its own, at a lower
+    CPU priority (argon2 releases the GIL), at most `concurrency` at a time per worker process,
+    so logins never stall the event loop and a burst of logins takes at most
+    concurrency * memory_cost of RAM per worker."""
 
     def __init__(
         self, time_cost: int, memory_kib: int, parallelism: int, concurrency: int | None = None
@@ -65,12 +82,18 @@ class Hasher:
         # event loop, and with it every other request of this worker.
         default = max(1, (os.cpu_count() or 1) - 1)
         self._limiter = anyio.CapacityLimiter(concurrency or default)
+        self._threads = ThreadPoolExecutor(
+            max_workers=concurrency or default,
+            thread_name_prefix="argon2",
+            initializer=_lower_priority,
+        )
 
     def hash_sync(self, password: str) -> str:
         return self._ph.hash(normalize(password))
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self.hash_sync, password, limiter=self._limiter)
+        async with self._limiter:
+            return await self._off_loop(self.hash_sync, password)
 
     def _verify_sync(self, encoded: str, password: str) -> bool:
         try:
@@ -90,9 +113,18 @@ class Hasher:
         an unknown user and a wrong password take the same time. `in_slot`: the caller
         already holds a slot (see `slot`)."""
         target = encoded or self._dummy()
-        limiter = None if in_slot else self._limiter
-        ok = await anyio.to_thread.run_sync(self._verify_sync, target, password, limiter=limiter)
+        if in_slot:
+            ok = await self._off_loop(self._verify_sync, target, password)
+        else:
+            async with self._limiter:
+                ok = await self._off_loop(self._verify_sync, target, password)
         return ok and encoded is not None
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False)
+
+    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
     def needs_rehash(self, encoded: str) -> bool:
         try:

@@ -36,3 +36,4 @@ class Security:
 
     async def close(self) -> None:
         await self.limits.limiter.close()
+        self.hasher.close()
