@@ -19,12 +19,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install Tenantry with its dev tools
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 run: $(STAMP) ## migrate, load demo data into an empty ./tenantry.db, serve on $(HOST):$(PORT)
 	$(BIN)/tenantry db upgrade
 	$(BIN)/tenantry demo --if-empty
 	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) ## lint, type-check and run the whole test suite (SQLite and PostgreSQL)
+test: $(BENCH_STAMP) ## lint, type-check and run the whole test suite (SQLite and PostgreSQL; the bench code's tests need the bench extra)
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -34,12 +40,6 @@ lint: $(STAMP) ## ruff only
 
 typecheck: $(STAMP) ## mypy --strict only
 	$(BIN)/mypy
-
-BENCH_STAMP := $(VENV)/.installed-bench
-
-$(BENCH_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,bench]'
-	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) ## the benchmark suite, ≈20 min: bench/results/*.json, docs/performance.md, docs/img/
 	$(BIN)/python -m bench.suite $(BENCH_ARGS)

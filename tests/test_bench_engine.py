@@ -7,15 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tenantry.access import scopes
-from tenantry.access.engine import Grants, load_user_grants, who_can
-from tenantry.access.scopes import ScopeType
-from tenantry.db.engine import Database
-from tenantry.directory.bulk import load_organization
-
-pytest.importorskip("casbin")
-
 from bench.engine import (
     casbin_request,
     casbin_who_can,
@@ -24,6 +15,12 @@ from bench.engine import (
     query_mix,
     read_org,
 )
+
+from tenantry.access import scopes
+from tenantry.access.engine import Grants, load_user_grants, who_can
+from tenantry.access.scopes import ScopeType
+from tenantry.db.engine import Database
+from tenantry.directory.bulk import load_organization
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -244,7 +244,6 @@ async def test_asyncio_load_generator_against_a_tiny_server() -> None:
 
 
 def test_charts_are_written(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     results = {
         **RESULTS,
         "figures": [
