@@ -102,8 +102,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.common import pg_admin, with_database
 from tenantry.access import scopes
 from tenantry.access.catalogue import BUILTIN_ROLES, PERMISSION_SCOPE, WORKSPACE_ROLES
 from tenantry.access.engine import EMPTY, Grants, load_user_grants, scope_of, who_can
@@ -289,27 +289,12 @@ def time_batches(calls: Sequence[tuple[Any, ...]], run_batch: Callable[[Any], No
 # --- databases -------------------------------------------------------------------------------
 
 
-def _with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-async def _pg_admin(url: str, *statements: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @asynccontextmanager
 async def postgres_database(admin_url: str) -> AsyncIterator[Database]:
     name = f"tenantry_bench_engine_{secrets.token_hex(4)}"
     drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    await _pg_admin(admin_url, f'CREATE DATABASE "{name}"')
-    url = _with_database(admin_url, name)
+    await pg_admin(admin_url, f'CREATE DATABASE "{name}"')
+    url = with_database(admin_url, name)
     database: Database | None = None
     try:
         await asyncio.to_thread(upgrade, url)
@@ -318,7 +303,7 @@ async def postgres_database(admin_url: str) -> AsyncIterator[Database]:
     finally:
         if database is not None:
             await database.dispose()
-        await _pg_admin(admin_url, drop)
+        await pg_admin(admin_url, drop)
 
 
 @asynccontextmanager
