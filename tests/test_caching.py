@@ -234,6 +234,17 @@ def test_an_entry_loaded_across_a_change_is_never_kept() -> None:
     assert cache.get("k", now) is None
 
 
+def test_a_put_after_a_change_does_not_revive_older_entries() -> None:
+    generation = Generation()
+    cache = AuthCache(generation)
+    now = utcnow()
+    cache.put("old", "stale", cache.mark())
+    generation.bump()
+    cache.put("new", "fresh", cache.mark())  # no look-up in between
+    assert cache.get("new", now) == "fresh"
+    assert cache.get("old", now) is None
+
+
 def test_an_entry_expires_at_its_own_deadline() -> None:
     cache = AuthCache(Generation())
     now = utcnow()

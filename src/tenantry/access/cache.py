@@ -32,7 +32,6 @@ class Mark:
 
 @dataclass(slots=True, frozen=True)
 class _Entry:
-    stamp: Any
     value: Any
     valid_until: datetime | None
     user_id: str | None  # whose own changes (a sign-in, their tokens) end it, if anyone's
@@ -82,11 +81,12 @@ class AuthCache:
         user-scoped change since the mark, the user's stamp now is the one the load saw."""
         if mark.stamp is None or mark != self.mark():
             return  # changed while loading: the value may already be stale
-        if len(self._entries) >= self.max_entries:
+        if mark.stamp != self._stamp or len(self._entries) >= self.max_entries:
+            # All entries share one stamp (self._stamp): older ones go before a newer joins.
             self._entries.clear()
-        self._stamp = mark.stamp
+            self._stamp = mark.stamp
         user_stamp = self.generation.user_stamp(user_id) if user_id is not None else None
-        self._entries[key] = _Entry(mark.stamp, value, valid_until, user_id, user_stamp)
+        self._entries[key] = _Entry(value, valid_until, user_id, user_stamp)
 
     def principal(self, digest: str, now: datetime) -> Principal | None:
         found: Principal | None = self.get(("principal", digest), now)

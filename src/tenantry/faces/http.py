@@ -388,9 +388,4 @@ async def read_transaction(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def auth_cache(request: Request) -> AuthCache:
-    cache: AuthCache = request.app.state.auth_cache
-    return cache
-
-
 BearerCaller = Annotated[Principal, Depends(bearer_principal)]
