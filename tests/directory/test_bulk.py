@@ -7,13 +7,17 @@ import re
 from collections import Counter
 
 import httpx
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from tenantry.access.engine import scope_of
+from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Membership, Organization, RoleBinding, User
 from tenantry.directory.bulk import IdSequence, load_organization
 from tenantry.ids import ID_PATTERN
+from tests.conftest import _truncate
 from tests.factories import World, bearer
 
 USERS = 300
@@ -145,3 +149,65 @@ def test_id_sequence_is_cuid_shaped_and_ordered() -> None:
     made = [ids(n) for n in (0, 1, 35, 36, 46655, 46656, 10**9, 36**9 - 1)]
     assert all(re.match(ID_PATTERN, i) for i in made)
     assert made == sorted(made) and len(set(made)) == len(made)
+
+
+SCHEMA_OF_BULK_TABLES = """
+    SELECT 'index', tablename, indexname, indexdef FROM pg_indexes
+    WHERE schemaname = current_schema() AND tablename IN ('users', 'memberships', 'role_bindings')
+    UNION ALL
+    SELECT 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+    FROM pg_constraint
+    WHERE conrelid::regclass::text IN ('users', 'memberships', 'role_bindings')
+    ORDER BY 1, 2, 3
+"""
+
+
+async def _schema(database: Database) -> list[tuple[str, ...]]:
+    async with database.engine.connect() as conn:
+        return [tuple(row) for row in await conn.exec_driver_sql(SCHEMA_OF_BULK_TABLES)]
+
+
+async def test_a_load_into_empty_tables_builds_every_index_again(pg_url: str) -> None:
+    """PostgreSQL, empty tables: indexes are set aside during the load and rebuilt before the
+    commit, with the same definitions, and they enforce uniqueness as before."""
+    database = Database(load_settings(database_url=pg_url))
+    try:
+        await _truncate(database)
+        before = await _schema(database)
+        assert any(name == "ix_role_bindings_dag" for _, _, name, _ in before)
+        info = await load_organization(
+            database, users=200, workspaces=3, deployments_per_workspace=2, seed=5
+        )
+        assert "indexes" in info.timings, "empty tables: the indexes were built after the rows"
+        assert await _schema(database) == before
+        async with database.transaction() as db:
+            owner = (await db.scalars(select(User).where(User.id == info.owner_id))).one()
+            twin = User(username=owner.username.upper(), username_key=owner.username_key)
+            with pytest.raises(IntegrityError, match="uq_users_username_key"):
+                async with db.begin_nested():  # the rebuilt unique index refuses the twin
+                    db.add(twin)
+    finally:
+        await database.dispose()
+
+
+async def test_a_failed_load_with_indexes_set_aside_changes_nothing(pg_url: str) -> None:
+    """The drop, the rows and the rebuild are one transaction: a load whose rows break a
+    unique index fails when the index is built again, and leaves tables and indexes intact."""
+    database = Database(load_settings(database_url=pg_url))
+    try:
+        await _truncate(database)
+        shape = {"users": 50, "workspaces": 1, "deployments_per_workspace": 1, "seed": 3}
+        first = await load_organization(database, domain="twins.example.com", **shape)
+        before = await _schema(database)
+        with pytest.raises(IntegrityError, match="uq_users_username_key"):
+            # same seed and domain: the same usernames again
+            await load_organization(
+                database, domain="twins.example.com", build_indexes_after=True, **shape
+            )
+        assert await _schema(database) == before
+        async with database.transaction(write=False) as db:
+            assert await db.scalar(select(func.count()).select_from(User)) == 50
+            assert await db.scalar(select(func.count()).select_from(Organization)) == 1
+            assert (await db.get(Organization, first.organization_id)) is not None
+    finally:
+        await database.dispose()

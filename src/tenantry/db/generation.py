@@ -44,6 +44,8 @@ FILE_SIZE = 16 + 8 * SLOTS
 
 def _slot(user_id: str) -> int:
     return 16 + 8 * (zlib.crc32(user_id.encode()) % SLOTS)
+
+
 RETRY_SECONDS = 5.0
 
 

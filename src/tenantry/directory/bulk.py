@@ -26,15 +26,16 @@ import random
 import secrets
 import time
 import unicodedata
+from bisect import bisect
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, exists, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -252,7 +253,8 @@ class _Plan:
         # distinct holders per (kind, key), as the holder_counts triggers would count them
         self.holders: Counter[tuple[str, str]] = Counter()
         self.members_by_role: Counter[str] = Counter()
-        self._scopes: dict[str, Scope] = {}
+        self._scopes: dict[str, _Held] = {}
+        self._created: list[datetime] | None = None
 
     def rng(self, phase: str) -> random.Random:
         return random.Random(f"{self.seed}:{phase}")  # noqa: S311 - test data, not secrets
@@ -261,9 +263,15 @@ class _Plan:
         return self.ids(self.first_user_n + i)
 
     def created_at(self, i: int) -> datetime:
-        """Users join steadily over three years; deterministic so every phase agrees."""
-        jitter = (i * 2654435761 % 1000) / 1000
-        return self.start + timedelta(seconds=int(self.span * (i + jitter) / self.users))
+        """Users join steadily over three years; deterministic so every phase agrees. Worked
+        out once (users, memberships and bindings all need it; 1.6 µs each at 1M users)."""
+        if self._created is None:
+            start, span, users = self.start, self.span, self.users
+            self._created = [
+                start + timedelta(seconds=int(span * (n + (n * 2654435761 % 1000) / 1000) / users))
+                for n in range(users)
+            ]
+        return self._created[i]
 
     # -- rows --
 
@@ -378,80 +386,94 @@ class _Plan:
             counts[role] += 1
             yield (org_id, self.user_id(i), role, self.created_at(i))
 
-    def _scope(self, key: str, make: Any, *args: str) -> Scope:
-        scope = self._scopes.get(key)
-        if scope is None:
-            scope = self._scopes[key] = make(self.org_id, *args)
-        return scope
+    def _scope(self, key: str, make: Any, *args: str) -> _Held:
+        held = self._scopes.get(key)
+        if held is None:
+            scope: Scope = make(self.org_id, *args)
+            held = self._scopes[key] = _Held(
+                scope.key,
+                scope.type.value,
+                scope.workspace_id,
+                scope.deployment_id,
+                scope.dag_id,
+                scope.dag_tag,
+                tuple(_filter_keys(scope)),
+            )
+        return held
 
     def binding_rows(self) -> Iterator[Row]:
+        """Per user: workspace roles, a deployment role, DAG roles by dagId, by dagTag, each
+        with its share; one binding per (user, scope). The hot loop of the loader (9 µs a
+        binding), hence the cached scope records and `_pick` instead of `rng.choices`."""
         rng = self.rng("bindings")
+        random_ = rng.random
         ws_ids = [ws_id for ws_id, _ in self.workspaces]
         dep_ids = [dep_id for dep_id, _, _ in self.deployments]
         ws_roles = list(WORKSPACE_ROLE_WEIGHTS)
         ws_role_cum = _cumulative(WORKSPACE_ROLE_WEIGHTS[r] for r in ws_roles)
         tag_cum = _weights_for(len(DAG_TAGS))
+        ws_cum = self.ws_cumulative
         assert set(ws_roles) == set(WORKSPACE_ROLES)
         org_id, counts, holders = self.org_id, self.bindings_by_scope, self.holders
-        filter_keys: dict[str, tuple[tuple[str, str], ...]] = {}
+        scope, user_id, created_at = self._scope, self.user_id, self.created_at
+        deps_by_ws, dep_ws = self.deps_by_ws, self.dep_ws
         for i in range(self.users):
-            uid = self.user_id(i)
-            created = self.created_at(i)
-            held: list[Scope] = []
-            roles: list[str] = []
-            if ws_ids and rng.random() < SHARE_WITH_WORKSPACE_ROLES:
-                k = min(len(ws_ids), 1 if (r := rng.random()) < 0.6 else (2 if r < 0.9 else 3))
+            held: list[tuple[_Held, str]] = []
+            if ws_ids and random_() < SHARE_WITH_WORKSPACE_ROLES:
+                k = min(len(ws_ids), 1 if (r := random_()) < 0.6 else (2 if r < 0.9 else 3))
                 chosen: set[str] = set()
                 while len(chosen) < k:
-                    chosen.add(rng.choices(ws_ids, cum_weights=self.ws_cumulative)[0])
+                    chosen.add(_pick(random_, ws_ids, ws_cum))
                 for ws_id in sorted(chosen):
-                    held.append(self._scope(f"W{ws_id}", scopes.workspace, ws_id))
-                    roles.append(rng.choices(ws_roles, cum_weights=ws_role_cum)[0])
-            if dep_ids and rng.random() < SHARE_WITH_DEPLOYMENT_ROLE:
-                own = [d for s in held for d in self.deps_by_ws.get(s.workspace_id or "", ())]
-                pool = own if own and rng.random() < 0.7 else dep_ids
-                dep_id = pool[int(rng.random() * len(pool))]
-                ws_id = self.dep_ws[dep_id]
-                held.append(self._scope(f"D{dep_id}", scopes.deployment, ws_id, dep_id))
-                roles.append("DEPLOYMENT_ADMIN")
-            if dep_ids and rng.random() < SHARE_WITH_DAG_ROLES:
-                for _ in range(1 if rng.random() < 0.7 else 2):
-                    dep_id = dep_ids[int(rng.random() * len(dep_ids))]
-                    dag_id = DAG_IDS[int(rng.random() * len(DAG_IDS))]
-                    ws_id = self.dep_ws[dep_id]
                     held.append(
-                        self._scope(f"G{dep_id}{dag_id}", scopes.dag, ws_id, dep_id, dag_id)
+                        (
+                            scope(f"W{ws_id}", scopes.workspace, ws_id),
+                            _pick(random_, ws_roles, ws_role_cum),
+                        )
                     )
-                    roles.append("DAG_VIEWER" if rng.random() < 0.6 else "DAG_AUTHOR")
-            if dep_ids and rng.random() < SHARE_WITH_DAG_TAG_ROLES:
-                dep_id = dep_ids[int(rng.random() * len(dep_ids))]
-                tag = rng.choices(DAG_TAGS, cum_weights=tag_cum)[0]
-                ws_id = self.dep_ws[dep_id]
-                held.append(self._scope(f"T{dep_id}{tag}", scopes.dag_tag, ws_id, dep_id, tag))
-                roles.append("DAG_VIEWER" if rng.random() < 0.5 else "DAG_AUTHOR")
+            if dep_ids and random_() < SHARE_WITH_DEPLOYMENT_ROLE:
+                own = [d for h, _ in held for d in deps_by_ws.get(h.workspace_id or "", ())]
+                pool = own if own and random_() < 0.7 else dep_ids
+                dep_id = pool[int(random_() * len(pool))]
+                ws_id = dep_ws[dep_id]
+                held.append(
+                    (scope(f"D{dep_id}", scopes.deployment, ws_id, dep_id), "DEPLOYMENT_ADMIN")
+                )
+            if dep_ids and random_() < SHARE_WITH_DAG_ROLES:
+                for _ in range(1 if random_() < 0.7 else 2):
+                    dep_id = dep_ids[int(random_() * len(dep_ids))]
+                    dag_id = DAG_IDS[int(random_() * len(DAG_IDS))]
+                    ws_id = dep_ws[dep_id]
+                    at = scope(f"G{dep_id}{dag_id}", scopes.dag, ws_id, dep_id, dag_id)
+                    held.append((at, "DAG_VIEWER" if random_() < 0.6 else "DAG_AUTHOR"))
+            if dep_ids and random_() < SHARE_WITH_DAG_TAG_ROLES:
+                dep_id = dep_ids[int(random_() * len(dep_ids))]
+                tag = _pick(random_, DAG_TAGS, tag_cum)
+                ws_id = dep_ws[dep_id]
+                at = scope(f"T{dep_id}{tag}", scopes.dag_tag, ws_id, dep_id, tag)
+                held.append((at, "DAG_VIEWER" if random_() < 0.5 else "DAG_AUTHOR"))
+            if not held:
+                continue
+            uid, created = user_id(i), created_at(i)
             seen: set[str] = set()
             within: list[tuple[tuple[str, str], ...]] = []  # the filter values that find them
-            for scope, role in zip(held, roles, strict=True):
-                key = scope.key
-                if key in seen:  # one binding per (subject, scope), as the unique key demands
+            for h, role in held:
+                if h.key in seen:  # one binding per (subject, scope), as the unique key demands
                     continue
-                seen.add(key)
-                counts[scope.type.value] += 1
-                keys = filter_keys.get(key)
-                if keys is None:
-                    keys = filter_keys[key] = tuple(_filter_keys(scope))
-                within.append(keys)
+                seen.add(h.key)
+                counts[h.type] += 1
+                within.append(h.filter_keys)
                 yield (
                     org_id,
                     "user",
                     uid,
                     role,
-                    scope.type.value,
-                    key,
-                    scope.workspace_id,
-                    scope.deployment_id,
-                    scope.dag_id,
-                    scope.dag_tag,
+                    h.type,
+                    h.key,
+                    h.workspace_id,
+                    h.deployment_id,
+                    h.dag_id,
+                    h.dag_tag,
                     created,
                     None,
                 )
@@ -463,6 +485,24 @@ class _Plan:
             {"organization_id": self.org_id, "kind": kind, "key": key, "holders": n}
             for (kind, key), n in sorted(self.holders.items())
         ]
+
+
+class _Held(NamedTuple):
+    """What a binding at one scope writes, worked out once per scope."""
+
+    key: str
+    type: str
+    workspace_id: str | None
+    deployment_id: str | None
+    dag_id: str | None
+    dag_tag: str | None
+    filter_keys: tuple[tuple[str, str], ...]
+
+
+def _pick(random_: Any, population: Sequence[str], cum_weights: Sequence[float]) -> str:
+    """`Random.choices(population, cum_weights=...)[0]`, drawing the same number the same way
+    (so a seed gives the same data), without its per-call set-up."""
+    return population[bisect(cum_weights, random_() * cum_weights[-1], 0, len(population) - 1)]
 
 
 def _filter_keys(scope: Scope) -> Iterator[tuple[str, str]]:
@@ -564,6 +604,7 @@ async def load_organization(
     domain: str | None = None,
     analyze: bool = True,
     trust_references: bool = True,
+    build_indexes_after: bool | None = None,
     batch_size: int = 5000,
 ) -> BulkInfo:
     """Create one organization with `users` members, `workspaces` workspaces of
@@ -576,7 +617,15 @@ async def load_organization(
     On PostgreSQL with `trust_references` (and a superuser), the per-row foreign-key triggers
     are skipped for this transaction (`session_replication_role = replica`, as pg_restore
     --disable-triggers does): every reference points at a row written here, and the checks
-    cost ~40% of the load. Without superuser rights the checks simply run."""
+    cost ~40% of the load. Without superuser rights the checks simply run.
+
+    On PostgreSQL with `build_indexes_after` (by default: when users, memberships and
+    role_bindings hold no rows yet, as in a new instance or a capacity test), the secondary
+    indexes of those tables are dropped in the load's transaction and built again from the
+    loaded rows before it commits, as pg_restore does: one sort per index instead of a million
+    random B-tree insertions each. The rebuilt unique indexes check uniqueness as the live ones
+    would. It holds an exclusive lock on the three tables until the commit, which is why it is
+    not the default for a directory that already has users."""
     if users < 1 or workspaces < 0 or deployments_per_workspace < 0:
         raise ValueError("need at least one user and no negative counts")
     plan = _Plan(
@@ -599,6 +648,13 @@ async def load_organization(
                     await conn.exec_driver_sql("PRAGMA cache_size=-262144")
                 if postgres and trust_references:
                     await _skip_reference_checks(conn)
+                aside: list[_Index] = []
+                bulk_tables = [_table(User), _table(Membership), _table(RoleBinding)]
+                if postgres and (
+                    build_indexes_after
+                    or (build_indexes_after is None and await _all_empty(conn, bulk_tables))
+                ):
+                    aside = await _set_indexes_aside(conn, [t.name for t in bulk_tables])
                 mark = time.perf_counter()
                 # Through SQLAlchemy first: this also opens the driver-level transaction.
                 await conn.execute(insert(_table(Organization)), [plan.organization_row()])
@@ -621,6 +677,10 @@ async def load_organization(
                     else:
                         await _write_sqlite(conn, table, columns, rows, batch_size)
                     timings[phase] = time.perf_counter() - mark
+                if aside:
+                    mark = time.perf_counter()
+                    await _build_indexes(conn, aside)
+                    timings["indexes"] = time.perf_counter() - mark
                 mark = time.perf_counter()
                 counters = _table(HolderCount)
                 await conn.execute(
@@ -658,6 +718,64 @@ async def _skip_reference_checks(conn: AsyncConnection) -> None:
             await conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
     except DBAPIError:
         pass  # not a superuser: PostgreSQL checks the foreign keys row by row
+
+
+@dataclass(frozen=True)
+class _Index:
+    table: str
+    name: str
+    definition: str  # CREATE INDEX ... or, for a UNIQUE constraint, its constraint definition
+    constraint: bool
+
+
+async def _all_empty(conn: AsyncConnection, tables: Sequence[Table]) -> bool:
+    for table in tables:
+        if await conn.scalar(select(exists().select_from(table))):
+            return False
+    return True
+
+
+async def _set_indexes_aside(conn: AsyncConnection, tables: Sequence[str]) -> list[_Index]:
+    """Drop the secondary indexes of `tables` (in this transaction) and say how to build them
+    again. Kept: primary keys and the unique keys foreign keys point at (dropping those would
+    take the foreign keys with them)."""
+    rows = await conn.execute(
+        text("""
+        SELECT t.relname, i.relname, c.conname IS NOT NULL,
+               coalesce(pg_get_constraintdef(c.oid), pg_get_indexdef(x.indexrelid))
+        FROM pg_index x
+        JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_class i ON i.oid = x.indexrelid
+        LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid
+        WHERE t.relnamespace = current_schema()::regnamespace
+          AND t.relname = ANY(:tables)
+          AND NOT x.indisprimary
+          AND NOT EXISTS (
+              SELECT FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = x.indexrelid
+          )
+        ORDER BY t.relname, i.relname
+        """),
+        {"tables": list(tables)},
+    )
+    aside = [_Index(table, name, sql, constraint) for table, name, constraint, sql in rows]
+    for index in aside:
+        if index.constraint:
+            await conn.exec_driver_sql(f'ALTER TABLE {index.table} DROP CONSTRAINT "{index.name}"')
+        else:
+            await conn.exec_driver_sql(f'DROP INDEX "{index.name}"')
+    return aside
+
+
+async def _build_indexes(conn: AsyncConnection, aside: Sequence[_Index]) -> None:
+    # Sorts in memory instead of spilling (the server default is 64 MB); this transaction only.
+    await conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+    for index in aside:
+        if index.constraint:
+            await conn.exec_driver_sql(
+                f'ALTER TABLE {index.table} ADD CONSTRAINT "{index.name}" {index.definition}'
+            )
+        else:
+            await conn.exec_driver_sql(index.definition)
 
 
 def _table(model: Any) -> Table:
