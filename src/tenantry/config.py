@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Password hashes computed at once per worker process (default: one core fewer than the
     # machine has, at least one, so that a burst of sign-ins leaves a core to everything else).
     hash_concurrency: int | None = Field(default=None, ge=1, le=256)
+    # How hashing threads are scheduled (Linux): "idle" = SCHED_IDLE, one CPU each, yielding at
+    # once to request handling; "nice" = nice 10; "normal". See access/passwords.py.
+    hash_priority: Literal["idle", "nice", "normal"] = "idle"
 
     # Session tokens slide: each use extends them by `session_idle_minutes`, up to
     # `session_max_hours` after sign-in.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
+import threading
 import time
 
 import pytest
@@ -75,3 +78,35 @@ async def test_hashing_does_not_block_the_event_loop() -> None:
         await task
     # Had hashing blocked the loop, the ticker would have run only between hashes.
     assert ticks >= 0.3 * elapsed / 0.001
+
+
+def _placement_in_a_hashing_thread(hasher: Hasher) -> tuple[int, int, int]:
+    """(scheduling policy, number of CPUs allowed, niceness) as seen by a hashing thread."""
+
+    def look() -> tuple[int, int, int]:
+        tid = threading.get_native_id()
+        return (
+            os.sched_getscheduler(0),
+            len(os.sched_getaffinity(0)),
+            os.getpriority(os.PRIO_PROCESS, tid),
+        )
+
+    try:
+        return hasher._threads.submit(look).result(timeout=10)
+    finally:
+        hasher.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread scheduling: Linux")
+def test_hashing_threads_yield_to_request_handling() -> None:
+    """Default: SCHED_IDLE, pinned to one CPU (see passwords._Placement for the measurement);
+    "nice": nice 10 on every CPU; the event loop's own thread is left as it was."""
+    before = (os.sched_getscheduler(0), os.sched_getaffinity(0))
+    policy, cpus, _ = _placement_in_a_hashing_thread(Hasher(2, 19456, 1))
+    assert policy == os.SCHED_IDLE and cpus == 1
+    policy, cpus, niceness = _placement_in_a_hashing_thread(Hasher(2, 19456, 1, priority="nice"))
+    assert policy == os.SCHED_OTHER and cpus == len(before[1])
+    assert niceness == passwords.HASH_NICENESS
+    policy, _, niceness = _placement_in_a_hashing_thread(Hasher(2, 19456, 1, priority="normal"))
+    assert policy == os.SCHED_OTHER and niceness == 0
+    assert (os.sched_getscheduler(0), os.sched_getaffinity(0)) == before

@@ -43,7 +43,7 @@ from tenantry.app import create_app
 from tenantry.config import Settings, load_settings
 from tenantry.db.base import Base
 from tenantry.db.engine import Database
-from tenantry.db.models import AuditEvent, Organization, User
+from tenantry.db.models import AuditEvent, Organization, Token, User
 from tenantry.directory import invites
 from tests.factories import World, bearer
 
@@ -375,6 +375,9 @@ async def authentication(h: Harness, world: World) -> None:
     e = one(ev, "auth.login.success")
     assert (e.target_type, e.target_id) == ("user", user.id)
     assert set(e.details) == {"token"} and e.details["token"] != session  # the id, not the secret
+    async with world.database.transaction(write=False) as db:  # names the session it started
+        started = await db.get(Token, e.details["token"])
+        assert started is not None and started.kind == "session" and started.user_id == user.id
     _, ev = await h.step("GET", "/me/tokens", token=session, expect=["token.first_use"])
     assert one(ev, "token.first_use").actor_id == user.id
 

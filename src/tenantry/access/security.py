@@ -25,6 +25,7 @@ class Security:
                 settings.argon2_memory_kib,
                 settings.argon2_parallelism,
                 settings.hash_concurrency,
+                settings.hash_priority,
             ),
             policy=SecurityPolicy.from_settings(settings),
             limits=Limits(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.clock import utcnow
 from tenantry.db.models import Token
 from tenantry.errors import NotFound
+from tenantry.ids import new_id
 
 PREFIX = "tnt_"
 # Longest secret we will hash; anything longer is refused before hashing.
@@ -47,11 +48,16 @@ async def mint(
     name: str = "",
     description: str = "",
     expires_at: datetime | None = None,
+    max_expires_at: datetime | None = None,
     organization_id: str | None = None,
     created_by: str | None = None,
+    flush: bool = True,
 ) -> Minted:
+    """A new token and its secret (shown once; only its digest is stored). `flush=False`
+    leaves the INSERT to the transaction's next flush (sign-in: one flush for all it writes)."""
     secret = new_secret()
     token = Token(
+        id=new_id(),  # now, not at flush: callers name the token before it is written
         kind=kind.value,
         digest=digest(secret),
         short_token=secret[len(PREFIX) : len(PREFIX) + 8],
@@ -60,11 +66,13 @@ async def mint(
         name=name,
         description=description,
         expires_at=expires_at,
+        max_expires_at=max_expires_at,
         created_by=created_by,
         updated_by=created_by,
     )
     db.add(token)
-    await db.flush()
+    if flush:
+        await db.flush()
     return Minted(token, secret)
 
 
