@@ -150,8 +150,11 @@ def load_main(spec_path: str) -> int:
 
 
 async def make_accounts(url: str, count: int) -> tuple[list[list[str]], str]:
-    """Users with passwords (hashed with the configured argon2 parameters) and a personal
-    token for the first one, all through the services."""
+    """Users with passwords (hashed with the configured argon2 parameters), and a personal token
+    for one more user who is not among them, all through the services. The probe reads as that
+    user: a sign-in rewrites the signing-in user's row (last sign-in, failure count), which
+    rightly ends that user's cached answers on every worker, and the probe is there to see what
+    other people's sign-ins cost a reader."""
     from tenantry.access import accounts
     from tenantry.access.principals import system_principal
     from tenantry.access.security import Security
@@ -164,7 +167,6 @@ async def make_accounts(url: str, count: int) -> tuple[list[list[str]], str]:
     hasher = Security.from_settings(settings).hasher
     database = Database(settings)
     made: list[list[str]] = []
-    first_id = ""
     try:
         async with database.transaction() as db:
             actor = system_principal()
@@ -174,10 +176,12 @@ async def make_accounts(url: str, count: int) -> tuple[list[list[str]], str]:
                 user = await users.create_user(db, actor, username, UserFields(full_name=""))
                 await accounts.set_password(db, hasher, actor, user.id, password)
                 made.append([username, password])
-                first_id = first_id or user.id
+            reader = await users.create_user(
+                db, actor, "probe@example.com", UserFields(full_name="Probe")
+            )
     finally:
         await database.dispose()
-    return made, await mint_token(url, first_id)
+    return made, await mint_token(url, reader.id)
 
 
 def rate_limit_env() -> dict[str, str]:

@@ -110,3 +110,9 @@ def test_hashing_threads_yield_to_request_handling() -> None:
     policy, _, niceness = _placement_in_a_hashing_thread(Hasher(2, 19456, 1, priority="normal"))
     assert policy == os.SCHED_OTHER and niceness == 0
     assert (os.sched_getscheduler(0), os.sched_getaffinity(0)) == before
+
+
+def test_worker_processes_of_one_server_take_consecutive_turns_for_a_cpu() -> None:
+    """Each worker claims the next turn, so its hashing threads start on the next CPU."""
+    first = passwords._claim_turn()
+    assert [passwords._claim_turn() for _ in range(3)] == [first + 1, first + 2, first + 3]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import itertools
 import os
+import tempfile
 import threading
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import anyio
@@ -70,15 +73,15 @@ class _Placement:
     whichever request waits. Pinning keeps a busy hashing thread from wandering onto the CPU
     the event loop was just woken on (measured: GET /v1/users/self p99 beside one CPU-bound
     thread, 1.6-2 ms alone: nice 10 unpinned 5.0, SCHED_IDLE unpinned 5.0-6.4, SCHED_IDLE
-    pinned 1.7). Threads are spread over the CPUs from the process id, so that the workers of
-    one host start on different CPUs. The cost: on a CPU saturated by other work, sign-ins
-    wait until it has a moment free.
+    pinned 1.7). The workers of one server take turns for the first CPU (`_claim_turn`), so
+    their hashing threads land on different CPUs. The cost: on a CPU saturated by other work,
+    sign-ins wait until it has a moment free.
     "nice": nice 10, not pinned. "normal": the scheduler's defaults."""
 
     def __init__(self, priority: HashPriority) -> None:
         self.priority = priority
         self._cpus = sorted(_allowed_cpus())
-        self._started = itertools.count()
+        self._started = itertools.count(_claim_turn() if priority == "idle" else 0)
 
     def __call__(self) -> None:
         with contextlib.suppress(OSError, AttributeError):  # not Linux: leave the defaults
@@ -86,9 +89,23 @@ class _Placement:
                 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
                 if self._cpus:
                     n = next(self._started)
-                    os.sched_setaffinity(0, {self._cpus[(os.getpid() + n) % len(self._cpus)]})
+                    os.sched_setaffinity(0, {self._cpus[n % len(self._cpus)]})
             elif self.priority == "nice":
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+
+def _claim_turn() -> int:
+    """0 for the first worker process of a server, 1 for the second, ...: one byte appended, under
+    a lock, to a file named after the parent process (the server that started the workers)."""
+    path = Path(tempfile.gettempdir()) / f"tenantry-hash-cpus-{os.getppid()}"
+    try:
+        with path.open("ab") as turns:
+            fcntl.flock(turns, fcntl.LOCK_EX)
+            turns.write(b".")
+            turns.flush()
+            return turns.tell() - 1
+    except OSError:
+        return os.getpid()
 
 
 def _allowed_cpus() -> set[int]:
