@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -112,7 +113,22 @@ def test_hashing_threads_yield_to_request_handling() -> None:
     assert (os.sched_getscheduler(0), os.sched_getaffinity(0)) == before
 
 
-def test_worker_processes_of_one_server_take_consecutive_turns_for_a_cpu() -> None:
-    """Each worker claims the next turn, so its hashing threads start on the next CPU."""
-    first = passwords._claim_turn()
-    assert [passwords._claim_turn() for _ in range(3)] == [first + 1, first + 2, first + 3]
+def _turn_of_a_new_child() -> int:
+    code = "from tenantry.access import passwords; print(passwords._claim_turn())"
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_worker_processes_of_one_server_start_hashing_on_different_cpus() -> None:
+    """A worker's turn is its place among its parent's children: a child started beside
+    a running sibling gets a later turn than a child started alone."""
+    alone = _turn_of_a_new_child()
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as sibling:
+        try:
+            beside = _turn_of_a_new_child()
+        finally:
+            sibling.kill()
+    assert 0 <= alone < beside < 64  # places, not process ids

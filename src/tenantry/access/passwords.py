@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import functools
 import itertools
 import os
-import tempfile
 import threading
 import unicodedata
 from collections.abc import AsyncIterator, Callable
@@ -73,8 +71,8 @@ class _Placement:
     whichever request waits. Pinning keeps a busy hashing thread from wandering onto the CPU
     the event loop was just woken on (measured: GET /v1/users/self p99 beside one CPU-bound
     thread, 1.6-2 ms alone: nice 10 unpinned 5.0, SCHED_IDLE unpinned 5.0-6.4, SCHED_IDLE
-    pinned 1.7). The workers of one server take turns for the first CPU (`_claim_turn`), so
-    their hashing threads land on different CPUs. The cost: on a CPU saturated by other work,
+    pinned 1.7). Each worker of a server starts at its own CPU (`_claim_turn`), so their
+    hashing threads land on different CPUs. The cost: on a CPU saturated by other work,
     sign-ins wait until it has a moment free.
     "nice": nice 10, not pinned. "normal": the scheduler's defaults."""
 
@@ -95,16 +93,16 @@ class _Placement:
 
 
 def _claim_turn() -> int:
-    """0 for the first worker process of a server, 1 for the second, ...: one byte appended, under
-    a lock, to a file named after the parent process (the server that started the workers)."""
-    path = Path(tempfile.gettempdir()) / f"tenantry-hash-cpus-{os.getppid()}"
+    """This process's place among its parent's children (0 for the first worker of a server, 1
+    for the second, ...), so that each worker's hashing threads start on a different CPU. Read
+    from /proc (Linux); elsewhere the process id stands in."""
+    parent = Path(f"/proc/{os.getppid()}/task")
     try:
-        with path.open("ab") as turns:
-            fcntl.flock(turns, fcntl.LOCK_EX)
-            turns.write(b".")
-            turns.flush()
-            return turns.tell() - 1
-    except OSError:
+        siblings = sorted(
+            int(pid) for task in parent.iterdir() for pid in (task / "children").read_text().split()
+        )
+        return siblings.index(os.getpid())
+    except (OSError, ValueError):
         return os.getpid()
 
 
