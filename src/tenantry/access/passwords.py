@@ -79,17 +79,27 @@ class _Placement:
     def __init__(self, priority: HashPriority) -> None:
         self.priority = priority
         self._cpus = sorted(_allowed_cpus())
-        self._started = itertools.count(_claim_turn() if priority == "idle" else 0)
+        self._started = itertools.count()
+        self._turn: int | None = None
+        self._lock = threading.Lock()
 
     def __call__(self) -> None:
         with contextlib.suppress(OSError, AttributeError):  # not Linux: leave the defaults
             if self.priority == "idle":
                 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
                 if self._cpus:
-                    n = next(self._started)
+                    n = self._first_turn() + next(self._started)
                     os.sched_setaffinity(0, {self._cpus[n % len(self._cpus)]})
             elif self.priority == "nice":
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+    def _first_turn(self) -> int:
+        # At the first hash, not at start-up: by then every worker of the server exists, so
+        # each finds its own place among them.
+        with self._lock:
+            if self._turn is None:
+                self._turn = _claim_turn()
+            return self._turn
 
 
 def _claim_turn() -> int:
