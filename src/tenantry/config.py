@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tenantry.mail import DEFAULT_FROM, check_sender
 
+HashPriority = Literal["idle", "nice", "normal"]  # see access/passwords.py
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TENANTRY_", extra="ignore", frozen=True)
@@ -36,7 +38,7 @@ class Settings(BaseSettings):
     hash_concurrency: int | None = Field(default=None, ge=1, le=256)
     # How hashing threads are scheduled (Linux): "idle" = SCHED_IDLE, one CPU each, yielding at
     # once to request handling; "nice" = nice 10; "normal". See access/passwords.py.
-    hash_priority: Literal["idle", "nice", "normal"] = "idle"
+    hash_priority: HashPriority = "idle"
 
     # Session tokens slide: each use extends them by `session_idle_minutes`, up to
     # `session_max_hours` after sign-in.

@@ -17,13 +17,14 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from tenantry.config import HashPriority
 from tenantry.errors import FieldError, Invalid
 
 MIN_LENGTH = 8
@@ -59,7 +60,6 @@ def validate(password: str, username: str | None = None) -> None:
 
 
 HASH_NICENESS = 10  # for `hash_priority="nice"` (Linux: per thread)
-HashPriority = Literal["idle", "nice", "normal"]
 
 
 class _Placement:
@@ -175,11 +175,8 @@ class Hasher:
         an unknown user and a wrong password take the same time. `in_slot`: the caller
         already holds a slot (see `slot`)."""
         target = encoded or self._dummy()
-        if in_slot:
+        async with contextlib.nullcontext() if in_slot else self._limiter:
             ok = await self._off_loop(self._verify_sync, target, password)
-        else:
-            async with self._limiter:
-                ok = await self._off_loop(self._verify_sync, target, password)
         return ok and encoded is not None
 
     def close(self) -> None:

@@ -15,12 +15,6 @@ from tenantry.ids import new_id
 ID = String(25)
 
 
-# A subject holds one role per scope, except at SYSTEM scope where it may hold several (ECE's
-# ece_platform_viewer + ece_deployment_manager): a partial unique index, the same on SQLite and
-# PostgreSQL, plus one row per (subject, scope, role) everywhere.
-NOT_SYSTEM = text("scope_type <> 'SYSTEM'")
-
-
 def _where(condition: str) -> dict[str, Any]:
     """A partial index's condition, the same on both databases."""
     return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
@@ -38,8 +32,10 @@ class RoleBinding(Base):
             "subject_id",
             "scope_key",
             unique=True,
-            sqlite_where=NOT_SYSTEM,
-            postgresql_where=NOT_SYSTEM,
+            # A subject holds one role per scope, except at SYSTEM scope where it may hold
+            # several (ECE's ece_platform_viewer + ece_deployment_manager); one row per
+            # (subject, scope, role) everywhere (the UniqueConstraint above).
+            **_where("scope_type <> 'SYSTEM'"),
         ),
         Index("ix_role_bindings_subject", "subject_id", "organization_id"),
         # Covering indexes for the member-list filters: the exact count of a filter is an
