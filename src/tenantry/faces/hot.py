@@ -29,7 +29,7 @@ from tenantry.access.usage import touch
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.errors import DomainError
-from tenantry.faces.http import ErrorRenderer, status_for
+from tenantry.faces.http import ErrorRenderer, reading_principal, status_for
 
 log = logging.getLogger("tenantry.http")
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -52,6 +52,20 @@ class HotAnswer:
 
 # A hot endpoint answers, or returns None to hand the request to the face's normal route.
 HotEndpoint = Callable[[Request], Awaitable[HotAnswer | None]]
+# A face's own view of its caller: the JSON body, and until when it holds by itself.
+View = Callable[[Request, Principal], Awaitable[tuple[bytes, datetime | None]]]
+
+
+async def answer(
+    request: Request, secret: str | None, view: View, headers: Headers = ()
+) -> HotAnswer | None:
+    """What a hot endpoint does once it has looked for its face's credential: without one,
+    None (the normal route answers); with one, the caller (cached) and the face's view."""
+    if secret is None:
+        return None
+    caller = await reading_principal(request, secret)
+    body, until = await view(request, caller)
+    return HotAnswer(body, caller, until, headers)
 
 
 class HotPathMiddleware:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from tenantry.access.principals import Principal
 from tenantry.directory import me, members
 from tenantry.directory.members import DagRole, MemberQuery, RoleSet
+from tenantry.faces import hot
 from tenantry.faces.astro import render, schemas
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, UserId
 from tenantry.faces.hot import HotAnswer
@@ -19,7 +20,6 @@ from tenantry.faces.http import (
     RawJSON,
     bearer_secret,
     read_transaction,
-    reading_principal,
 )
 
 router = APIRouter(tags=["Users"], responses=schemas.ERRORS)
@@ -36,12 +36,7 @@ async def get_self_user(request: Request, caller: Caller, createIfNotExist: bool
 
 async def hot_self(request: Request) -> HotAnswer | None:
     """GET /v1/users/self on the hot path (faces/hot.py)."""
-    secret = bearer_secret(request)
-    if secret is None:
-        return None
-    caller = await reading_principal(request, secret)
-    body, until = await self_view(request, caller)
-    return HotAnswer(body, caller, until)
+    return await hot.answer(request, bearer_secret(request), self_view)
 
 
 async def self_view(request: Request, caller: Principal) -> tuple[bytes, datetime | None]:

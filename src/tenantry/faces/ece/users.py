@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from tenantry.access import ece_users
 from tenantry.access.principals import Principal
 from tenantry.clock import utcnow
+from tenantry.faces import hot
 from tenantry.faces.ece import render
 from tenantry.faces.ece.credentials import Caller, token_secret
 from tenantry.faces.hot import HotAnswer
@@ -18,7 +19,6 @@ from tenantry.faces.http import (
     Db,
     RawJSON,
     read_transaction,
-    reading_principal,
     security,
 )
 
@@ -36,12 +36,7 @@ async def get_current_user(request: Request, caller: Caller) -> Any:
 async def hot_current_user(request: Request) -> HotAnswer | None:
     """GET /api/v1/user on the hot path (faces/hot.py) with an API key or bearer token;
     HTTP Basic and missing credentials take the normal route."""
-    secret = token_secret(request)
-    if secret is None:
-        return None
-    caller = await reading_principal(request, secret)
-    body, until = await current_user_view(request, caller)
-    return HotAnswer(body, caller, until)
+    return await hot.answer(request, token_secret(request), current_user_view)
 
 
 async def current_user_view(request: Request, caller: Principal) -> tuple[bytes, datetime | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -11,12 +12,12 @@ from fastapi.responses import Response
 from tenantry.access import unleash_me
 from tenantry.access.principals import Principal
 from tenantry.directory import unleash_users
+from tenantry.faces import hot
 from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
     Db,
     RawJSON,
     read_transaction,
-    reading_principal,
     security,
 )
 from tenantry.faces.unleash import render
@@ -26,29 +27,27 @@ from tenantry.faces.unleash.users import json_object
 router = APIRouter(tags=["Users"])
 
 
+NO_STORE = {"cache-control": "no-store"}
+_NO_STORE_RAW = tuple((name.encode(), value.encode()) for name, value in NO_STORE.items())
+
+
 @router.get("/user")
 async def get_me(request: Request, caller: Caller) -> Any:
-    return RawJSON(await me_body(request, caller), headers=dict(NO_STORE))
+    body, _ = await me_view(request, caller)
+    return RawJSON(body, headers=dict(NO_STORE))
 
 
 async def hot_me(request: Request) -> HotAnswer | None:
     """GET /api/admin/user on the hot path (faces/hot.py); no credential at all takes the
     normal route, which answers Unleash's AuthenticationRequired."""
-    secret = presented_secret(request)
-    if secret is None:
-        return None
-    caller = await reading_principal(request, secret)
-    body = await me_body(request, caller)
-    return HotAnswer(body, caller, headers=((b"cache-control", b"no-store"),))
+    return await hot.answer(request, presented_secret(request), me_view, _NO_STORE_RAW)
 
 
-NO_STORE = {"cache-control": "no-store"}
-
-
-async def me_body(request: Request, caller: Principal) -> bytes:
+async def me_view(request: Request, caller: Principal) -> tuple[bytes, datetime | None]:
+    """The body; it holds until the directory changes (no deadline of its own)."""
     async with read_transaction(request) as db:
         view = await unleash_me.me(db, caller)
-    return orjson.dumps(render.me(view, presented_secret(request)))
+    return orjson.dumps(render.me(view, presented_secret(request))), None
 
 
 @router.get("/user/profile")
