@@ -130,10 +130,17 @@ class FileGeneration(Generation):
         self._write(0)
 
     def epoch(self) -> Any:
-        return (self._epoch, self._read(8))
+        return (self._epoch, self.shared_epoch())
 
     def user_stamp(self, user_id: str) -> Any:
-        return (self._users.get(user_id, 0), self._read(_slot(user_id)))
+        return (self._users.get(user_id, 0), self.shared_user_stamp(user_id))
+
+    def shared_epoch(self) -> int | None:
+        """The user-scoped change counter in the file (None: the file cannot be used)."""
+        return self._read(8)
+
+    def shared_user_stamp(self, user_id: str) -> int | None:
+        return self._read(_slot(user_id))
 
     def bump_users(self, user_ids: Iterable[str]) -> None:
         ids = list(user_ids)
@@ -196,6 +203,9 @@ class NotifyGeneration(Generation):
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload.startswith(USERS_PREFIX):
+            # This process's counters only (as `_local` below): the writer bumped its own host's
+            # file, and every process here hears the same notification, so the overrides that
+            # also write this host's file would only invalidate its workers a second time.
             Generation.bump_users(self, payload[len(USERS_PREFIX) :].split(","))
         else:
             self._local += 1
@@ -236,10 +246,10 @@ class HostAndNotifyGeneration(NotifyGeneration):
         self._host.bump()
 
     def epoch(self) -> Any:
-        return (self._epoch, self._host._read(8))
+        return (self._epoch, self._host.shared_epoch())
 
     def user_stamp(self, user_id: str) -> Any:
-        return (self._users.get(user_id, 0), self._host._read(_slot(user_id)))
+        return (self._users.get(user_id, 0), self._host.shared_user_stamp(user_id))
 
     def bump_users(self, user_ids: Iterable[str]) -> None:
         ids = list(user_ids)
