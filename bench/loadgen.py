@@ -4,10 +4,12 @@
     stats = run_load(LoadSpec(base, ["/v1/users/self"], headers={...}, connections=20,
                               seconds=15, warmup=2))
 
-`wrk` (Debian package `wrk`) runs with a generated Lua script: it sets the headers, rotates the
-paths when there are several, and prints a JSON summary (requests, errors, p50/p95/p99 from
-wrk's histogram) from its `done` hook. The warm-up is a separate, shorter wrk run. Without wrk,
-the fallback is this module run as a program:
+`wrk` (Debian package `wrk`) runs with a generated Lua script: it sets the method and headers,
+rotates the paths and request bodies when there are several, and prints a JSON summary
+(requests, errors, p50/p95/p99 from wrk's histogram) from its `done` hook. The warm-up is a
+separate, shorter wrk run. `start_load` starts the same load without waiting for it, for a
+load that must run beside something else (bench.login's sign-ins beside its probe). Without
+wrk, the fallback is this module run as a program:
 
     python -m bench.loadgen --base http://127.0.0.1:8000 --path /v1/users/self \
         --header 'Authorization: Bearer tnt_…' --connections 20 --seconds 15 --warmup 2
@@ -27,7 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.common import ROOT, percentile
@@ -45,6 +49,8 @@ class LoadSpec:
     warmup: float = 2.0
     threads: int = 2  # wrk only
     timeout: float = 10.0
+    method: str = "GET"
+    bodies: list[str] = field(default_factory=list)  # rotated, one per request; none: no body
 
 
 @dataclass
@@ -82,9 +88,46 @@ def run_load(spec: LoadSpec, tool: str = "auto") -> LoadStats:
     """Warm up, then load for `spec.seconds`; in another process either way."""
     if choose_tool(tool) == "wrk":
         if spec.warmup > 0:
-            _wrk(spec, spec.warmup)
-        return _wrk(spec, spec.seconds)
-    return _python(spec)
+            _start_wrk(spec, spec.warmup).result()
+        return _start_wrk(spec, spec.seconds).result()
+    return _start_python(spec).result()
+
+
+class Running:
+    """A load generator started by `start_load`; `result()` waits for its summary."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[str],
+        parse: Callable[[str], LoadStats],
+        budget: float,
+        script: Path | None = None,
+    ) -> None:
+        self._proc, self._parse, self._budget, self._script = proc, parse, budget, script
+
+    def result(self) -> LoadStats:
+        try:
+            out, err = self._proc.communicate(timeout=self._budget)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.communicate()
+            raise RuntimeError("the load generator did not finish in time") from None
+        finally:
+            if self._script is not None:
+                self._script.unlink(missing_ok=True)
+        if self._proc.returncode != 0:
+            raise RuntimeError(
+                f"load generator failed ({self._proc.returncode}): {(err or out)[-2000:]}"
+            )
+        return self._parse(out)
+
+
+def start_load(spec: LoadSpec, tool: str = "auto") -> Running:
+    """Start the load (warm-up included in its window for wrk: no separate warm-up run) and
+    return at once."""
+    if choose_tool(tool) == "wrk":
+        return _start_wrk(spec, spec.warmup + spec.seconds)
+    return _start_python(spec)
 
 
 # --- wrk ---------------------------------------------------------------------------------------
@@ -92,12 +135,17 @@ def run_load(spec: LoadSpec, tool: str = "auto") -> LoadStats:
 _LUA = """
 local paths = {%(paths)s}
 local headers = {%(headers)s}
+local bodies = {%(bodies)s}
 local n = 0
+wrk.method = %(method)s
+wrk.body = bodies[1]
 for k, v in pairs(headers) do wrk.headers[k] = v end
-if #paths > 1 then  -- one path: wrk's own pre-built request, no Lua call per request
+if #paths > 1 or #bodies > 1 then  -- else wrk's own pre-built request, no Lua call per request
   request = function()
     n = n + 1
-    return wrk.format("GET", paths[(n %% #paths) + 1])
+    local body = nil
+    if #bodies > 0 then body = bodies[(n %% #bodies) + 1] end
+    return wrk.format(nil, paths[(n %% #paths) + 1], nil, body)
   end
 end
 done = function(summary, latency, requests)
@@ -118,7 +166,15 @@ def _lua_string(value: str) -> str:
 def wrk_script(spec: LoadSpec) -> str:
     paths = ", ".join(_lua_string(p) for p in spec.paths)
     headers = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in spec.headers.items())
-    return _LUA % {"paths": paths, "headers": headers, "mark": MARK}
+    bodies = ", ".join(_lua_string(b) for b in spec.bodies)
+    method = _lua_string(spec.method)
+    return _LUA % {
+        "paths": paths,
+        "headers": headers,
+        "bodies": bodies,
+        "method": method,
+        "mark": MARK,
+    }
 
 
 def parse_wrk(output: str, connections: int) -> LoadStats:
@@ -177,41 +233,44 @@ def parse_wrk_text(output: str) -> dict[str, int]:
     return raw
 
 
-def _wrk(spec: LoadSpec, seconds: float) -> LoadStats:
+def _start_wrk(spec: LoadSpec, seconds: float) -> Running:
     wrk = wrk_path()
     assert wrk
     threads = max(1, min(spec.threads, spec.connections))
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as script:
-        script.write(wrk_script(spec))
-        script.flush()
-        command = [
-            wrk,
-            f"-t{threads}",
-            f"-c{spec.connections}",
-            f"-d{max(1, round(seconds))}s",
-            f"--timeout={max(1, round(spec.timeout))}s",
-            "--latency",
-            "-s",
-            script.name,
-            spec.base.rstrip("/") + spec.paths[0],
-        ]
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=seconds + spec.timeout + 30
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout, spec.connections)
+    # Kept until the run ends (Running.result deletes it): wrk reads it at start-up.
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-", delete=False) as f:
+        f.write(wrk_script(spec))
+    command = [
+        wrk,
+        f"-t{threads}",
+        f"-c{spec.connections}",
+        f"-d{max(1, round(seconds))}s",
+        f"--timeout={max(1, round(spec.timeout))}s",
+        "--latency",
+        "-s",
+        f.name,
+        spec.base.rstrip("/") + spec.paths[0],
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    budget = seconds + spec.timeout + 30
+    return Running(proc, lambda out: parse_wrk(out, spec.connections), budget, Path(f.name))
 
 
 # --- the asyncio fallback ------------------------------------------------------------------------
 
 
-def _python(spec: LoadSpec) -> LoadStats:
-    command = [sys.executable, "-m", "bench.loadgen", "--base", spec.base]
+def _start_python(spec: LoadSpec) -> Running:
+    command = [sys.executable, "-m", "bench.loadgen", "--base", spec.base, "--method", spec.method]
     for p in spec.paths:
         command += ["--path", p]
     for k, v in spec.headers.items():
         command += ["--header", f"{k}: {v}"]
+    script = None
+    if spec.bodies:  # a file, not arguments: a request body may hold a password
+        with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-", delete=False) as f:
+            json.dump(spec.bodies, f)
+        script = Path(f.name)
+        command += ["--bodies", f.name]
     command += [
         "--connections",
         str(spec.connections),
@@ -222,11 +281,15 @@ def _python(spec: LoadSpec) -> LoadStats:
         "--timeout",
         str(spec.timeout),
     ]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
     budget = spec.warmup + spec.seconds + spec.timeout + 60
-    done = subprocess.run(command, capture_output=True, text=True, timeout=budget, cwd=ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.loadgen failed ({done.returncode}): {done.stderr[-2000:]}")
-    line = next(ln for ln in reversed(done.stdout.splitlines()) if ln.startswith(MARK))
+    return Running(proc, _parse_python, budget, script)
+
+
+def _parse_python(out: str) -> LoadStats:
+    line = next(ln for ln in reversed(out.splitlines()) if ln.startswith(MARK))
     return LoadStats(**json.loads(line[len(MARK) :]))
 
 
@@ -279,16 +342,26 @@ class _Conn:
         return status
 
 
+def requests(spec: LoadSpec, host: str) -> list[bytes]:
+    """The requests to rotate through: every path and every body in turn, as wrk's script
+    does."""
+    header_lines = "".join(f"{k}: {v}\r\n" for k, v in spec.headers.items())
+    bodies: list[bytes | None] = [b.encode() for b in spec.bodies] or [None]
+    out = []
+    for i in range(max(len(spec.paths), len(bodies))):
+        body = bodies[i % len(bodies)]
+        head = f"{spec.method} {spec.paths[i % len(spec.paths)]} HTTP/1.1\r\nHost: {host}\r\n"
+        length = f"Content-Length: {len(body)}\r\n" if body is not None else ""
+        out.append(f"{head}{header_lines}{length}\r\n".encode() + (body or b""))
+    return out
+
+
 async def generate(spec: LoadSpec) -> LoadStats:
     """`connections` tasks, each looping on its own keep-alive connection until the window
     closes; a request counts if it starts after the warm-up and ends inside the window."""
     parts = urlsplit(spec.base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    header_lines = "".join(f"{k}: {v}\r\n" for k, v in spec.headers.items())
-    request = [
-        f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{header_lines}\r\n".encode()
-        for p in spec.paths
-    ]
+    request = requests(spec, f"{host}:{port}")
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     errors = {"socket": 0, "timeout": 0}
@@ -345,14 +418,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="http://127.0.0.1:PORT")
     parser.add_argument("--path", action="append", required=True, help="repeat to rotate")
     parser.add_argument("--header", action="append", default=[], help="'Name: value'")
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--bodies", type=Path, help="a JSON list of request bodies to rotate")
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
     headers = {h.split(":", 1)[0].strip(): h.split(":", 1)[1].strip() for h in args.header}
+    bodies = json.loads(args.bodies.read_text()) if args.bodies else []
     spec = LoadSpec(
-        args.base, args.path, headers, args.connections, args.seconds, args.warmup, 1, args.timeout
+        args.base,
+        args.path,
+        headers,
+        args.connections,
+        args.seconds,
+        args.warmup,
+        1,
+        args.timeout,
+        args.method,
+        bodies,
     )
     try:
         import uvloop

@@ -6,13 +6,20 @@
 For each worker count: a fresh PostgreSQL database of its own (created here, dropped at the
 end), `--users` users with passwords set through the services (accounts.set_password, with the
 configured TENANTRY_ARGON2_* parameters), `tenantry serve --workers W` in a subprocess, then
-three phases, each driven by a separate load-generator process (this module re-run with
---load-spec: an asyncio httpx client with N concurrent keep-alive connections, closed loop):
+three phases, each driven by separate load-generator processes:
 
-  1. login             POST /tenantry/v1/auth/login with N connections for T seconds
-  2. alone             the probe alone: --probe-connections connections, each alternating
+  1. login             POST /tenantry/v1/auth/login with N connections for T seconds, from
+                       bench.loadgen (wrk where installed, else its asyncio client; --loadgen),
+                       rotating through the accounts
+  2. alone             the probe alone (this module re-run with --load-spec: an asyncio httpx
+                       client): --probe-connections connections, each alternating
                        GET /v1/users/self and GET /healthz, for T seconds
   3. under login load  the same probe while phase 1's login load saturates the server
+
+The sign-ins come from wrk rather than from a Python client because the load generator shares
+the machine's CPUs with the probe: a Python client answering 20 connections ran in bursts of
+about 2 ms, and `perf sched` showed the probe client waiting behind those bursts for most of
+its longest delays (docs/performance.md). The probe stays an ordinary Python HTTP client.
 
 Phase 3 against phase 2 shows whether hashing blocks the event loop (argon2 runs in worker
 threads; the p99 of GET /v1/users/self should stay within about 2x). GET /healthz touches no
@@ -49,6 +56,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from bench import loadgen
 from bench.common import ROOT, default_pg_url, fresh_database, mint_token, percentile, server
 
 LOGIN = "/tenantry/v1/auth/login"
@@ -77,12 +85,10 @@ class LoadResult:
 
 
 async def generate(spec: dict[str, Any]) -> list[LoadResult]:
-    """N tasks, one keep-alive connection each, looping until the window closes. Mode "login"
-    signs in; mode "probe" alternates GET /v1/users/self and GET /healthz (no database, so it
-    shows the event loop alone)."""
-    n, mode = int(spec["connections"]), spec["mode"]
+    """The probe: N tasks, one keep-alive connection each, alternating GET /v1/users/self and
+    GET /healthz (no database, so it shows the event loop alone) until the window closes."""
+    n = int(spec["connections"])
     warmup, seconds = float(spec["warmup"]), float(spec["seconds"])
-    accounts: list[list[str]] = spec.get("accounts", [])
     auth = {"Authorization": f"Bearer {spec.get('token', '')}"}
     samples: list[tuple[str, float, float, int]] = []  # (what, start offset, ms, status)
     errors: Counter[str] = Counter()
@@ -91,13 +97,10 @@ async def generate(spec: dict[str, Any]) -> list[LoadResult]:
         t0 = time.perf_counter()
         end = t0 + warmup + seconds
 
-        async def send(what: str, k: int) -> None:
+        async def send(what: str) -> None:
             start = time.perf_counter()
             try:
-                if what == "login":
-                    username, password = accounts[k % len(accounts)]
-                    r = await client.post(LOGIN, json={"username": username, "password": password})
-                elif what == "self":
+                if what == "self":
                     r = await client.get(SELF, headers=auth)
                 else:
                     r = await client.get(HEALTH)
@@ -107,19 +110,14 @@ async def generate(spec: dict[str, Any]) -> list[LoadResult]:
             ms = (time.perf_counter() - start) * 1000
             samples.append((what, start - t0, ms, r.status_code))
 
-        async def one(i: int) -> None:
-            k = i
+        async def one() -> None:
             while time.perf_counter() < end:
-                if mode == "login":
-                    await send("login", k)
-                    k += n  # each task rotates through its own accounts
-                else:
-                    await send("self", k)
-                    await send("healthz", k)
+                await send("self")
+                await send("healthz")
 
-        await asyncio.gather(*(one(i) for i in range(n)))
+        await asyncio.gather(*(one() for _ in range(n)))
     results = []
-    for what in ("login",) if mode == "login" else ("self", "healthz"):
+    for what in ("self", "healthz"):
         window = [s for s in samples if s[0] == what and s[1] >= warmup]
         ok = sorted(ms for _, _, ms, status in window if status == 200)
         results.append(
@@ -226,8 +224,6 @@ def run_workers(
         with server(url=url, workers=workers, log_path=log, env=rate_limit_env()) as srv:
             base = srv.base
             common = {"base": base, "warmup": args.warmup, "seconds": args.seconds}
-            login = {**common, "mode": "login", "connections": args.connections}
-            login["accounts"] = accounts
             probe = {**common, "mode": "probe", "connections": args.probe_connections}
             probe["token"] = token
             budget = args.warmup + args.seconds + 120
@@ -238,8 +234,22 @@ def run_workers(
                     label = phase if r.mode == "login" else f"{phase}: GET {PATHS[r.mode]}"
                     rows.append(Row(workers, label, r))
 
+            def signing_in(warmup: float, seconds: float) -> loadgen.Running:
+                spec = login_spec(base, accounts, args.connections, warmup, seconds)
+                return loadgen.start_load(spec, args.loadgen)
+
             console.print(f"[bold]{workers} worker(s)[/bold]: login load…")
-            add("login", finish_load(start_load(login, workdir), budget))
+            add(
+                "login",
+                [
+                    as_result(
+                        loadgen.run_load(
+                            login_spec(base, accounts, args.connections, args.warmup, args.seconds),
+                            args.loadgen,
+                        )
+                    )
+                ],
+            )
 
             console.print(f"[bold]{workers} worker(s)[/bold]: probe alone…")
             add("alone", finish_load(start_load(probe, workdir), budget))
@@ -247,13 +257,54 @@ def run_workers(
             console.print(f"[bold]{workers} worker(s)[/bold]: probe under login load…")
             # The login load starts first and outlasts the probe at both ends.
             margin = args.warmup + 1.0
-            under = {**login, "warmup": margin, "seconds": args.seconds + 2 * margin}
-            loader = start_load(under, workdir)
+            loader = signing_in(margin, args.seconds + 2 * margin)
             time.sleep(margin)
             probing = start_load(probe, workdir)
             add("under login load", finish_load(probing, budget))
-            add("login (during probe)", finish_load(loader, budget + 2 * margin))
+            add("login (during probe)", [as_result(loader.result())])
             return rows
+
+
+def login_spec(
+    base: str, accounts: list[list[str]], connections: int, warmup: float, seconds: float
+) -> loadgen.LoadSpec:
+    """Sign-ins on `connections` connections, rotating through the accounts."""
+    bodies = [json.dumps({"username": user, "password": pw}) for user, pw in accounts]
+    return loadgen.LoadSpec(
+        base,
+        [LOGIN],
+        {"Content-Type": "application/json"},
+        connections,
+        seconds,
+        warmup,
+        threads=1,  # 20 connections at tens of sign-ins a second: one thread is plenty
+        timeout=120.0,
+        method="POST",
+        bodies=bodies,
+    )
+
+
+def as_result(stats: loadgen.LoadStats) -> LoadResult:
+    """bench.loadgen's summary as a row of this benchmark. wrk counts non-2xx answers without
+    telling them apart; the asyncio client reports each status."""
+    statuses = {k.removeprefix("status_"): v for k, v in stats.detail.items() if "status_" in k}
+    if not statuses:  # wrk
+        statuses = {"200": stats.ok}
+        if stats.requests > stats.ok:
+            statuses["non-2xx"] = stats.requests - stats.ok
+    failed = sum(v for k, v in statuses.items() if not k.startswith("2"))
+    return LoadResult(
+        mode="login",
+        connections=stats.connections,
+        seconds=stats.seconds,
+        ok=stats.ok,
+        statuses=statuses,
+        errors=stats.errors - failed,  # transport errors and timeouts
+        rate=stats.req_s,
+        p50_ms=round(stats.p50_ms, 1),
+        p99_ms=round(stats.p99_ms, 1),
+        max_ms=round(stats.max_ms, 1),
+    )
 
 
 def render(rows: list[Row]) -> Table:
@@ -289,6 +340,7 @@ def measure(
     warmup: float = 1.0,
     probe_connections: int = 1,
     users: int = 0,
+    tool: str = "auto",
     say: Callable[[str], None] | None = None,
 ) -> tuple[list[Row], dict[str, Any]]:
     """The three phases for each worker count, on a fresh PostgreSQL database of their own.
@@ -298,7 +350,11 @@ def measure(
     say = say or console.print
     users = users or 2 * connections
     args = argparse.Namespace(
-        connections=connections, seconds=seconds, warmup=warmup, probe_connections=probe_connections
+        connections=connections,
+        seconds=seconds,
+        warmup=warmup,
+        probe_connections=probe_connections,
+        loadgen=loadgen.choose_tool(tool),
     )
     settings = load_settings()
     argon2 = (
@@ -322,6 +378,8 @@ def measure(
             str(probe_connections),
             "--users",
             str(users),
+            "--loadgen",
+            args.loadgen,
         ]
     )
     rows: list[Row] = []
@@ -339,6 +397,7 @@ def measure(
         "cpus": os.cpu_count(),
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "rate_limits": RATE_LIMIT_OVERRIDE,
+        "loadgen": args.loadgen,
     }
     return rows, meta
 
@@ -369,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
     parser.add_argument("--probe-connections", type=int, default=1, help="probe connections")
     parser.add_argument("--users", type=int, default=0, help="accounts (default 2 x conns)")
+    parser.add_argument(
+        "--loadgen",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="what sends the sign-ins (auto: wrk where installed)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--load-spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -390,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=args.warmup,
         probe_connections=args.probe_connections,
         users=args.users,
+        tool=args.loadgen,
     )
     out = Console(width=max(Console().width, 110))
     out.print(render(rows))

@@ -493,6 +493,7 @@ def run_login(args: argparse.Namespace, steps: Steps) -> list[Figure]:
         seconds=args.login_seconds,
         warmup=1.0,
         probe_connections=1,
+        tool=args.loadgen,
         say=steps.say,
     )
     figures: list[Figure] = []
@@ -508,7 +509,10 @@ def run_login(args: argparse.Namespace, steps: Steps) -> list[Figure]:
                     workers=workers,
                     users=2 * args.connections,
                     **_login_fields(logins),
-                    note=f"{meta['argon2']}; rate limits raised for the bench",
+                    note=(
+                        f"{meta['argon2']}; rate limits raised for the bench; "
+                        f"sent by {meta['loadgen']}"
+                    ),
                 )
             )
         for path in (login.SELF, login.HEALTH):

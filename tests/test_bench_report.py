@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import loadgen, report, suite
+from bench import loadgen, login, report, suite
 from bench.list_users import Measurement, Run
 
 X = "\N{MULTIPLICATION SIGN}"
@@ -241,6 +241,63 @@ async def test_asyncio_load_generator_against_a_tiny_server() -> None:
     finally:
         srv.close()
         await srv.wait_closed()
+
+
+def test_wrk_script_posts_the_bodies_in_turn() -> None:
+    bodies = ['{"username":"a@x","password":"p\\"1"}', '{"username":"b@x","password":"p2"}']
+    spec = loadgen.LoadSpec("http://x", ["/login"], method="POST", bodies=bodies)
+    script = loadgen.wrk_script(spec)
+    assert 'wrk.method = "POST"' in script
+    assert '"{\\"username\\":\\"a@x\\",\\"password\\":\\"p\\\\\\"1\\"}"' in script
+    assert "request = function()" in script  # several bodies: a Lua call per request
+    single = loadgen.wrk_script(loadgen.LoadSpec("http://x", ["/a"]))
+    assert "local bodies = {}" in single and 'wrk.method = "GET"' in single
+
+
+async def test_asyncio_load_generator_posts_each_body_in_turn() -> None:
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                received.append(head.split(b" ", 1)[0] + b" " + await reader.readexactly(length))
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        spec = loadgen.LoadSpec(
+            f"http://127.0.0.1:{port}",
+            ["/login"],
+            {"Content-Type": "application/json"},
+            connections=1,
+            seconds=0.2,
+            warmup=0.0,
+            method="POST",
+            bodies=['{"n":1}', '{"n":22}', "{}"],
+        )
+        stats = await loadgen.generate(spec)
+    finally:
+        srv.close()
+        await srv.wait_closed()
+    assert stats.ok >= 3 and stats.errors == 0
+    assert received[:4] == [b'POST {"n":1}', b'POST {"n":22}', b"POST {}", b'POST {"n":1}']
+
+
+def test_login_rows_from_either_load_generator() -> None:
+    stats = loadgen.LoadStats("wrk", 20, 10.0, 105, 100, 7, 10.0, 500.0, 700.0, 800.04, 900.0)
+    row = login.as_result(stats)
+    assert row.statuses == {"200": 100, "non-2xx": 5} and row.errors == 2  # 2 socket errors
+    assert (row.rate, row.p50_ms, row.p99_ms) == (10.0, 500.0, 800.0)
+    detail = {"status_200": 100, "status_429": 3, "socket": 1, "timeout": 0}
+    python = loadgen.LoadStats("python", 20, 10.0, 103, 100, 4, 10.0, 1, 2, 3, 4, detail)
+    row = login.as_result(python)
+    assert row.statuses == {"200": 100, "429": 3} and row.errors == 1
 
 
 def test_charts_are_written(tmp_path: Path) -> None:
