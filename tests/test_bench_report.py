@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import loadgen, login, report, suite
+from bench import loadgen, login, report, sched_blame, suite
 from bench.list_users import Measurement, Run
 
 X = "\N{MULTIPLICATION SIGN}"
@@ -298,6 +298,32 @@ def test_login_rows_from_either_load_generator() -> None:
     python = loadgen.LoadStats("python", 20, 10.0, 103, 100, 4, 10.0, 1, 2, 3, 4, detail)
     row = login.as_result(python)
     assert row.statuses == {"200": 100, "429": 3} and row.errors == 1
+
+
+TIMEHIST = """           time    cpu  task name              wait time  sch delay   run time
+                        [tid/pid]                 (msec)     (msec)     (msec)
+--------------- ------  ---------------------  ---------  ---------  ---------
+      10.002000 [0001]  kdamond.0[71]                       5.000      0.000      2.000
+      10.002500 [0000]  python[31/30]                       0.000      0.000      2.500
+      10.003000 [0001]  python[40]                          0.000      0.000      1.000
+      10.004000 [0001]  python[20]                          0.100      3.000      1.000
+      10.004100 [0000]  python[20]                          0.100      0.050      0.050
+"""
+
+
+def test_sched_blame_names_what_ran_while_a_thread_waited() -> None:
+    runs = list(sched_blame.parse(TIMEHIST.splitlines()))
+    assert len(runs) == 5 and runs[0].task == "kdamond.0[71]"
+    waits, waited, same, other = sched_blame.blame(runs, 20, 0.5)
+    # python[20] waited 10.000-10.003 s on CPU 1: kdamond 2 ms, then python[40] 1 ms; CPU 0
+    # ran the hashing thread python[31/30] from 10.000 to 10.0025 s.
+    assert (waits, round(waited, 6)) == (1, 0.003)
+    assert {k: round(v * 1000, 3) for k, v in same.items()} == {
+        "kdamond.#[#]": 2.0,
+        "python[40]": 1.0,
+    }
+    assert {k: round(v * 1000, 3) for k, v in other.items()} == {"python[31/30]": 2.5}
+    assert sched_blame.blame(runs, 20, 5.0)[0] == 0  # no wait that long
 
 
 def test_charts_are_written(tmp_path: Path) -> None:
