@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -211,36 +213,44 @@ def test_parse_wrk_latency_text_without_the_lua_summary() -> None:
     assert stats.p95_ms != stats.p95_ms  # wrk prints no p95: NaN
 
 
-async def test_asyncio_load_generator_against_a_tiny_server() -> None:
-    body = b'{"ok":true}'
+Respond = Callable[[bytes, asyncio.StreamReader], Awaitable[bytes]]
+
+
+@asynccontextmanager
+async def tiny_server(respond: Respond) -> AsyncIterator[str]:
+    """A keep-alive HTTP/1.1 server on a free port; `respond(head, reader)` answers each
+    request (and reads its body, if any)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                status = b"200 OK" if b"Bearer t" in head else b"401 Unauthorized"
-                writer.write(
-                    b"HTTP/1.1 " + status + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
-                )
+                writer.write(await respond(head, reader))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
     srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = srv.sockets[0].getsockname()[1]
     try:
-        spec = loadgen.LoadSpec(
-            f"http://127.0.0.1:{port}", ["/a", "/b"], {"Authorization": "Bearer t"}, 4, 0.3, 0.1
-        )
-        stats = await loadgen.generate(spec)
-        assert stats.ok > 10 and stats.errors == 0 and stats.p50_ms > 0
-        refused = await loadgen.generate(
-            loadgen.LoadSpec(f"http://127.0.0.1:{port}", ["/a"], {}, 2, 0.2, 0.0)
-        )
-        assert refused.ok == 0 and refused.errors == refused.requests > 0
+        yield f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
     finally:
         srv.close()
         await srv.wait_closed()
+
+
+async def test_asyncio_load_generator_against_a_tiny_server() -> None:
+    body = b'{"ok":true}'
+
+    async def respond(head: bytes, _: asyncio.StreamReader) -> bytes:
+        status = b"200 OK" if b"Bearer t" in head else b"401 Unauthorized"
+        return b"HTTP/1.1 " + status + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
+    async with tiny_server(respond) as base:
+        spec = loadgen.LoadSpec(base, ["/a", "/b"], {"Authorization": "Bearer t"}, 4, 0.3, 0.1)
+        stats = await loadgen.generate(spec)
+        assert stats.ok > 10 and stats.errors == 0 and stats.p50_ms > 0
+        refused = await loadgen.generate(loadgen.LoadSpec(base, ["/a"], {}, 2, 0.2, 0.0))
+        assert refused.ok == 0 and refused.errors == refused.requests > 0
 
 
 def test_wrk_script_posts_the_bodies_in_turn() -> None:
@@ -257,22 +267,14 @@ def test_wrk_script_posts_the_bodies_in_turn() -> None:
 async def test_asyncio_load_generator_posts_each_body_in_turn() -> None:
     received: list[bytes] = []
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-                received.append(head.split(b" ", 1)[0] + b" " + await reader.readexactly(length))
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+    async def respond(head: bytes, reader: asyncio.StreamReader) -> bytes:
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        received.append(head.split(b" ", 1)[0] + b" " + await reader.readexactly(length))
+        return b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = srv.sockets[0].getsockname()[1]
-    try:
+    async with tiny_server(respond) as base:
         spec = loadgen.LoadSpec(
-            f"http://127.0.0.1:{port}",
+            base,
             ["/login"],
             {"Content-Type": "application/json"},
             connections=1,
@@ -282,9 +284,6 @@ async def test_asyncio_load_generator_posts_each_body_in_turn() -> None:
             bodies=['{"n":1}', '{"n":22}', "{}"],
         )
         stats = await loadgen.generate(spec)
-    finally:
-        srv.close()
-        await srv.wait_closed()
     assert stats.ok >= 3 and stats.errors == 0
     assert received[:4] == [b'POST {"n":1}', b'POST {"n":22}', b"POST {}", b'POST {"n":1}']
 
