@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,13 +51,13 @@ def _label(task: str) -> str:
 
 
 # (waits, seconds waited, seconds per task on the waiting CPU, on the other CPUs)
-Blame = tuple[int, float, Counter[str], Counter[str]]
+Blame = tuple[int, float, dict[str, float], dict[str, float]]
 
 
 def blame(runs: list[Run], tid: int, min_ms: float) -> Blame:
     mine = re.compile(rf"\[{tid}(/\d+)?\]$")
-    same: Counter[str] = Counter()
-    other: Counter[str] = Counter()
+    same: defaultdict[str, float] = defaultdict(float)
+    other: defaultdict[str, float] = defaultdict(float)
     waits, waited = 0, 0.0
     for run in runs:
         if not mine.search(run.task) or run.delay * 1000 < min_ms:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{waits} waits >= {args.min_ms} ms, {waited * 1000:.1f} ms in all")
     for title, table in (("on the waiting CPU", same), ("on the other CPUs meanwhile", other)):
         print(f"{title}:")
-        for task, seconds in table.most_common(args.top):
+        for task, seconds in sorted(table.items(), key=lambda kv: -kv[1])[: args.top]:
             print(f"  {seconds * 1000:8.1f} ms  {task}")
     return 0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import loadgen, login, report, sched_blame, suite
+from bench import loadgen, login, login_ab, report, sched_blame, suite
 from bench.list_users import Measurement, Run
 
 X = "\N{MULTIPLICATION SIGN}"
@@ -323,6 +323,19 @@ def test_sched_blame_names_what_ran_while_a_thread_waited() -> None:
     }
     assert {k: round(v * 1000, 3) for k, v in other.items()} == {"python[31/30]": 2.5}
     assert sched_blame.blame(runs, 20, 5.0)[0] == 0  # no wait that long
+
+
+def test_login_ab_variants_and_their_median_ratio() -> None:
+    one, two = login_ab.parse_variants(
+        '{"a": {}, "b": {"workers": 2, "env": {"TENANTRY_HASH_PRIORITY": "nice", "N": 3}}}'
+    )
+    assert (one.name, one.workers, one.env) == ("a", 1, {})
+    assert (two.workers, two.env) == (2, {"TENANTRY_HASH_PRIORITY": "nice", "N": "3"})
+    two.rounds = [(2.0, 5.0), (1.0, 1.5), (2.0, 4.0)]
+    assert two.ratios() == [2.5, 1.5, 2.0]
+    assert two.summary().startswith("b: median ratio 2.00x  rounds [2.5, 1.5, 2.0]")
+    assert "p99 alone 2.00 ms, under load 4.00 ms" in two.summary()
+    assert one.summary() == "a: no rounds"
 
 
 def test_charts_are_written(tmp_path: Path) -> None:
