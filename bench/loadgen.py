@@ -32,11 +32,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 from bench.common import ROOT, percentile
 
 MARK = "BENCH_LOADGEN_JSON "
+T = TypeVar("T")
 
 
 @dataclass
@@ -93,19 +95,20 @@ def run_load(spec: LoadSpec, tool: str = "auto") -> LoadStats:
     return _start_python(spec).result()
 
 
-class Running:
-    """A load generator started by `start_load`; `result()` waits for its summary."""
+class Running(Generic[T]):
+    """A load generator running in another process; `result()` waits for it and parses what
+    it printed. `temp`: a file it reads (its script, its request bodies), deleted at the end."""
 
     def __init__(
         self,
         proc: subprocess.Popen[str],
-        parse: Callable[[str], LoadStats],
+        parse: Callable[[str], T],
         budget: float,
-        script: Path | None = None,
+        temp: Path | None = None,
     ) -> None:
-        self._proc, self._parse, self._budget, self._script = proc, parse, budget, script
+        self._proc, self._parse, self._budget, self._temp = proc, parse, budget, temp
 
-    def result(self) -> LoadStats:
+    def result(self) -> T:
         try:
             out, err = self._proc.communicate(timeout=self._budget)
         except subprocess.TimeoutExpired:
@@ -113,8 +116,8 @@ class Running:
             self._proc.communicate()
             raise RuntimeError("the load generator did not finish in time") from None
         finally:
-            if self._script is not None:
-                self._script.unlink(missing_ok=True)
+            if self._temp is not None:
+                self._temp.unlink(missing_ok=True)
         if self._proc.returncode != 0:
             raise RuntimeError(
                 f"load generator failed ({self._proc.returncode}): {(err or out)[-2000:]}"
@@ -122,7 +125,7 @@ class Running:
         return self._parse(out)
 
 
-def start_load(spec: LoadSpec, tool: str = "auto") -> Running:
+def start_load(spec: LoadSpec, tool: str = "auto") -> Running[LoadStats]:
     """Start the load (warm-up included in its window for wrk: no separate warm-up run) and
     return at once."""
     if choose_tool(tool) == "wrk":
@@ -233,7 +236,7 @@ def parse_wrk_text(output: str) -> dict[str, int]:
     return raw
 
 
-def _start_wrk(spec: LoadSpec, seconds: float) -> Running:
+def _start_wrk(spec: LoadSpec, seconds: float) -> Running[LoadStats]:
     wrk = wrk_path()
     assert wrk
     threads = max(1, min(spec.threads, spec.connections))
@@ -259,17 +262,17 @@ def _start_wrk(spec: LoadSpec, seconds: float) -> Running:
 # --- the asyncio fallback ------------------------------------------------------------------------
 
 
-def _start_python(spec: LoadSpec) -> Running:
+def _start_python(spec: LoadSpec) -> Running[LoadStats]:
     command = [sys.executable, "-m", "bench.loadgen", "--base", spec.base, "--method", spec.method]
     for p in spec.paths:
         command += ["--path", p]
     for k, v in spec.headers.items():
         command += ["--header", f"{k}: {v}"]
-    script = None
+    bodies = None
     if spec.bodies:  # a file, not arguments: a request body may hold a password
         with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-", delete=False) as f:
             json.dump(spec.bodies, f)
-        script = Path(f.name)
+        bodies = Path(f.name)
         command += ["--bodies", f.name]
     command += [
         "--connections",
@@ -285,7 +288,7 @@ def _start_python(spec: LoadSpec) -> Running:
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )
     budget = spec.warmup + spec.seconds + spec.timeout + 60
-    return Running(proc, _parse_python, budget, script)
+    return Running(proc, _parse_python, budget, bodies)
 
 
 def _parse_python(out: str) -> LoadStats:

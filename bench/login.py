@@ -189,22 +189,19 @@ def rate_limit_env() -> dict[str, str]:
     }
 
 
-def start_load(spec: dict[str, Any], workdir: Path) -> subprocess.Popen[str]:
+def start_probe(spec: dict[str, Any], workdir: Path) -> loadgen.Running[list[LoadResult]]:
+    """The probe (`generate`) in a process of its own: this module re-run with --load-spec."""
     path = workdir / f"spec-{secrets.token_hex(4)}.json"
     path.write_text(json.dumps(spec))
     command = [sys.executable, "-m", "bench.login", "--load-spec", str(path)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    budget = float(spec["warmup"]) + float(spec["seconds"]) + 120
+    return loadgen.Running(proc, _parse_probe, budget, path)
 
 
-def finish_load(proc: subprocess.Popen[str], timeout: float) -> list[LoadResult]:
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate(timeout=10)
-        raise RuntimeError("load generator did not finish in time") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed with exit code {proc.returncode}")
+def _parse_probe(out: str) -> list[LoadResult]:
     return [LoadResult(**r) for r in json.loads(out.strip().splitlines()[-1])]
 
 
@@ -223,10 +220,8 @@ def run_workers(
         log = workdir / "server.log"
         with server(url=url, workers=workers, log_path=log, env=rate_limit_env()) as srv:
             base = srv.base
-            common = {"base": base, "warmup": args.warmup, "seconds": args.seconds}
-            probe = {**common, "mode": "probe", "connections": args.probe_connections}
-            probe["token"] = token
-            budget = args.warmup + args.seconds + 120
+            probe = {"base": base, "warmup": args.warmup, "seconds": args.seconds}
+            probe |= {"connections": args.probe_connections, "token": token}
             rows = []
 
             def add(phase: str, results: list[LoadResult]) -> None:
@@ -234,33 +229,22 @@ def run_workers(
                     label = phase if r.mode == "login" else f"{phase}: GET {PATHS[r.mode]}"
                     rows.append(Row(workers, label, r))
 
-            def signing_in(warmup: float, seconds: float) -> loadgen.Running:
-                spec = login_spec(base, accounts, args.connections, warmup, seconds)
-                return loadgen.start_load(spec, args.loadgen)
+            def sign_ins(warmup: float, seconds: float) -> loadgen.LoadSpec:
+                return login_spec(base, accounts, args.connections, warmup, seconds)
 
             console.print(f"[bold]{workers} worker(s)[/bold]: login load…")
-            add(
-                "login",
-                [
-                    as_result(
-                        loadgen.run_load(
-                            login_spec(base, accounts, args.connections, args.warmup, args.seconds),
-                            args.loadgen,
-                        )
-                    )
-                ],
-            )
+            signed_in = loadgen.run_load(sign_ins(args.warmup, args.seconds), args.loadgen)
+            add("login", [as_result(signed_in)])
 
             console.print(f"[bold]{workers} worker(s)[/bold]: probe alone…")
-            add("alone", finish_load(start_load(probe, workdir), budget))
+            add("alone", start_probe(probe, workdir).result())
 
             console.print(f"[bold]{workers} worker(s)[/bold]: probe under login load…")
             # The login load starts first and outlasts the probe at both ends.
             margin = args.warmup + 1.0
-            loader = signing_in(margin, args.seconds + 2 * margin)
+            loader = loadgen.start_load(sign_ins(margin, args.seconds + 2 * margin), args.loadgen)
             time.sleep(margin)
-            probing = start_load(probe, workdir)
-            add("under login load", finish_load(probing, budget))
+            add("under login load", start_probe(probe, workdir).result())
             add("login (during probe)", [as_result(loader.result())])
             return rows
 

@@ -63,16 +63,19 @@ def parse_variants(text: str) -> list[Variant]:
 
 
 def probe_p99(base: str, token: str, seconds: float, workdir: Path) -> float:
-    spec = {"base": base, "warmup": 0.5, "seconds": seconds, "mode": "probe", "connections": 1}
-    spec["token"] = token
-    results = login.finish_load(login.start_load(spec, workdir), seconds + 120)
+    spec = {"base": base, "warmup": 0.5, "seconds": seconds, "connections": 1, "token": token}
+    results = login.start_probe(spec, workdir).result()
     return next(r.p99_ms for r in results if r.mode == "self")
 
 
 def one_round(
-    variant: Variant, base: str, accounts: list[list[str]], token: str, args: argparse.Namespace
+    variant: Variant,
+    base: str,
+    accounts: list[list[str]],
+    token: str,
+    workdir: Path,
+    args: argparse.Namespace,
 ) -> None:
-    workdir = Path(args.workdir)
     alone = probe_p99(base, token, args.seconds, workdir)
     spec = login.login_spec(base, accounts, args.connections, 0.0, args.seconds + 4)
     signing_in = loadgen.start_load(spec, args.loadgen)
@@ -89,7 +92,6 @@ def run(args: argparse.Namespace) -> list[Variant]:
     with fresh_database("postgres", "login_ab", pg_url=args.pg_url) as url:
         accounts, token = asyncio.run(login.make_accounts(url, 2 * args.connections))
         with tempfile.TemporaryDirectory(prefix="tenantry-login-ab-") as tmp, ExitStack() as stack:
-            args.workdir = tmp
             bases = {}
             for v in variants:
                 env = {**login.rate_limit_env(), **v.env}
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> list[Variant]:
             for r in range(args.rounds):
                 print(f"round {r + 1} of {args.rounds}", flush=True)
                 for v in variants:
-                    one_round(v, bases[v.name], accounts, token, args)
+                    one_round(v, bases[v.name], accounts, token, Path(tmp), args)
     return variants
 
 
