@@ -21,6 +21,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,14 +43,24 @@ class Variant:
     def ratios(self) -> list[float]:
         return [round(under / alone, 2) for alone, under in self.rounds if alone > 0]
 
-    def summary(self) -> str:
+    def median_ratio(self) -> float | None:
         ratios = self.ratios()
-        if not ratios:
-            return f"{self.name}: no rounds"
-        alone = statistics.median(a for a, _ in self.rounds)
-        under = statistics.median(u for _, u in self.rounds)
+        return statistics.median(ratios) if ratios else None
+
+    def medians(self) -> tuple[float, float]:
+        """(p99 alone, p99 under load), each the median over the rounds, in ms."""
         return (
-            f"{self.name}: median ratio {statistics.median(ratios):.2f}x  rounds {ratios}  "
+            statistics.median(a for a, _ in self.rounds),
+            statistics.median(u for _, u in self.rounds),
+        )
+
+    def summary(self) -> str:
+        ratio = self.median_ratio()
+        if ratio is None:
+            return f"{self.name}: no rounds"
+        alone, under = self.medians()
+        return (
+            f"{self.name}: median ratio {ratio:.2f}x  rounds {self.ratios()}  "
             f"p99 alone {alone:.2f} ms, under load {under:.2f} ms (medians)"
         )
 
@@ -60,6 +71,14 @@ def parse_variants(text: str) -> list[Variant]:
         Variant(name, int(v.get("workers", 1)), {k: str(x) for k, x in v.get("env", {}).items()})
         for name, v in raw.items()
     ]
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int = 3
+    seconds: float = 8.0  # per probe phase
+    connections: int = 20  # concurrent sign-ins
+    loadgen: str = "auto"
 
 
 def probe_p99(base: str, token: str, seconds: float, workdir: Path) -> float:
@@ -74,23 +93,26 @@ def one_round(
     accounts: list[list[str]],
     token: str,
     workdir: Path,
-    args: argparse.Namespace,
+    plan: Plan,
+    say: Callable[[str], None],
 ) -> None:
-    alone = probe_p99(base, token, args.seconds, workdir)
-    spec = login.login_spec(base, accounts, args.connections, 0.0, args.seconds + 4)
-    signing_in = loadgen.start_load(spec, args.loadgen)
+    alone = probe_p99(base, token, plan.seconds, workdir)
+    spec = login.login_spec(base, accounts, plan.connections, 0.0, plan.seconds + 4)
+    signing_in = loadgen.start_load(spec, plan.loadgen)
     time.sleep(1.5)  # the sign-ins saturate the server before the probe starts
-    under = probe_p99(base, token, args.seconds, workdir)
+    under = probe_p99(base, token, plan.seconds, workdir)
     signing_in.result()
     variant.rounds.append((alone, under))
-    print(f"  {variant.name}: p99 alone {alone:.2f} ms, under load {under:.2f} ms", flush=True)
+    say(f"  {variant.name}: p99 alone {alone:.2f} ms, under load {under:.2f} ms")
     time.sleep(DRAIN_SECONDS)
 
 
-def run(args: argparse.Namespace) -> list[Variant]:
-    variants = parse_variants(args.variants)
-    with fresh_database("postgres", "login_ab", pg_url=args.pg_url) as url:
-        accounts, token = asyncio.run(login.make_accounts(url, 2 * args.connections))
+def run(
+    variants: list[Variant], pg_url: str, plan: Plan, say: Callable[[str], None] = print
+) -> list[Variant]:
+    """Every variant's rounds, on one fresh database; fills in `Variant.rounds`."""
+    with fresh_database("postgres", "login_ab", pg_url=pg_url) as url:
+        accounts, token = asyncio.run(login.make_accounts(url, 2 * plan.connections))
         with tempfile.TemporaryDirectory(prefix="tenantry-login-ab-") as tmp, ExitStack() as stack:
             bases = {}
             for v in variants:
@@ -98,10 +120,10 @@ def run(args: argparse.Namespace) -> list[Variant]:
                 log = Path(tmp) / f"{v.name}.log"
                 srv = stack.enter_context(server(url=url, workers=v.workers, log_path=log, env=env))
                 bases[v.name] = srv.base
-            for r in range(args.rounds):
-                print(f"round {r + 1} of {args.rounds}", flush=True)
+            for r in range(plan.rounds):
+                say(f"round {r + 1} of {plan.rounds}")
                 for v in variants:
-                    one_round(v, bases[v.name], accounts, token, Path(tmp), args)
+                    one_round(v, bases[v.name], accounts, token, Path(tmp), plan, say)
     return variants
 
 
@@ -114,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--pg-url", default=default_pg_url())
     args = parser.parse_args(argv)
-    for v in run(args):
-        print(v.summary())
+    plan = Plan(args.rounds, args.seconds, args.connections, args.loadgen)
+    for v in run(parse_variants(args.variants), args.pg_url, plan):
+        print(v.summary(), flush=True)
     return 0
 
 

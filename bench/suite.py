@@ -17,7 +17,9 @@ Groups (`--only` / `--skip` take these names):
   listing        bench.list_users: 10k, 100k, 1M users on PostgreSQL and SQLite (quick: 10k),
                  bulk-load time, and the peak worker RSS under load at the largest PostgreSQL
                  size
-  login          bench.login: logins/s, and `GET /v1/users/self` p99 alone and under login load
+  login          bench.login: logins/s, and `GET /v1/users/self` p99 alone and under login load;
+                 then the graded ratio from paired rounds (bench.login_ab), default settings
+                 and TENANTRY_PIN_EVENT_LOOP=true, per worker count
   engine         bench.engine.run(quick): permission checks against pycasbin (if present)
 
 Each HTTP figure comes from a load generator in its own process over loopback (bench.loadgen:
@@ -57,7 +59,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench import fastapi_users_venv, list_users, login, report
+from bench import fastapi_users_venv, list_users, login, login_ab, report
 from bench.common import (
     RESULTS,
     default_pg_url,
@@ -531,8 +533,6 @@ def run_login(args: argparse.Namespace, steps: Steps) -> list[Figure]:
                     )
                 )
             if under:
-                slow = login.slowdown(rows, workers, path)
-                is_self = path == login.SELF
                 figures.append(
                     figure(
                         "login",
@@ -541,15 +541,63 @@ def run_login(args: argparse.Namespace, steps: Steps) -> list[Figure]:
                         db="postgres",
                         workers=workers,
                         users=2 * args.connections,
-                        ratio=slow,
-                        ratio_of="p99 under login load / p99 alone",
-                        target="p99 ≤ 2x alone" if is_self else None,
-                        **{"pass": (slow is not None and slow <= 2) if is_self else None},
+                        ratio=login.slowdown(rows, workers, path),
+                        ratio_of="p99 under login load / p99 alone (one run)",
                         **_login_fields(under),
                     )
                 )
     steps.done()
-    return figures
+    return figures + _login_rounds(args, steps)
+
+
+# The sign-in target is graded on paired rounds (bench/login_ab.py): one 10 s phase of each
+# condition moves the ratio by ±0.5x from one run to the next on a shared 2-core machine.
+PINNED = {"TENANTRY_PIN_EVENT_LOOP": "true"}
+
+
+def _login_rounds(args: argparse.Namespace, steps: Steps) -> list[Figure]:
+    steps.start("login: paired rounds for the p99 target")
+    variants = [
+        login_ab.Variant(f"{w} worker(s){', pinned' if env else ''}", w, dict(env))
+        for w in args.login_workers
+        for env in ({}, PINNED)
+    ]
+    plan = login_ab.Plan(
+        args.login_rounds, args.login_round_seconds, args.connections, args.loadgen
+    )
+    login_ab.run(variants, args.pg_url, plan, say=steps.say)
+    steps.done()
+    return [_round_figure(v, args) for v in variants if v.rounds]
+
+
+def _round_figure(v: login_ab.Variant, args: argparse.Namespace) -> Figure:
+    ratio = v.median_ratio()
+    alone, under = v.medians()
+    config = "TENANTRY_PIN_EVENT_LOOP=true" if v.env else "default settings"
+    return figure(
+        "login",
+        f"GET {login.SELF} during logins, paired rounds ({config})",
+        endpoint=f"GET {login.SELF}",
+        db="postgres",
+        workers=v.workers,
+        users=2 * args.connections,
+        p99_ms=under,
+        ratio=ratio,
+        ratio_of=f"median over {len(v.rounds)} rounds of p99 under login load / p99 alone",
+        target=_login_target(v.workers),
+        **{"pass": ratio is not None and ratio <= 2},
+        note=f"p99 alone {alone:.2f} ms (median); ratio per round {v.ratios()}",
+    )
+
+
+def _login_target(workers: int) -> str:
+    """Issue 5 asks for the p99 "while logins saturate a worker": the 1-worker row. With more
+    workers every one of them is saturated, and on a machine with as many cores as workers the
+    sign-ins' own database work takes CPU from the reads (docs/performance.md says how this
+    was measured); that row keeps its mark, as a stricter check of our own."""
+    if workers == 1:
+        return "p99 ≤ 2x alone"
+    return f"p99 ≤ 2x alone, all {workers} workers saturated (stricter than issue 5)"
 
 
 def _login_fields(r: login.LoadResult) -> dict[str, Any]:
@@ -607,6 +655,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rss-seconds", type=float, help="RSS load (15; quick 5)")
     parser.add_argument("--login-workers", help="(1,2; quick 1)")
     parser.add_argument("--login-seconds", type=float, help="per login phase (10; quick 5)")
+    parser.add_argument("--login-rounds", type=int, help="paired rounds, p99 target (3; quick 1)")
+    parser.add_argument(
+        "--login-round-seconds", type=float, help="per probe phase of a round (6; quick 3)"
+    )
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument("--docs", dest="docs", action="store_true", default=None)
     docs.add_argument("--no-docs", dest="docs", action="store_false")
@@ -628,6 +680,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rss_seconds = args.rss_seconds if args.rss_seconds is not None else (5.0 if q else 15.0)
     args.login_workers = ints(args.login_workers, "1" if q else "1,2")
     args.login_seconds = args.login_seconds or (5.0 if q else 10.0)
+    args.login_rounds = args.login_rounds or (1 if q else 3)
+    args.login_round_seconds = args.login_round_seconds or (3.0 if q else 6.0)
     args.docs = (not q) if args.docs is None else args.docs
     only = {g.strip() for g in args.only.split(",") if g.strip()} or set(GROUP_NAMES)
     skip = {g.strip() for g in args.skip.split(",") if g.strip()}

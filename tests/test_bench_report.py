@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -361,3 +362,16 @@ def test_charts_are_written(tmp_path: Path) -> None:
         "bench-http.png",
     }
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+def test_sign_in_target_is_graded_on_the_median_of_paired_rounds() -> None:
+    args = argparse.Namespace(connections=20)
+    steady = login_ab.Variant("1 worker(s)", 1, {}, [(1.0, 1.9), (1.2, 3.0), (1.0, 1.8)])
+    row = suite._round_figure(steady, args)
+    assert (row["ratio"], row["pass"], row["p99_ms"]) == (1.9, True, 1.9)
+    assert row["target"] == "p99 ≤ 2x alone"
+    assert "[1.9, 2.5, 1.8]" in row["note"] and "default settings" in row["name"]
+    pinned = login_ab.Variant("2 worker(s), pinned", 2, dict(suite.PINNED), [(1.0, 2.5)] * 3)
+    row = suite._round_figure(pinned, args)
+    assert (row["ratio"], row["pass"]) == (2.5, False)
+    assert "TENANTRY_PIN_EVENT_LOOP=true" in row["name"] and "stricter" in row["target"]

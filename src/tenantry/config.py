@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # How hashing threads are scheduled (Linux): "idle" = SCHED_IDLE, one CPU each, yielding at
     # once to request handling; "nice" = nice 10; "normal". See access/passwords.py.
     hash_priority: HashPriority = "idle"
+    # With "idle": also run each worker's event loop on the CPU of its first hashing thread,
+    # so that a request there preempts that worker's own hashing at once. Only for a host that
+    # runs one Tenantry server: independent servers cannot see each other and may pick the
+    # same CPU. See docs/operations.md.
+    pin_event_loop: bool = False
 
     # Session tokens slide: each use extends them by `session_idle_minutes`, up to
     # `session_max_hours` after sign-in.

@@ -132,3 +132,46 @@ def test_worker_processes_of_one_server_start_hashing_on_different_cpus() -> Non
         finally:
             sibling.kill()
     assert 0 <= alone < beside < 64  # places, not process ids
+
+
+def _loop_and_hasher_cpus(hasher: Hasher) -> tuple[set[int], set[int], set[int]]:
+    """Run one hash from an event loop on a thread of its own (pinning must not reach the test
+    runner's thread): the loop thread's CPUs before and after, and the hashing thread's."""
+    seen: dict[str, set[int]] = {}
+
+    async def sign_in() -> None:
+        seen["before"] = os.sched_getaffinity(0)
+        await hasher.verify(None, "whatever-password")
+        seen["after"] = os.sched_getaffinity(0)
+        seen["hasher"] = await asyncio.get_running_loop().run_in_executor(
+            hasher._threads, os.sched_getaffinity, 0
+        )
+
+    runner = threading.Thread(target=asyncio.run, args=(sign_in(),))
+    runner.start()
+    runner.join(timeout=30)
+    hasher.close()
+    return seen["before"], seen["after"], seen["hasher"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread affinity: Linux")
+def test_pinned_event_loop_shares_the_cpu_of_its_first_hashing_thread() -> None:
+    """TENANTRY_PIN_EVENT_LOOP: at its first hash the loop's thread moves to the CPU of the
+    worker's first hashing thread; without it (the default) the loop keeps every CPU."""
+    before, after, hasher_cpus = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1, pin_loop=True))
+    assert len(hasher_cpus) == 1 and after == hasher_cpus
+    assert len(before) > 1 or before == after
+    before, after, _ = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1))
+    assert after == before
+    before, after, _ = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1, "nice", pin_loop=True))
+    assert after == before  # only beside an idle-class hasher
+
+
+def test_pin_event_loop_setting_reaches_the_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tenantry.access.security import Security
+    from tenantry.config import load_settings
+
+    monkeypatch.setenv("TENANTRY_PIN_EVENT_LOOP", "true")
+    assert Security.from_settings(load_settings()).hasher._placement.pin_loop
+    monkeypatch.delenv("TENANTRY_PIN_EVENT_LOOP")
+    assert not Security.from_settings(load_settings()).hasher._placement.pin_loop

@@ -74,10 +74,20 @@ class _Placement:
     pinned 1.7). Each worker of a server starts at its own CPU (`_claim_turn`), so their
     hashing threads land on different CPUs. The cost: on a CPU saturated by other work,
     sign-ins wait until it has a moment free.
-    "nice": nice 10, not pinned. "normal": the scheduler's defaults."""
+    "nice": nice 10, not pinned. "normal": the scheduler's defaults.
 
-    def __init__(self, priority: HashPriority) -> None:
+    `pin_loop` (with "idle"): the event loop's thread joins its worker's first hashing thread
+    on that CPU. A woken loop then finds only idle-class work on its CPU and runs at once;
+    unpinned, it is usually woken onto the CPU of whoever woke it (the client, PostgreSQL)
+    and waits there, while the hashing CPU does not count as free: the kernel neither places
+    the loop there nor pulls it over. Measured, GET /v1/users/self p99 under sign-in load
+    over alone, five paired rounds: 1 worker 2.29x -> 1.92x, 2 workers 2.69x -> 2.25x
+    (docs/performance.md). Off by default: workers find their CPUs among their own server's
+    siblings, so two servers on one host may pin their loops to the same CPU."""
+
+    def __init__(self, priority: HashPriority, pin_loop: bool = False) -> None:
         self.priority = priority
+        self.pin_loop = pin_loop and priority == "idle"
         self._cpus = sorted(_allowed_cpus())
         self._started = itertools.count()
         self._turn: int | None = None
@@ -92,6 +102,14 @@ class _Placement:
                     os.sched_setaffinity(0, {self._cpus[n % len(self._cpus)]})
             elif self.priority == "nice":
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+    def place_loop(self) -> None:
+        """Called on the event loop's thread before its first hash: with `pin_loop`, pin it to
+        the CPU its worker's first hashing thread takes. Threads it starts later inherit it."""
+        if not self.pin_loop or not self._cpus:
+            return
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setaffinity(0, {self._cpus[self._first_turn() % len(self._cpus)]})
 
     def _first_turn(self) -> int:
         # At the first hash, not at start-up: by then every worker of the server exists, so
@@ -136,6 +154,8 @@ class Hasher:
         parallelism: int,
         concurrency: int | None = None,
         priority: HashPriority = "idle",
+        *,
+        pin_loop: bool = False,
     ) -> None:
         self._ph = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
@@ -144,10 +164,12 @@ class Hasher:
         # event loop, and with it every other request of this worker.
         default = max(1, (os.cpu_count() or 1) - 1)
         self._limiter = anyio.CapacityLimiter(concurrency or default)
+        self._placement = _Placement(priority, pin_loop)
+        self._loop_placed = False
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency or default,
             thread_name_prefix="argon2",
-            initializer=_Placement(priority),
+            initializer=self._placement,
         )
 
     def hash_sync(self, password: str) -> str:
@@ -183,6 +205,9 @@ class Hasher:
         self._threads.shutdown(wait=False)
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        if not self._loop_placed:  # at the first hash, when every worker of the server exists
+            self._loop_placed = True
+            self._placement.place_loop()
         return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
     def needs_rehash(self, encoded: str) -> bool:

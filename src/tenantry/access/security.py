@@ -26,6 +26,7 @@ class Security:
                 settings.argon2_parallelism,
                 settings.hash_concurrency,
                 settings.hash_priority,
+                pin_loop=settings.pin_event_loop,
             ),
             policy=SecurityPolicy.from_settings(settings),
             limits=Limits(
