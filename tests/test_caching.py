@@ -253,13 +253,20 @@ def test_an_entry_expires_at_its_own_deadline() -> None:
     assert cache.get("k", now + timedelta(seconds=5)) is None
 
 
-def test_the_cache_stays_bounded() -> None:
+def test_the_cache_stays_bounded_and_evicts_the_least_recently_used() -> None:
     cache = AuthCache(Generation(), max_entries=10)
     mark = cache.mark()
-    for i in range(25):
+    now = utcnow()
+    for i in range(10):
         cache.put(i, i, mark)
-    assert cache.get(24, utcnow()) == 24
-    assert len(cache._entries) <= 10
+    assert cache.get(0, now) == 0  # used: now the most recent
+    cache.put(10, 10, mark)  # full: the least recently used (1) makes room
+    assert [cache.get(k, now) for k in (0, 1, 2, 10)] == [0, None, 2, 10]
+    cache.put(2, "again", mark)  # replacing a kept entry evicts nothing
+    assert cache.get(3, now) == 3 and cache.get(2, now) == "again"
+    for i in range(11, 40):
+        cache.put(i, i, mark)
+    assert len(cache._entries) == 10 and cache.get(39, now) == 39
 
 
 def test_a_user_scoped_change_ends_only_that_users_entries() -> None:

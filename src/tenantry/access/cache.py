@@ -7,11 +7,13 @@ Entries also carry the moment they stop being true by themselves (a token's expi
 elevation ending, an invite expiring), so time alone never serves a stale answer.
 
 Only safe (read) requests use it; a writing request always authenticates inside its own
-transaction.
+transaction. When full, the least recently used entry makes room: a worker serving more
+callers than `max_entries` keeps its busiest ones warm instead of losing them all at once.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,7 +44,7 @@ class AuthCache:
     def __init__(self, generation: Generation, max_entries: int = MAX_ENTRIES) -> None:
         self.generation = generation
         self.max_entries = max_entries
-        self._entries: dict[Any, _Entry] = {}
+        self._entries: OrderedDict[Any, _Entry] = OrderedDict()
         self._stamp: Any = None
 
     def mark(self) -> Mark:
@@ -67,6 +69,7 @@ class AuthCache:
         ):
             del self._entries[key]
             return None
+        self._entries.move_to_end(key)
         return entry.value
 
     def put(
@@ -81,12 +84,15 @@ class AuthCache:
         user-scoped change since the mark, the user's stamp now is the one the load saw."""
         if mark.stamp is None or mark != self.mark():
             return  # changed while loading: the value may already be stale
-        if mark.stamp != self._stamp or len(self._entries) >= self.max_entries:
+        if mark.stamp != self._stamp:
             # All entries share one stamp (self._stamp): older ones go before a newer joins.
             self._entries.clear()
             self._stamp = mark.stamp
+        elif key not in self._entries and len(self._entries) >= self.max_entries:
+            self._entries.popitem(last=False)
         user_stamp = self.generation.user_stamp(user_id) if user_id is not None else None
         self._entries[key] = _Entry(value, valid_until, user_id, user_stamp)
+        self._entries.move_to_end(key)
 
     def principal(self, digest: str, now: datetime) -> Principal | None:
         found: Principal | None = self.get(("principal", digest), now)
