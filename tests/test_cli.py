@@ -8,9 +8,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tenantry.access.principals import authenticate
+from tenantry.access.principals import authenticate, system_principal
 from tenantry.cli import app
 from tenantry.db.engine import Database
+from tenantry.directory import members, organizations, users
+from tenantry.directory.members import RoleSet
+from tenantry.directory.organizations import OrganizationFields
 
 runner = CliRunner()
 
@@ -107,3 +110,36 @@ def test_set_password_disable_enable_and_sessions(cli_env: Database) -> None:
     _invoke("user", "enable", "carol@example.com")
     assert _roles_of(cli_env, secret) == set()
     assert "revoked 0 session(s)" in _invoke("sessions", "revoke", "carol@example.com")
+
+
+def test_user_leave_takes_a_user_out_of_one_organization(cli_env: Database) -> None:
+    _invoke("user", "create", "carol@example.com")
+
+    async def join() -> tuple[str, str]:
+        db_ = Database(cli_env.settings)
+        try:
+            async with db_.transaction() as db:
+                user = await users.find_by_username(db, "carol@example.com")
+                assert user is not None
+                made = await organizations.create_organization(
+                    db, system_principal(), OrganizationFields(name="Leavers")
+                )
+                roles = RoleSet("ORGANIZATION_MEMBER", [], [], [])
+                await members.replace_user_roles(db, system_principal(), made.id, user.id, roles)
+                return made.id, user.id
+        finally:
+            await db_.dispose()
+
+    async def is_member(org_id: str, user_id: str) -> bool:
+        db_ = Database(cli_env.settings)
+        try:
+            async with db_.transaction(write=False) as db:
+                return await organizations.is_member(db, org_id, user_id)
+        finally:
+            await db_.dispose()
+
+    org_id, user_id = asyncio.run(join())
+    assert "left organization" in _invoke("user", "leave", "carol@example.com", org_id)
+    assert not asyncio.run(is_member(org_id, user_id))
+    again = runner.invoke(app, ["user", "leave", "carol@example.com", org_id])
+    assert again.exit_code == 1 and "not found in this organization" in again.output

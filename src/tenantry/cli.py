@@ -24,7 +24,7 @@ from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.migrate import upgrade
 from tenantry.db.models import User
-from tenantry.directory import users
+from tenantry.directory import members, users
 from tenantry.directory.users import UserFields
 from tenantry.errors import DomainError
 
@@ -265,6 +265,19 @@ def user_enable(username: str) -> None:
     """Enable a disabled user again."""
     _set_enabled(username, True)
     out.print(f"enabled {username}")
+
+
+@user_app.command("leave")
+def user_leave(username: str, organization_id: str) -> None:
+    """Take a user out of an organization: its role, their roles inside it, its teams (the
+    account, other organizations and tokens stay; an organization keeps one owner)."""
+
+    async def work(db: AsyncSession) -> None:
+        user = await _user_named(db, username)
+        await members.remove_member(db, system_principal(), organization_id, user.id)
+
+    run_tx(work)
+    out.print(f"{username} left organization {organization_id}")
 
 
 @sessions_app.command("revoke")

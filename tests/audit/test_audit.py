@@ -44,7 +44,8 @@ from tenantry.config import Settings, load_settings
 from tenantry.db.base import Base
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Organization, Token, User
-from tenantry.directory import invites
+from tenantry.directory import invites, members
+from tenantry.directory.members import RoleSet
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
@@ -759,6 +760,19 @@ async def test_every_mutation_is_audited_in_its_transaction(harness: Harness, wo
     await authentication(harness, world)
     await astro_directory(harness, world, admin)
     await invite_acceptance(harness, world)
+    async with world.database.transaction() as db:
+        joined = RoleSet("ORGANIZATION_MEMBER", [], [], [])
+        await members.replace_user_roles(db, system_principal(), made["org"], made["user"], joined)
+    _, ev = await harness.step(
+        "DELETE",
+        "/organizations/{organizationId}/members/{userId}",
+        organizationId=made["org"],
+        userId=made["user"],
+        token=admin,
+        expect=["organization.user.remove"],
+    )
+    e = one(ev, "organization.user.remove")
+    assert (e.target_id, e.organization_id) == (made["user"], made["org"])
     await harness.step(
         "DELETE", "/users/{userId}", userId=made["user"], token=admin, expect=["user.delete"]
     )

@@ -35,7 +35,10 @@ GROUPS: tuple[PermissionGroup, ...] = (
     PermissionGroup("system.audit", ScopeType.SYSTEM, "Instance audit log", ("list",)),
     PermissionGroup("organization", ScopeType.ORGANIZATION, "The organization", ("get", "update")),
     PermissionGroup(
-        "organization.users", ScopeType.ORGANIZATION, "Organization members", ("list", "get")
+        "organization.users",
+        ScopeType.ORGANIZATION,
+        "Organization members",
+        ("list", "get", "delete"),
     ),
     PermissionGroup(
         "organization.users.roles", ScopeType.ORGANIZATION, "Members' roles", ("update",)

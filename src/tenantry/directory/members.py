@@ -18,7 +18,7 @@ from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
 from tenantry.clock import utcnow
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
-from tenantry.db.models.directory import HolderCount
+from tenantry.db.models.directory import HolderCount, TeamMember
 from tenantry.directory import organizations, tree
 from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.errors import FieldError, Invalid, NotFound
@@ -379,6 +379,62 @@ async def replace_user_roles(
         details={"before": roles_json(before), "after": roles_json(after)},
     )
     return after
+
+
+async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id: str) -> None:
+    """Take a user out of an organization: their organization role, every role they hold
+    inside it, and their place in its teams. Their account, their roles in other
+    organizations and their tokens stay. Removing an owner needs elevation, and an
+    organization keeps at least one owner. Serialized per organization by its row lock."""
+    await organizations.get_visible(db, actor, org_id)
+    actor.require("organization.users.delete", scopes.organization(org_id))
+    user = await db.scalar(select(User).where(User.id == user_id).with_for_update())
+    membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
+    if user is None or membership is None:
+        raise NotFound("user not found in this organization")
+    if membership.role == OWNER:
+        actor.require_elevation()
+    await organizations.adjust_member_count(db, org_id, -1)  # locks the organization's row
+    if membership.role == OWNER and await _owner_count(db, org_id) <= 1:
+        raise Invalid("an organization keeps at least one owner: make someone else owner first")
+    current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
+    await lock_holder_counts(db, org_id, current)
+    await db.execute(
+        delete(RoleBinding).where(
+            RoleBinding.subject_type == "user",
+            RoleBinding.subject_id == user_id,
+            RoleBinding.organization_id == org_id,
+        )
+    )
+    await db.execute(
+        delete(TeamMember).where(
+            TeamMember.organization_id == org_id, TeamMember.user_id == user_id
+        )
+    )
+    before = roleset_from_bindings(membership.role, current)
+    await db.delete(membership)
+    if user.primary_organization_id == org_id:
+        user.primary_organization_id = None
+    user.updated_at = utcnow()
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "organization.user.remove",
+        target_type="user",
+        target_id=user_id,
+        organization_id=org_id,
+        details={"before": roles_json(before)},
+    )
+
+
+async def _owner_count(db: AsyncSession, org_id: str) -> int:
+    count = await db.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.organization_id == org_id, Membership.role == OWNER)
+    )
+    return int(count or 0)
 
 
 def filter_keys(binding: RoleBinding) -> set[tuple[str, str]]:

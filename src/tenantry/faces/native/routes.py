@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from tenantry.access import catalogue, checks, personal_tokens
-from tenantry.directory import organizations, tree, users
+from tenantry.directory import members, organizations, tree, users
 from tenantry.directory.organizations import OrganizationFields
 from tenantry.directory.users import UserFields
 from tenantry.faces.http import BearerCaller, Db
@@ -53,6 +53,15 @@ async def get_organization(caller: Caller, db: Db, organizationId: AnyId) -> Any
 async def delete_organization(caller: Caller, db: Db, organizationId: AnyId) -> Response:
     """Deletes the organization with everything inside it (system administrators only)."""
     await organizations.delete_organization(db, caller, organizationId)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/organizations/{organizationId}/members/{userId}", status_code=204, tags=["Organizations"]
+)
+async def remove_member(caller: Caller, db: Db, organizationId: AnyId, userId: AnyId) -> Response:
+    """Takes the user out of the organization: its role, their roles inside it, its teams."""
+    await members.remove_member(db, caller, organizationId, userId)
     return Response(status_code=204)
 
 
