@@ -269,6 +269,7 @@ async def test_role_changed_on_one_worker_applies_on_the_other(
     a, b = clients
     admin_h = bearer(await store.token(await store.admin()))
     org = await store.org(f"Workers {secrets.token_hex(3)}")
+    await store.member(org, "ORGANIZATION_OWNER")  # so that the member can be demoted again
     member, member_token = await store.member(org, "ORGANIZATION_MEMBER")
     target, _ = await store.member(org, "ORGANIZATION_MEMBER")
     roles_of = f"/v1/organizations/{org.id}/users"

@@ -356,6 +356,8 @@ async def replace_user_roles(
             db, org_id, user_id, roles.organization_role or ""
         )
     elif roles.organization_role is not None:
+        if membership.role == OWNER and roles.organization_role != OWNER:
+            await _keep_an_owner(db, org_id)
         membership.role = roles.organization_role
     await lock_holder_counts(db, org_id, [*current, *new_bindings])
     await db.execute(
@@ -395,8 +397,8 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
     if membership.role == OWNER:
         actor.require_elevation()
     await organizations.adjust_member_count(db, org_id, -1)  # locks the organization's row
-    if membership.role == OWNER and await _owner_count(db, org_id) <= 1:
-        raise Invalid("an organization keeps at least one owner: make someone else owner first")
+    if membership.role == OWNER:
+        await _keep_an_owner(db, org_id)
     current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
     await lock_holder_counts(db, org_id, current)
     await db.execute(
@@ -428,13 +430,17 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
     )
 
 
-async def _owner_count(db: AsyncSession, org_id: str) -> int:
+async def _keep_an_owner(db: AsyncSession, org_id: str) -> None:
+    """Refuse to take away the organization's last owner. Counted under the organization's
+    row lock, so two owners demoting or removing each other at once cannot both succeed."""
+    await db.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
     count = await db.scalar(
         select(func.count())
         .select_from(Membership)
         .where(Membership.organization_id == org_id, Membership.role == OWNER)
     )
-    return int(count or 0)
+    if int(count or 0) <= 1:
+        raise Invalid("an organization keeps at least one owner: make someone else owner first")
 
 
 def filter_keys(binding: RoleBinding) -> set[tuple[str, str]]:

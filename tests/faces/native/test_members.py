@@ -147,3 +147,25 @@ async def test_two_owners_removed_at_once_leave_one_owner(world: World) -> None:
         )
     assert owners == 1
     assert (await state(world, org.id, first.id))[:2] == (1, 1)
+
+
+async def test_the_last_owner_cannot_be_demoted_either(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    org = await world.org()
+    owner_user, owner = await world.member(org, "ORGANIZATION_OWNER")
+    roles_url = f"/v1/organizations/{org.id}/users/{owner_user.id}/roles"
+    demote = {"organizationRole": "ORGANIZATION_MEMBER"}
+
+    refused = await client.post(roles_url, json=demote, headers=bearer(owner))
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert body["statusCode"] == 400 and "at least one owner" in body["message"]
+    one = await client.get(
+        f"/v1/organizations/{org.id}/users/{owner_user.id}", headers=bearer(owner)
+    )
+    assert one.json()["organizationRole"] == "ORGANIZATION_OWNER"
+
+    await world.member(org, "ORGANIZATION_OWNER")
+    done = await client.post(roles_url, json=demote, headers=bearer(owner))
+    assert done.status_code == 200 and done.json()["organizationRole"] == "ORGANIZATION_MEMBER"
