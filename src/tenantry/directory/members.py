@@ -359,14 +359,7 @@ async def replace_user_roles(
         if membership.role == OWNER and roles.organization_role != OWNER:
             await _keep_an_owner(db, org_id)
         membership.role = roles.organization_role
-    await lock_holder_counts(db, org_id, [*current, *new_bindings])
-    await db.execute(
-        delete(RoleBinding).where(
-            RoleBinding.subject_type == "user",
-            RoleBinding.subject_id == user_id,
-            RoleBinding.organization_id == org_id,
-        )
-    )
+    await _drop_user_bindings(db, org_id, user_id, [*current, *new_bindings])
     db.add_all(new_bindings)
     user.updated_at = utcnow()
     await db.flush()
@@ -396,18 +389,10 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
         raise NotFound("user not found in this organization")
     if membership.role == OWNER:
         actor.require_elevation()
-    await organizations.adjust_member_count(db, org_id, -1)  # locks the organization's row
-    if membership.role == OWNER:
         await _keep_an_owner(db, org_id)
+    await organizations.adjust_member_count(db, org_id, -1)
     current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
-    await lock_holder_counts(db, org_id, current)
-    await db.execute(
-        delete(RoleBinding).where(
-            RoleBinding.subject_type == "user",
-            RoleBinding.subject_id == user_id,
-            RoleBinding.organization_id == org_id,
-        )
-    )
+    await _drop_user_bindings(db, org_id, user_id, current)
     await db.execute(
         delete(TeamMember).where(
             TeamMember.organization_id == org_id, TeamMember.user_id == user_id
@@ -427,6 +412,21 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
         target_id=user_id,
         organization_id=org_id,
         details={"before": roles_json(before)},
+    )
+
+
+async def _drop_user_bindings(
+    db: AsyncSession, org_id: str, user_id: str, touched: Sequence[RoleBinding]
+) -> None:
+    """Delete the user's own bindings in the organization, after locking the holder counts
+    that these and any bindings about to be written (`touched`) move."""
+    await lock_holder_counts(db, org_id, touched)
+    await db.execute(
+        delete(RoleBinding).where(
+            RoleBinding.subject_type == "user",
+            RoleBinding.subject_id == user_id,
+            RoleBinding.organization_id == org_id,
+        )
     )
 
 
