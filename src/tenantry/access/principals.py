@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,7 +84,20 @@ def anonymous() -> Principal:
     return Principal(grants=Grants([]))
 
 
-def user_can_sign_in(user: User) -> bool:
+class Account(Protocol):
+    """What signing in reads of a user: an ORM User, or the row a password sign-in reads."""
+
+    @property
+    def password_hash(self) -> str | None: ...
+    @property
+    def locked_until(self) -> datetime | None: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def status(self) -> str: ...
+
+
+def user_can_sign_in(user: Account) -> bool:
     return user.enabled and user.status == "ACTIVE"
 
 

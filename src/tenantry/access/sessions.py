@@ -2,26 +2,33 @@
 
 A failed sign-in must still be counted, so `login` and `elevate` return an outcome instead of
 raising: the face renders the refusal after the transaction has committed the failure.
+
+`login` reads and writes with prepared Core statements, not ORM objects: its event-loop time
+is what other requests wait behind while sign-ins pour in (issue 5's sign-in target; the
+measurements are in docs/performance.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import passwords
 from tenantry.access.engine import load_user_grants
 from tenantry.access.passwords import Hasher
 from tenantry.access.policy import SecurityPolicy
-from tenantry.access.principals import Principal, anonymous, user_can_sign_in
+from tenantry.access.principals import Account, Principal, anonymous, user_can_sign_in
 from tenantry.access.ratelimit import RateLimiter
 from tenantry.access.scopes import SYSTEM_SCOPE
-from tenantry.access.tokens import Minted, TokenKind, mint, revoke
-from tenantry.audit.log import record
+from tenantry.access.tokens import Minted, TokenKind, mint_session, revoke
+from tenantry.audit.log import record, record_now
 from tenantry.clock import utcnow
+from tenantry.db.base import UTCDateTime
+from tenantry.db.engine import UNTRACKED, wrote_for_user
 from tenantry.db.models import Token, User
 from tenantry.directory import users
 from tenantry.errors import FieldError, Invalid, NotFound, RateLimited
@@ -40,6 +47,43 @@ class Limits:
 @dataclass(frozen=True)
 class LoginOutcome:
     minted: Minted | None  # None: refused (the reason is in the audit log only)
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    id: str
+    password_hash: str | None
+    locked_until: datetime | None
+    enabled: bool
+    status: str
+
+
+_users = cast(Table, User.__table__)
+_ACCOUNT = select(
+    _users.c.id, _users.c.password_hash, _users.c.locked_until, _users.c.enabled, _users.c.status
+).where(_users.c.username_key == bindparam("key"))
+_NOW = bindparam("now", type_=UTCDateTime())
+_SIGNED_IN = (
+    update(_users)
+    .where(_users.c.id == bindparam("uid"))
+    .values(
+        login_attempts=0,
+        locked_until=None,
+        first_login_at=func.coalesce(_users.c.first_login_at, _NOW),
+        last_login_at=_NOW,
+        seen_at=_NOW,
+    )
+)
+_REHASHED = (
+    update(_users).where(_users.c.id == bindparam("uid")).values(password_hash=bindparam("hash"))
+)
+# Sign-in bookkeeping concerns the signing-in user alone (see wrote_for_user).
+_BOOKKEEPING = {UNTRACKED: True}
+
+
+async def _find_account(db: AsyncSession, username: str) -> _Account | None:
+    row = (await db.execute(_ACCOUNT, {"key": users.username_key(username)})).first()
+    return None if row is None else _Account(*row)
 
 
 def _check_lengths(username: str, password: str) -> None:
@@ -64,12 +108,12 @@ async def throttle(limits: Limits, ip: str | None, username: str) -> None:
 
 
 async def _record_failure(
-    db: AsyncSession, policy: SecurityPolicy, user: User, now: datetime
+    db: AsyncSession, policy: SecurityPolicy, user_id: str, now: datetime
 ) -> None:
     """Atomic in SQL, so N parallel failures count exactly N."""
     attempts = await db.scalar(
         update(User)
-        .where(User.id == user.id)
+        .where(User.id == user_id)
         .values(login_attempts=User.login_attempts + 1)
         .returning(User.login_attempts)
         .execution_options(synchronize_session=False)
@@ -78,7 +122,7 @@ async def _record_failure(
     if lock is not None:
         await db.execute(
             update(User)
-            .where(User.id == user.id)
+            .where(User.id == user_id)
             .values(locked_until=now + lock)
             .execution_options(synchronize_session=False)
         )
@@ -88,17 +132,17 @@ async def _record_failure(
                 anonymous(),
                 "auth.lockout",
                 target_type="user",
-                target_id=user.id,
+                target_id=user_id,
                 details={"seconds": int(lock.total_seconds())},
             )
 
 
-def _is_locked(user: User, now: datetime) -> bool:
+def _is_locked(user: Account, now: datetime) -> bool:
     return user.locked_until is not None and user.locked_until > now
 
 
 async def _verify(
-    hasher: Hasher, user: User | None, password: str, now: datetime, *, in_slot: bool = False
+    hasher: Hasher, user: Account | None, password: str, now: datetime, *, in_slot: bool = False
 ) -> bool:
     """One argon2 verification whatever the case (unknown, locked, disabled or no password),
     so that timing tells nothing."""
@@ -110,7 +154,7 @@ async def _verify(
 async def start_session(
     db: AsyncSession,
     policy: SecurityPolicy,
-    user: User,
+    user_id: str,
     now: datetime | None = None,
     deadline: datetime | None = None,
 ) -> Minted:
@@ -118,16 +162,7 @@ async def start_session(
     accepting an invite). `deadline` carries an existing session's absolute cap (refresh)."""
     now = now or utcnow()
     cap = deadline or now + policy.session_max
-    return await mint(
-        db,
-        kind=TokenKind.SESSION,
-        user_id=user.id,
-        name="session",
-        expires_at=min(now + policy.session_idle, cap),
-        max_expires_at=cap,
-        created_by=user.id,
-        flush=False,  # written with the rest of the sign-in at commit: one flush, not three
-    )
+    return await mint_session(db, user_id, now, min(now + policy.session_idle, cap), cap)
 
 
 async def login(
@@ -144,33 +179,31 @@ async def login(
     await throttle(limits, ip, username)
     now = utcnow()
     async with hasher.slot():  # queue for the hasher before taking a database connection
-        user = await users.find_by_username(db, username)
-        verified = await _verify(hasher, user, password, now, in_slot=True)
-    if not verified or user is None:
-        if user is not None:
-            await _record_failure(db, policy, user, now)
+        account = await _find_account(db, username)
+        verified = await _verify(hasher, account, password, now, in_slot=True)
+    if not verified or account is None:
+        if account is not None:
+            await _record_failure(db, policy, account.id, now)
         await record(
             db,
             anonymous(),
             "auth.login.failure",
             target_type="user",
-            target_id=user.id if user else None,
+            target_id=account.id if account else None,
         )
         return LoginOutcome(None)
-    if user.password_hash and hasher.needs_rehash(user.password_hash):
-        user.password_hash = await hasher.hash(password)
-    user.login_attempts = 0
-    user.locked_until = None
-    user.first_login_at = user.first_login_at or now
-    user.last_login_at = now
-    user.seen_at = now
-    minted = await start_session(db, policy, user, now, None)
-    await record(
+    if account.password_hash and hasher.needs_rehash(account.password_hash):
+        rehashed = {"uid": account.id, "hash": await hasher.hash(password)}
+        await db.execute(_REHASHED, rehashed, execution_options=_BOOKKEEPING)
+    await db.execute(_SIGNED_IN, {"uid": account.id, "now": now}, execution_options=_BOOKKEEPING)
+    wrote_for_user(db, account.id)
+    minted = await start_session(db, policy, account.id, now, None)
+    await record_now(
         db,
         anonymous(),
         "auth.login.success",
         target_type="user",
-        target_id=user.id,
+        target_id=account.id,
         details={"token": minted.token.id},
     )
     return LoginOutcome(minted)
@@ -197,7 +230,7 @@ async def authenticate_password(
         verified = await _verify(hasher, user, password, now, in_slot=True)
     if not verified or user is None:
         if user is not None:
-            await _record_failure(db, policy, user, now)
+            await _record_failure(db, policy, user.id, now)
         return None
     if user.login_attempts:
         user.login_attempts = 0
@@ -223,7 +256,7 @@ async def refresh(db: AsyncSession, actor: Principal) -> Minted:
     token = _session_of(actor)
     assert actor.user is not None
     now = utcnow()
-    minted = await start_session(db, actor.policy, actor.user, now, token.max_expires_at)
+    minted = await start_session(db, actor.policy, actor.user.id, now, token.max_expires_at)
     await revoke(db, token.id, by=actor.actor_id)
     await record(
         db,
@@ -286,7 +319,7 @@ async def elevate(
     await throttle(limits, ip, user.username)
     now = utcnow()
     if not await _verify(hasher, user, password, now):
-        await _record_failure(db, actor.policy, user, now)
+        await _record_failure(db, actor.policy, user.id, now)
         await record(db, actor, "auth.elevate.failure", target_type="user", target_id=user.id)
         return ElevateOutcome(None)
     user.elevated_until = now + actor.policy.elevation

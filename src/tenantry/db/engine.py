@@ -161,6 +161,13 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(USERS_CHANGED, None)
 
 
+def wrote_for_user(session: AsyncSession, user_id: str) -> None:
+    """Statements marked UNTRACKED wrote rows that concern this one user alone (a sign-in's
+    bookkeeping and session token): at commit, every process drops what it cached for that
+    user, just as after an ORM flush of the same rows."""
+    session.info.setdefault(USERS_CHANGED, set()).add(user_id)
+
+
 def _used(session: AsyncSession) -> bool:
     return session.in_transaction() or bool(session.new or session.dirty or session.deleted)
 

@@ -194,7 +194,7 @@ async def accept_invite(
     if user.primary_organization_id is None:
         user.primary_organization_id = org_id
     await db.flush()
-    session = await start_session(db, sec.policy, user) if new_account else None
+    session = await start_session(db, sec.policy, user.id) if new_account else None
     by = actor if actor.user is not None else Principal(grants=Grants([]), user=user)
     await record(
         db,

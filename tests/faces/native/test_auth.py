@@ -8,12 +8,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tenantry.access import accounts
 from tenantry.access.principals import system_principal
+from tenantry.access.tokens import digest
 from tenantry.app import create_app
-from tenantry.clock import utcnow
+from tenantry.clock import iso_z, utcnow
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Token, User
@@ -80,6 +81,57 @@ async def test_login_gives_a_working_session(client: httpx.AsyncClient, world: W
         assert stored is not None and stored.first_login_at is not None
         assert stored.last_login_at is not None and stored.login_attempts == 0
         assert stored.password_hash and PASSWORD not in stored.password_hash
+
+
+async def test_a_sign_in_writes_its_bookkeeping_session_and_audit_event(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The sign-in writes with prepared statements, not ORM objects: the rows must be what
+    the ORM wrote before (first sign-in kept, last one moved, failures forgotten)."""
+    user = await with_password(world, "ida@example.com")
+    async with world.database.transaction() as db:
+        await db.execute(update(User).where(User.id == user.id).values(login_attempts=2))
+    first = (await login(client, "ida@example.com", PASSWORD)).json()
+    async with world.database.transaction() as db:
+        once = await db.scalar(select(User).where(User.id == user.id))
+        assert once is not None and once.login_attempts == 0 and once.locked_until is None
+        assert once.first_login_at == once.last_login_at == once.seen_at is not None
+    second = await client.post(
+        f"{V}/auth/login",
+        json={"username": "ida@example.com", "password": PASSWORD},
+        headers={"X-Request-Id": "sign-in-2"},
+    )
+    async with world.database.transaction() as db:
+        twice = await db.scalar(select(User).where(User.id == user.id))
+        assert twice is not None and twice.first_login_at == once.first_login_at
+        assert twice.last_login_at is not None and twice.last_login_at > once.first_login_at
+        token = await db.scalar(select(Token).where(Token.digest == digest(second.json()["token"])))
+        event = await db.scalar(select(AuditEvent).where(AuditEvent.request_id == "sign-in-2"))
+    assert token is not None and first["token"] != second.json()["token"]
+    assert (token.kind, token.name, token.user_id) == ("session", "session", user.id)
+    assert token.created_by == token.updated_by == user.id and token.revoked_at is None
+    assert token.short_token == second.json()["token"][4:12]
+    assert token.created_at is not None and token.expires_at is not None
+    assert token.created_at < token.expires_at <= token.max_expires_at  # type: ignore[operator]
+    assert second.json()["expiresAt"] == iso_z(token.expires_at)
+    assert event is not None and event.action == "auth.login.success"
+    assert (event.actor_type, event.target_type, event.target_id) == ("anonymous", "user", user.id)
+    assert event.details == {"token": token.id} and event.ip
+
+
+async def test_a_sign_in_upgrades_a_hash_made_with_weaker_parameters(
+    settings: Settings, database: Database, world: World
+) -> None:
+    user = await with_password(world, "jo@example.com")  # t=2
+    stronger = load_settings(database_url=settings.database_url, argon2_time_cost=3)
+    transport = httpx.ASGITransport(app=create_app(stronger, database))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        assert (await login(c, "jo@example.com", PASSWORD)).status_code == 200
+        assert (await login(c, "jo@example.com", PASSWORD)).status_code == 200
+    async with world.database.transaction() as db:
+        stored = await db.scalar(select(User.password_hash).where(User.id == user.id))
+    assert stored is not None and ",t=3," in stored and PASSWORD not in stored
+    assert await _hasher().verify(stored, PASSWORD)
 
 
 async def test_unknown_user_and_wrong_password_look_the_same(
