@@ -71,22 +71,47 @@ async def mint(
     return Minted(token, secret)
 
 
-_INSERT = insert(cast(Table, Token.__table__))
+INSERT = insert(cast(Table, Token.__table__))
+
+
+def new_session(
+    user_id: str, now: datetime, expires_at: datetime, max_expires_at: datetime
+) -> tuple[dict[str, Any], str]:
+    """A session token's row (every column of SESSION_COLUMNS) and its secret, for a caller
+    that writes the row itself with INSERT (sign-in: together with its other rows)."""
+    secret = new_secret()
+    values = _columns(
+        secret, TokenKind.SESSION, user_id, "session", "", expires_at, max_expires_at, user_id
+    )
+    return values | {"created_at": now, "updated_at": now}, secret
+
+
+SESSION_COLUMNS = (
+    "id",
+    "kind",
+    "digest",
+    "short_token",
+    "user_id",
+    "name",
+    "description",
+    "expires_at",
+    "max_expires_at",
+    "created_by",
+    "updated_by",
+    "created_at",
+    "updated_at",
+)
 
 
 async def mint_session(
     db: AsyncSession, user_id: str, now: datetime, expires_at: datetime, max_expires_at: datetime
 ) -> Minted:
-    """A session token, written at once by one INSERT without the unit of work (sign-in's
-    hot path, docs/performance.md). The Token returned is a detached copy, for reading."""
+    """A session token, written at once by one INSERT without the unit of work (see
+    access/sessions.py). The Token returned is a detached copy, for reading."""
     if db.new or db.dirty or db.deleted:
         await db.flush()  # the token's user may be among them (accepting an invite)
-    secret = new_secret()
-    values = _columns(
-        secret, TokenKind.SESSION, user_id, "session", "", expires_at, max_expires_at, user_id
-    )
-    values |= {"created_at": now, "updated_at": now}
-    await db.execute(_INSERT, values, execution_options={UNTRACKED: True})
+    values, secret = new_session(user_id, now, expires_at, max_expires_at)
+    await db.execute(INSERT, values, execution_options={UNTRACKED: True})
     wrote_for_user(db, user_id)  # as the ORM would have: a token concerns its user alone
     return Minted(Token(**values), secret)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.db.engine import UNTRACKED
 from tenantry.db.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -41,23 +41,34 @@ async def record(
     db.add(AuditEvent(**_values(actor, action, target_type, target_id, organization_id, details)))
 
 
-_INSERT = insert(cast(Table, AuditEvent.__table__))
+INSERT = insert(cast(Table, AuditEvent.__table__))
+EVENT_COLUMNS = (
+    "actor_type",
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "organization_id",
+    "request_id",
+    "ip",
+    "details",
+    "at",
+)
 
 
-async def record_now(
-    db: AsyncSession,
+def event_row(
     actor: Principal,
     action: str,
+    at: datetime,
     *,
     target_type: str | None = None,
     target_id: str | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
-    """`record`, written at once by one INSERT, without an ORM object or a flush: for the
-    sign-in, whose every statement costs its event loop (docs/performance.md). An audit row
-    changes nothing a cache derives from, hence UNTRACKED."""
-    values = _values(actor, action, target_type, target_id, None, details)
-    await db.execute(_INSERT, values, execution_options={UNTRACKED: True})
+) -> dict[str, Any]:
+    """What `record` writes, as a row (every column of EVENT_COLUMNS) for a caller that
+    writes it with INSERT itself (sign-in: together with its other rows). An audit row
+    changes nothing a cache derives from: such a write may be marked UNTRACKED."""
+    return _values(actor, action, target_type, target_id, None, details) | {"at": at}
 
 
 def _values(

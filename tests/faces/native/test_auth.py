@@ -10,10 +10,11 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tenantry.access import accounts
-from tenantry.access.principals import system_principal
+from tenantry.access import accounts, tokens
+from tenantry.access.principals import anonymous, system_principal
 from tenantry.access.tokens import digest
 from tenantry.app import create_app
+from tenantry.audit import log as audit
 from tenantry.clock import iso_z, utcnow
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
@@ -117,6 +118,17 @@ async def test_a_sign_in_writes_its_bookkeeping_session_and_audit_event(
     assert event is not None and event.action == "auth.login.success"
     assert (event.actor_type, event.target_type, event.target_id) == ("anonymous", "user", user.id)
     assert event.details == {"token": token.id} and event.ip
+
+
+def test_the_rows_a_sign_in_writes_fill_every_column_its_statement_binds() -> None:
+    """On PostgreSQL the sign-in's rows go through one prepared statement whose parameters
+    are fixed (tokens.SESSION_COLUMNS, audit.EVENT_COLUMNS): a column added to a row but not
+    to its tuple would silently not be written."""
+    now = utcnow()
+    session, secret = tokens.new_session("u", now, now, now)
+    assert set(session) == set(tokens.SESSION_COLUMNS) and digest(secret) == session["digest"]
+    event = audit.event_row(anonymous(), "auth.login.success", now, details={"token": "t"})
+    assert set(event) == set(audit.EVENT_COLUMNS)
 
 
 async def test_a_sign_in_upgrades_a_hash_made_with_weaker_parameters(
