@@ -62,6 +62,15 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 DML = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+# Data-modifying CTEs (the sign-in's one statement on PostgreSQL): WITH name AS (INSERT ...
+CTE_DML = re.compile(r'\bAS\s*\(\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+
+
+def written_tables(statement: str) -> set[str]:
+    if statement.lstrip()[:4].upper() == "WITH":
+        return {m.group(1).lower() for m in CTE_DML.finditer(statement)}
+    match = DML.match(statement)
+    return {match.group(1).lower()} if match else set()
 
 
 @dataclass
@@ -84,10 +93,9 @@ class ProbeDatabase(Database):
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._statement)
 
     def _statement(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        match = DML.match(statement)
         tx = self._open.get(conn)
-        if match and tx is not None:
-            tx.tables.add(match.group(1).lower())
+        if tx is not None:
+            tx.tables |= written_tables(statement)
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CTE, Table, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import CTE, Select, Table, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import passwords, tokens
@@ -242,7 +242,7 @@ def _bound_insert(table: Table, columns: tuple[str, ...], prefix: str) -> CTE:
     return insert(table).values(values).cte(prefix + "row")
 
 
-_WRITES_AT_ONCE = select(literal_column("1")).add_cte(
+_WRITES_AT_ONCE: Select[Any] = select(literal_column("1")).add_cte(
     _SIGNED_IN.cte("signed_in"),
     _bound_insert(cast(Table, Token.__table__), tokens.SESSION_COLUMNS, "t_"),
     _bound_insert(cast(Table, AuditEvent.__table__), audit.EVENT_COLUMNS, "a_"),
