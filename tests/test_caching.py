@@ -353,3 +353,65 @@ async def test_postgres_notify_reaches_another_process_and_a_lost_listener_disab
     finally:
         await reader.close()
         await writer.dispose()
+
+
+async def test_a_sign_in_on_postgres_announces_its_user_once_and_only_at_commit(
+    pg_url: str,
+) -> None:
+    """The sign-in's one statement sends the commit's notice itself: other processes hear
+    `users:<id>` once the transaction commits, nothing if it rolls back, and the commit sends
+    no notice of its own (PostgreSQL would fold a second identical one into the first, but
+    it would cost a round trip)."""
+    import asyncpg
+
+    from tenantry.access import accounts, sessions
+    from tenantry.access.principals import system_principal
+    from tenantry.access.security import Security
+    from tenantry.config import load_settings
+    from tenantry.db.generation import CHANNEL
+
+    settings = load_settings(database_url=pg_url, login_rate_per_ip=1000)
+    database, security = Database(settings), Security.from_settings(settings)
+    world = World(database)
+    user = await world.user()
+    async with database.transaction() as db:
+        await accounts.set_password(db, security.hasher, system_principal(), user.id, PASSWORD)
+    heard: list[str] = []
+    listener = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
+    await listener.add_listener(CHANNEL, lambda *args: heard.append(args[-1]))
+
+    async def sign_in(db: Any) -> sessions.LoginOutcome:
+        return await sessions.login(
+            db,
+            security.hasher,
+            security.policy,
+            security.limits,
+            username=user.username,
+            password=PASSWORD,
+            ip="10.0.0.1",
+        )
+
+    class Undo(Exception):
+        pass
+
+    try:
+        try:
+            async with database.transaction() as db:
+                assert (await sign_in(db)).minted is not None
+                raise Undo
+        except Undo:
+            pass
+        with statements(database) as seen:
+            async with database.transaction() as db:
+                assert (await sign_in(db)).minted is not None
+        assert [s.split()[0] for s in seen if "pg_notify" in s] == ["WITH"]
+        for _ in range(100):
+            if heard:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # time for a second notice, were there one
+        assert heard == [f"users:{user.id}"]
+    finally:
+        await listener.close()
+        await security.close()
+        await database.dispose()

@@ -24,6 +24,7 @@ CHANGED = "tenantry.changed"
 USERS_CHANGED = "tenantry.users_changed"
 GENERATION = "tenantry.generation"
 NOTIFY = "tenantry.notify"
+ANNOUNCED = "tenantry.announced"
 # Execution option for writes that change nothing a cache derives from (token use stamps).
 UNTRACKED = "tenantry_untracked"
 
@@ -141,13 +142,14 @@ def _before_commit(session: Session) -> None:
     untracked = {UNTRACKED: True}
     if session.info.get(CHANGED):
         session.execute(notify, {"c": CHANNEL, "p": ""}, execution_options=untracked)
-    elif users := session.info.get(USERS_CHANGED):
+    elif users := session.info.get(USERS_CHANGED, set()) - session.info.get(ANNOUNCED, set()):
         payload = USERS_PREFIX + ",".join(sorted(users))
         session.execute(notify, {"c": CHANNEL, "p": payload}, execution_options=untracked)
 
 
 @event.listens_for(TrackedSession, "after_commit")
 def _after_commit(session: Session) -> None:
+    session.info.pop(ANNOUNCED, None)
     users = session.info.pop(USERS_CHANGED, None)
     if session.info.pop(CHANGED, False):
         session.info[GENERATION].bump()
@@ -159,13 +161,23 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session) -> None:
     session.info.pop(CHANGED, None)
     session.info.pop(USERS_CHANGED, None)
+    session.info.pop(ANNOUNCED, None)
 
 
-def wrote_for_user(session: AsyncSession, user_id: str) -> None:
+def wrote_for_user(session: AsyncSession, user_id: str, *, announced: bool = False) -> None:
     """Statements marked UNTRACKED wrote rows that concern this one user alone (a sign-in's
     bookkeeping and session token): at commit, every process drops what it cached for that
-    user, just as after an ORM flush of the same rows."""
+    user, just as after an ORM flush of the same rows. `announced`: the caller's own
+    statement already ran `pg_notify` with `user_notice(user_id)` in this transaction
+    (delivered at commit all the same), so the commit need not send it again."""
     session.info.setdefault(USERS_CHANGED, set()).add(user_id)
+    if announced:
+        session.info.setdefault(ANNOUNCED, set()).add(user_id)
+
+
+def user_notice(user_id: str) -> dict[str, str]:
+    """`channel` and `payload` for `pg_notify`: a change that concerns this user alone."""
+    return {"channel": CHANNEL, "payload": USERS_PREFIX + user_id}
 
 
 def _used(session: AsyncSession) -> bool:
