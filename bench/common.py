@@ -258,7 +258,11 @@ def server(
         if url is None:
             raise ValueError("either command or url")
         argv = tenantry_command(port, workers)
-        environment = tenantry_env(url, env)
+        # CPU claims of its own (access/passwords.py): each bench server places its event
+        # loop as it would alone on the host, whatever other bench servers are running.
+        claims = log_path.parent / f"cpu-claims-{port}"
+        claims.mkdir(parents=True, exist_ok=True)
+        environment = tenantry_env(url, {"TENANTRY_CPU_CLAIMS_DIR": str(claims), **(env or {})})
     else:
         argv = [part.replace("{port}", str(port)) for part in command]
         environment = {**os.environ, **(env or {})}

@@ -18,8 +18,8 @@ Groups (`--only` / `--skip` take these names):
                  bulk-load time, and the peak worker RSS under load at the largest PostgreSQL
                  size
   login          bench.login: logins/s, and `GET /v1/users/self` p99 alone and under login load;
-                 then the graded ratio from paired rounds (bench.login_ab), default settings
-                 and TENANTRY_PIN_EVENT_LOOP=true, per worker count
+                 then the graded ratio from paired rounds (bench.login_ab), default settings,
+                 and TENANTRY_PIN_EVENT_LOOP=off beside it, per worker count
   engine         bench.engine.run(quick): permission checks against pycasbin (if present)
 
 Each HTTP figure comes from a load generator in its own process over loopback (bench.loadgen:
@@ -552,15 +552,18 @@ def run_login(args: argparse.Namespace, steps: Steps) -> list[Figure]:
 
 # The sign-in target is graded on paired rounds (bench/login_ab.py): one 10 s phase of each
 # condition moves the ratio by ±0.5x from one run to the next on a shared 2-core machine.
-PINNED = {"TENANTRY_PIN_EVENT_LOOP": "true"}
+# Beside the default (TENANTRY_PIN_EVENT_LOOP=auto, which pins a worker's loop when it holds
+# its CPU's claim: each bench server has a claims directory of its own), the loop left
+# wherever the kernel puts it: what the pinning buys.
+UNPINNED = {"TENANTRY_PIN_EVENT_LOOP": "off"}
 
 
 def _login_rounds(args: argparse.Namespace, steps: Steps) -> list[Figure]:
     steps.start("login: paired rounds for the p99 target")
     variants = [
-        login_ab.Variant(f"{w} worker(s){', pinned' if env else ''}", w, dict(env))
+        login_ab.Variant(f"{w} worker(s){', unpinned' if env else ''}", w, dict(env))
         for w in args.login_workers
-        for env in ({}, PINNED)
+        for env in ({}, UNPINNED)
     ]
     plan = login_ab.Plan(
         args.login_rounds, args.login_round_seconds, args.connections, args.loadgen
@@ -573,7 +576,8 @@ def _login_rounds(args: argparse.Namespace, steps: Steps) -> list[Figure]:
 def _round_figure(v: login_ab.Variant, args: argparse.Namespace) -> Figure:
     ratio = v.median_ratio()
     alone, under = v.medians()
-    config = "TENANTRY_PIN_EVENT_LOOP=true" if v.env else "default settings"
+    unpinned = bool(v.env)
+    config = "TENANTRY_PIN_EVENT_LOOP=off" if unpinned else "default settings"
     return figure(
         "login",
         f"GET {login.SELF} during logins, paired rounds ({config})",
@@ -584,8 +588,8 @@ def _round_figure(v: login_ab.Variant, args: argparse.Namespace) -> Figure:
         p99_ms=under,
         ratio=ratio,
         ratio_of=f"median over {len(v.rounds)} rounds of p99 under login load / p99 alone",
-        target=_login_target(v.workers),
-        **{"pass": ratio is not None and ratio <= 2},
+        target="reported: the event loop not pinned" if unpinned else _login_target(v.workers),
+        **{"pass": None if unpinned else ratio is not None and ratio <= 2},
         note=f"p99 alone {alone:.2f} ms (median); ratio per round {v.ratios()}",
     )
 

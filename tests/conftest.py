@@ -25,6 +25,10 @@ from tenantry.db.migrate import upgrade
 from tests.factories import World
 
 PG_URL = os.environ.get("TENANTRY_TEST_POSTGRES_URL", "")
+# The test process signs in on its own event loop: pinned ("auto" would pin it), every later
+# test, and every server a test starts (they inherit it), would run on that one CPU. Tests of
+# pinning say what they want explicitly.
+os.environ.setdefault("TENANTRY_PIN_EVENT_LOOP", "off")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

@@ -41,7 +41,7 @@ def create_app(
     settings = settings or load_settings()
     mail = mailer if mailer is not None else make_mailer(settings)
     db = database or Database(settings)
-    sec = Security.from_settings(settings)
+    sec = Security.from_settings(settings, serving=True)
     cache = AuthCache(db.generation)
     faces = {
         "astro": astro.build(settings.max_body_bytes),

@@ -4,11 +4,12 @@ the faces use, acting as the trusted system principal."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -95,9 +96,20 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=_log_config(settings.log_level),
         access_log=False,
         proxy_headers=False,
     )
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's own logging, plus Tenantry's loggers through the same handler (without it
+    they would have none, and only warnings would reach stderr)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["tenantry"] = {"handlers": ["default"], "level": level, "propagate": False}
+    return config
 
 
 @app.command()

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tenantry.mail import DEFAULT_FROM, check_sender
 
 HashPriority = Literal["idle", "nice", "normal"]  # see access/passwords.py
+PinLoop = Literal["auto", "on", "off"]  # see access/passwords.py
+_SWITCH = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
 
 
 class Settings(BaseSettings):
@@ -40,10 +42,15 @@ class Settings(BaseSettings):
     # once to request handling; "nice" = nice 10; "normal". See access/passwords.py.
     hash_priority: HashPriority = "idle"
     # With "idle": also run each worker's event loop on the CPU of its first hashing thread,
-    # so that a request there preempts that worker's own hashing at once. Only for a host that
-    # runs one Tenantry server: independent servers cannot see each other and may pick the
-    # same CPU. See docs/operations.md.
-    pin_event_loop: bool = False
+    # so that a request there preempts that worker's own hashing at once. "auto": only when
+    # the worker holds that CPU alone (a claim in `cpu_claims_dir`, shared by every Tenantry
+    # server that uses the same directory) and its cgroup has no CPU quota; "on": always;
+    # "off": never. See docs/operations.md.
+    pin_event_loop: PinLoop = "auto"
+    # Where workers claim CPUs (one lock file per CPU, released when the process ends): a
+    # directory every Tenantry server on the host sees. "" = no claims ("auto" never pins).
+    # Only lock files are made there, opened read-only without following links (S108).
+    cpu_claims_dir: str = "/dev/shm"  # noqa: S108
 
     # Session tokens slide: each use extends them by `session_idle_minutes`, up to
     # `session_max_hours` after sign-in.
@@ -87,6 +94,12 @@ class Settings(BaseSettings):
                 "TENANTRY_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
         return value
+
+    @field_validator("pin_event_loop", mode="before")
+    @classmethod
+    def _switch_words(cls, value: object) -> object:
+        """true/false and the like, as the setting was a switch before it had "auto"."""
+        return _SWITCH.get(value.strip().lower(), value) if isinstance(value, str) else value
 
     @field_validator("smtp_url", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -134,7 +135,9 @@ def test_worker_processes_of_one_server_start_hashing_on_different_cpus() -> Non
     assert 0 <= alone < beside < 64  # places, not process ids
 
 
-def _loop_and_hasher_cpus(hasher: Hasher) -> tuple[set[int], set[int], set[int]]:
+def _loop_and_hasher_cpus(
+    hasher: Hasher, *, close: bool = True
+) -> tuple[set[int], set[int], set[int]]:
     """Run one hash from an event loop on a thread of its own (pinning must not reach the test
     runner's thread): the loop thread's CPUs before and after, and the hashing thread's."""
     seen: dict[str, set[int]] = {}
@@ -150,28 +153,100 @@ def _loop_and_hasher_cpus(hasher: Hasher) -> tuple[set[int], set[int], set[int]]
     runner = threading.Thread(target=asyncio.run, args=(sign_in(),))
     runner.start()
     runner.join(timeout=30)
-    hasher.close()
+    if close:
+        hasher.close()
     return seen["before"], seen["after"], seen["hasher"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread affinity: Linux")
 def test_pinned_event_loop_shares_the_cpu_of_its_first_hashing_thread() -> None:
-    """TENANTRY_PIN_EVENT_LOOP: at its first hash the loop's thread moves to the CPU of the
-    worker's first hashing thread; without it (the default) the loop keeps every CPU."""
-    before, after, hasher_cpus = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1, pin_loop=True))
+    """TENANTRY_PIN_EVENT_LOOP=on: at its first hash the loop's thread moves to the CPU of the
+    worker's first hashing thread; with "off" the loop keeps every CPU."""
+    before, after, hasher_cpus = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1, pin_loop="on"))
     assert len(hasher_cpus) == 1 and after == hasher_cpus
     assert len(before) > 1 or before == after
-    before, after, _ = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1))
+    before, after, _ = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1, pin_loop="off"))
     assert after == before
-    before, after, _ = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1, "nice", pin_loop=True))
+    before, after, _ = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1, "nice", pin_loop="on"))
     assert after == before  # only beside an idle-class hasher
 
 
-def test_pin_event_loop_setting_reaches_the_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tenantry.access.security import Security
-    from tenantry.config import load_settings
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread affinity: Linux")
+def test_auto_pins_only_a_loop_whose_worker_claimed_its_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With "auto", each hasher (a worker) claims a CPU of its own in the claims directory and
+    its loop joins it there; once every CPU is claimed, the next worker neither shares a CPU
+    with another's loop nor pins; a closed hasher's claim is free again."""
+    monkeypatch.setattr(passwords, "_cpu_quota", lambda: False)  # as on a host of its own
+    cpus = os.sched_getaffinity(0)
+    hashers = [Hasher(2, 19456, 1, 1, pin_loop="auto", claims_dir=str(tmp_path)) for _ in cpus]
+    homes = []
+    for hasher in hashers:
+        _, after, hasher_cpus = _loop_and_hasher_cpus(hasher, close=False)
+        assert after == hasher_cpus and len(after) == 1
+        homes.append(after)
+    assert set().union(*homes) == cpus  # every CPU claimed once
+    assert {p.name for p in tmp_path.iterdir()} == {f"tenantry-cpu{c}.lock" for c in cpus}
+    late = Hasher(2, 19456, 1, 1, pin_loop="auto", claims_dir=str(tmp_path))
+    before, after, _ = _loop_and_hasher_cpus(late)
+    assert after == before == cpus
+    hashers[0].close()
+    again = Hasher(2, 19456, 1, 1, pin_loop="auto", claims_dir=str(tmp_path))
+    assert _loop_and_hasher_cpus(again)[1] == homes[0]
+    for hasher in hashers[1:]:
+        hasher.close()
+    no_claims = Hasher(2, 19456, 1, 1, pin_loop="auto", claims_dir="")
+    before, after, _ = _loop_and_hasher_cpus(no_claims)
+    assert after == before
 
-    monkeypatch.setenv("TENANTRY_PIN_EVENT_LOOP", "true")
-    assert Security.from_settings(load_settings()).hasher._placement.pin_loop
-    monkeypatch.delenv("TENANTRY_PIN_EVENT_LOOP")
-    assert not Security.from_settings(load_settings()).hasher._placement.pin_loop
+
+@pytest.mark.parametrize(
+    ("membership", "files", "capped"),
+    [
+        ("0::/\n", {}, False),
+        ("0::/kubepods/pod1/ctr\n", {"kubepods/pod1/ctr/cpu.max": "max 100000"}, False),
+        ("0::/kubepods/pod1/ctr\n", {"kubepods/pod1/cpu.max": "50000 100000"}, True),
+        ("0::/kubepods/pod1/ctr\n", {"kubepods/pod1/ctr/cpu.max": "200000 100000"}, True),
+        ("4:cpu,cpuacct:/docker/abc\n", {"cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "-1"}, False),
+        ("4:cpu,cpuacct:/docker/abc\n", {"cpu,cpuacct/docker/cpu.cfs_quota_us": "20000"}, True),
+        ("4:memory:/docker/abc\n", {"memory/docker/abc/cpu.cfs_quota_us": "20000"}, False),
+    ],
+)
+def test_a_cpu_quota_is_found_in_the_cgroup_or_above_it(
+    tmp_path: Path, membership: str, files: dict[str, str], capped: bool
+) -> None:
+    from tenantry.access.passwords import _cpu_quota
+
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    (tmp_path / "self").write_text(membership)
+    assert _cpu_quota(root, tmp_path / "self") is capped
+
+
+def test_pin_event_loop_setting_reaches_the_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from tenantry.access.security import Security
+    from tenantry.config import Settings, load_settings
+
+    def placement(settings: Settings, serving: bool = True) -> passwords._Placement:
+        return Security.from_settings(settings, serving=serving).hasher._placement
+
+    pg = "postgresql+asyncpg://tenantry@db/tenantry"
+    monkeypatch.delenv("TENANTRY_PIN_EVENT_LOOP")  # the suite's own "off" (conftest.py)
+    assert placement(load_settings(database_url=pg)).pin_loop == "auto"
+    assert placement(load_settings())._claims == Path(load_settings().cpu_claims_dir)
+    assert placement(load_settings()).pin_loop == "off"  # SQLite: its threads stay free
+    for word, meant in [("true", "on"), ("1", "on"), ("off", "off"), ("False", "off")]:
+        monkeypatch.setenv("TENANTRY_PIN_EVENT_LOOP", word)
+        assert placement(load_settings()).pin_loop == meant
+    # Not serving (a CLI command, a script): no claims, never pinned, whatever the setting.
+    monkeypatch.setenv("TENANTRY_PIN_EVENT_LOOP", "on")
+    quiet = placement(load_settings(), serving=False)
+    assert quiet.pin_loop == "off" and quiet._claims is None
+    monkeypatch.setenv("TENANTRY_PIN_EVENT_LOOP", "sometimes")
+    with pytest.raises(ValidationError):
+        load_settings()

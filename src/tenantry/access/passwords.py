@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import logging
 import os
 import threading
 import unicodedata
@@ -24,9 +25,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from tenantry.config import HashPriority
+from tenantry.config import HashPriority, PinLoop
 from tenantry.errors import FieldError, Invalid
 
+log = logging.getLogger("tenantry.hashing")
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # far above 128; longer inputs are refused before any hashing
 _COMMON = frozenset(FREQUENCY_LISTS["passwords"])
@@ -71,26 +73,30 @@ class _Placement:
     whichever request waits. Pinning keeps a busy hashing thread from wandering onto the CPU
     the event loop was just woken on (measured: GET /v1/users/self p99 beside one CPU-bound
     thread, 1.6-2 ms alone: nice 10 unpinned 5.0, SCHED_IDLE unpinned 5.0-6.4, SCHED_IDLE
-    pinned 1.7). Each worker of a server starts at its own CPU (`_claim_turn`), so their
-    hashing threads land on different CPUs. The cost: on a CPU saturated by other work,
-    sign-ins wait until it has a moment free.
+    pinned 1.7). Each worker's hashing starts at its home CPU (`_home_cpu`): from its place
+    among its server's siblings, the first CPU that no other worker has claimed in the claims
+    directory, so that workers, and servers sharing the directory, hash on different CPUs.
+    The cost: on a CPU saturated by other work, sign-ins wait until it has a moment free.
     "nice": nice 10, not pinned. "normal": the scheduler's defaults.
 
     `pin_loop` (with "idle"): the event loop's thread joins its worker's first hashing thread
-    on that CPU. A woken loop then finds only idle-class work on its CPU and runs at once;
+    on the home CPU. A woken loop then finds only idle-class work on its CPU and runs at once;
     unpinned, it is usually woken onto the CPU of whoever woke it (the client, PostgreSQL)
     and waits there, while the hashing CPU does not count as free: the kernel neither places
-    the loop there nor pulls it over. Measured, GET /v1/users/self p99 under sign-in load
-    over alone, five paired rounds: 1 worker 2.29x -> 1.92x, 2 workers 2.69x -> 2.25x
-    (docs/performance.md). Off by default: workers find their CPUs among their own server's
-    siblings, so two servers on one host may pin their loops to the same CPU."""
+    the loop there nor pulls it over (docs/performance.md). "on" pins; "auto" pins only when
+    the worker holds its home CPU's claim and its cgroup has no CPU quota, i.e. when it has
+    reason to believe that no other server's loop was put there; "off" never pins."""
 
-    def __init__(self, priority: HashPriority, pin_loop: bool = False) -> None:
+    def __init__(
+        self, priority: HashPriority, pin_loop: PinLoop = "off", claims_dir: str = ""
+    ) -> None:
         self.priority = priority
-        self.pin_loop = pin_loop and priority == "idle"
+        self.pin_loop: PinLoop = pin_loop if priority == "idle" else "off"
+        self._claims = Path(claims_dir) if claims_dir else None
         self._cpus = sorted(_allowed_cpus())
         self._started = itertools.count()
-        self._turn: int | None = None
+        self._home: tuple[int, bool] | None = None  # (index into _cpus, claimed)
+        self._claim_fd: int | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> None:
@@ -98,26 +104,108 @@ class _Placement:
             if self.priority == "idle":
                 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
                 if self._cpus:
-                    n = self._first_turn() + next(self._started)
+                    n = self._home_cpu()[0] + next(self._started)
                     os.sched_setaffinity(0, {self._cpus[n % len(self._cpus)]})
             elif self.priority == "nice":
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
 
     def place_loop(self) -> None:
-        """Called on the event loop's thread before its first hash: with `pin_loop`, pin it to
-        the CPU its worker's first hashing thread takes. Threads it starts later inherit it."""
-        if not self.pin_loop or not self._cpus:
+        """Called on the event loop's thread before its first hash: pin it to its worker's
+        home CPU if `pin_loop` says so. Threads it starts later inherit it."""
+        if self.pin_loop == "off" or not self._cpus:
             return
-        with contextlib.suppress(OSError, AttributeError):
-            os.sched_setaffinity(0, {self._cpus[self._first_turn() % len(self._cpus)]})
+        home, claimed = self._home_cpu()
+        cpu = self._cpus[home]
+        if self.pin_loop == "auto" and not claimed:
+            log.info("event loop not pinned: CPU %d is claimed by another worker", cpu)
+        elif self.pin_loop == "auto" and _cpu_quota():
+            log.info("event loop not pinned: this process's cgroup has a CPU quota")
+        else:
+            with contextlib.suppress(OSError, AttributeError):
+                os.sched_setaffinity(0, {cpu})
+                log.info("event loop pinned to CPU %d beside its hashing thread", cpu)
 
-    def _first_turn(self) -> int:
+    def release(self) -> None:
+        with self._lock:
+            if self._claim_fd is not None:
+                os.close(self._claim_fd)
+                self._claim_fd = None
+
+    def _home_cpu(self) -> tuple[int, bool]:
         # At the first hash, not at start-up: by then every worker of the server exists, so
         # each finds its own place among them.
         with self._lock:
-            if self._turn is None:
-                self._turn = _claim_turn()
-            return self._turn
+            if self._home is None:
+                self._home = self._claim(_claim_turn())
+            return self._home
+
+    def _claim(self, turn: int) -> tuple[int, bool]:
+        """The first CPU from `turn` on whose claim this process can take (held until it
+        exits or `release`); without one, the CPU at `turn`, unclaimed."""
+        count = len(self._cpus) or 1
+        if self._claims is not None:
+            for step in range(len(self._cpus)):
+                index = (turn + step) % count
+                fd = _lock_file(self._claims / f"tenantry-cpu{self._cpus[index]}.lock")
+                if fd is not None:
+                    self._claim_fd = fd
+                    return index, True
+        return turn % count, False
+
+
+def _lock_file(path: Path) -> int | None:
+    """A descriptor holding an exclusive flock on `path` (created if need be), or None when
+    another process holds it or the file cannot be opened. The lock ends with the process."""
+    try:
+        import fcntl
+    except ImportError:  # not Unix
+        return None
+    try:
+        # Read-only and not through a link: a file planted there can only refuse the claim.
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _cpu_quota(
+    cgroup_root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")
+) -> bool:
+    """Whether this process's cgroup, or one above it, caps its CPU time (cgroup v2
+    cpu.max, v1 cpu.cfs_quota_us): then the CPUs it may run on are shared with others (a
+    container with a CPU limit), and no CPU is its own to pin the event loop to."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base, name = cgroup_root, "cpu.max"
+        elif "cpu" in controllers.split(","):
+            base, name = cgroup_root / controllers, "cpu.cfs_quota_us"
+        else:
+            continue
+        folder = base / path.lstrip("/")
+        for level in (folder, *folder.parents):
+            if not level.is_relative_to(base):
+                break
+            if _caps(level / name):
+                return True
+    return False
+
+
+def _caps(limit_file: Path) -> bool:
+    try:
+        first = limit_file.read_text().split()[0]
+    except (OSError, IndexError):
+        return False
+    return first != "max" and not first.startswith("-")
 
 
 def _claim_turn() -> int:
@@ -155,7 +243,8 @@ class Hasher:
         concurrency: int | None = None,
         priority: HashPriority = "idle",
         *,
-        pin_loop: bool = False,
+        pin_loop: PinLoop = "off",
+        claims_dir: str = "",
     ) -> None:
         self._ph = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
@@ -164,7 +253,7 @@ class Hasher:
         # event loop, and with it every other request of this worker.
         default = max(1, (os.cpu_count() or 1) - 1)
         self._limiter = anyio.CapacityLimiter(concurrency or default)
-        self._placement = _Placement(priority, pin_loop)
+        self._placement = _Placement(priority, pin_loop, claims_dir)
         self._loop_placed = False
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency or default,
@@ -203,6 +292,7 @@ class Hasher:
 
     def close(self) -> None:
         self._threads.shutdown(wait=False)
+        self._placement.release()
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
         if not self._loop_placed:  # at the first hash, when every worker of the server exists

@@ -18,7 +18,14 @@ class Security:
     limits: Limits
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Security:
+    def from_settings(cls, settings: Settings, *, serving: bool = False) -> Security:
+        """`serving`: for the app a server runs. Only a server's workers claim CPUs and may
+        pin their event loop (TENANTRY_PIN_EVENT_LOOP); a CLI command or script that hashes
+        must not pin itself, nor hand that pin down to what it starts. "auto" leaves SQLite
+        alone: its database threads, started later, would inherit the loop's one CPU."""
+        pin = settings.pin_event_loop if serving else "off"
+        if pin == "auto" and settings.is_sqlite:
+            pin = "off"
         return cls(
             hasher=Hasher(
                 settings.argon2_time_cost,
@@ -26,7 +33,8 @@ class Security:
                 settings.argon2_parallelism,
                 settings.hash_concurrency,
                 settings.hash_priority,
-                pin_loop=settings.pin_event_loop,
+                pin_loop=pin,
+                claims_dir=settings.cpu_claims_dir if serving else "",
             ),
             policy=SecurityPolicy.from_settings(settings),
             limits=Limits(
