@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -199,6 +200,29 @@ def test_auto_pins_only_a_loop_whose_worker_claimed_its_cpu(
     no_claims = Hasher(2, 19456, 1, 1, pin_loop="auto", claims_dir="")
     before, after, _ = _loop_and_hasher_cpus(no_claims)
     assert after == before
+
+
+def test_hosts_start_counting_cpus_at_different_places(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Containers that share a machine's CPUs but not their claims (a private /dev/shm each)
+    must not all start on the first CPU: the start depends on the host name."""
+    offsets = set()
+    for i in range(16):
+        monkeypatch.setattr(socket, "gethostname", lambda i=i: f"tenantry-7d9f5-{i}")
+        offsets.add(passwords._host_offset(8))
+        assert passwords._host_offset(8) in offsets  # the same name, the same start
+    assert len(offsets) > 1 and offsets <= set(range(8))
+    assert passwords._host_offset(0) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread affinity: Linux")
+def test_the_home_cpu_is_the_workers_turn_counted_from_the_host_offset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    monkeypatch.setattr(passwords, "_host_offset", lambda count: 1)
+    monkeypatch.setattr(passwords, "_claim_turn", lambda: 0)
+    _, after, hasher_cpus = _loop_and_hasher_cpus(Hasher(2, 19456, 1, 1, pin_loop="on"))
+    assert after == hasher_cpus == {cpus[1 % len(cpus)]}
 
 
 @pytest.mark.parametrize(

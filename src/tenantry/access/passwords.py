@@ -12,8 +12,10 @@ import functools
 import itertools
 import logging
 import os
+import socket
 import threading
 import unicodedata
+import zlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -74,8 +76,9 @@ class _Placement:
     the event loop was just woken on (measured: GET /v1/users/self p99 beside one CPU-bound
     thread, 1.6-2 ms alone: nice 10 unpinned 5.0, SCHED_IDLE unpinned 5.0-6.4, SCHED_IDLE
     pinned 1.7). Each worker's hashing starts at its home CPU (`_home_cpu`): from its place
-    among its server's siblings, the first CPU that no other worker has claimed in the claims
-    directory, so that workers, and servers sharing the directory, hash on different CPUs.
+    among its server's siblings, counted from an offset derived from the host name, the first
+    CPU that no other worker has claimed in the claims directory, so that workers, and
+    servers sharing the directory, hash on different CPUs.
     The cost: on a CPU saturated by other work, sign-ins wait until it has a moment free.
     "nice": nice 10, not pinned. "normal": the scheduler's defaults.
 
@@ -136,7 +139,7 @@ class _Placement:
         # each finds its own place among them.
         with self._lock:
             if self._home is None:
-                self._home = self._claim(_claim_turn())
+                self._home = self._claim(_host_offset(len(self._cpus)) + _claim_turn())
             return self._home
 
     def _claim(self, turn: int) -> tuple[int, bool]:
@@ -206,6 +209,14 @@ def _caps(limit_file: Path) -> bool:
     except (OSError, IndexError):
         return False
     return first != "max" and not first.startswith("-")
+
+
+def _host_offset(cpus: int) -> int:
+    """Where this host's workers start counting CPUs: derived from the host name, so that
+    containers that share a machine's CPUs but cannot see each other's claims (each has its
+    own /dev/shm and its own name) start on different CPUs rather than all on the first.
+    Workers of one host share it, and their claims keep them apart."""
+    return zlib.crc32(socket.gethostname().encode()) % cpus if cpus else 0
 
 
 def _claim_turn() -> int:
