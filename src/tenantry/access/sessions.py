@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CTE, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import CTE, Insert, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import passwords, tokens
@@ -30,7 +30,7 @@ from tenantry.audit.log import event_row, record
 from tenantry.clock import utcnow
 from tenantry.db.base import UTCDateTime
 from tenantry.db.engine import UNTRACKED, user_notice, wrote_for_user
-from tenantry.db.models import AuditEvent, Token, User
+from tenantry.db.models import Token, User
 from tenantry.directory import users
 from tenantry.errors import FieldError, Invalid, NotFound, RateLimited
 
@@ -240,7 +240,9 @@ def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
     return {prefix + name: value for name, value in row.items()}
 
 
-def _bound_insert(table: Table, columns: tuple[str, ...], prefix: str) -> CTE:
+def _bound_insert(plain: Insert, columns: tuple[str, ...], prefix: str) -> CTE:
+    """`plain`'s INSERT as a CTE whose every value is a parameter named `prefix` + column."""
+    table = plain.table
     values = {name: bindparam(prefix + name, type_=table.c[name].type) for name in columns}
     return insert(table).values(values).cte(prefix + "row")
 
@@ -249,8 +251,8 @@ _WRITES_AT_ONCE: Select[Any] = select(
     func.pg_notify(bindparam("channel"), bindparam("payload"))
 ).add_cte(
     _SIGNED_IN.cte("signed_in"),
-    _bound_insert(cast(Table, Token.__table__), tokens.SESSION_COLUMNS, "t_"),
-    _bound_insert(cast(Table, AuditEvent.__table__), audit.EVENT_COLUMNS, "a_"),
+    _bound_insert(tokens.INSERT, tokens.SESSION_COLUMNS, "t_"),
+    _bound_insert(audit.INSERT, audit.EVENT_COLUMNS, "a_"),
 )
 
 
