@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import Select, delete, func, intersect, or_, select, tuple_
+from sqlalchemy import Select, bindparam, delete, func, intersect, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +35,73 @@ _SORT_COLUMNS: dict[str, Any] = {
 }
 
 
+class ShownUser(Protocol):
+    """What a member listing shows of a user: an ORM User, or a row of SHOWN_USER."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def avatar_url(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class ShownBinding(Protocol):
+    """What a RoleSet is made of: an ORM RoleBinding, or a row of _PAGE_BINDINGS."""
+
+    @property
+    def scope_type(self) -> str: ...
+    @property
+    def scope_key(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def workspace_id(self) -> str | None: ...
+    @property
+    def deployment_id(self) -> str | None: ...
+    @property
+    def dag_id(self) -> str | None: ...
+    @property
+    def dag_tag(self) -> str | None: ...
+
+
+_users = User.__table__.c
+_bindings = RoleBinding.__table__.c
+# A page reads only the columns it shows, as plain rows: loading whole ORM users (30 columns,
+# the password hash and attributes JSON among them) and bindings cost more than the page's SQL.
+SHOWN_USER = (
+    _users.id,
+    _users.username,
+    _users.full_name,
+    _users.avatar_url,
+    _users.status,
+    _users.created_at,
+    _users.updated_at,
+)
+_PAGE_BINDINGS = select(
+    _bindings.subject_id,
+    _bindings.scope_type,
+    _bindings.scope_key,
+    _bindings.role,
+    _bindings.workspace_id,
+    _bindings.deployment_id,
+    _bindings.dag_id,
+    _bindings.dag_tag,
+).where(
+    _bindings.subject_type == "user",
+    _bindings.subject_id.in_(bindparam("ids", expanding=True)),
+    _bindings.organization_id == bindparam("org"),
+)
+
+
 @dataclass(frozen=True)
 class DagRole:
     deployment_id: str
@@ -54,7 +122,7 @@ class RoleSet:
 
 @dataclass
 class Member:
-    user: User
+    user: ShownUser
     roles: RoleSet
 
 
@@ -69,7 +137,7 @@ class MemberQuery:
     sorts: tuple[str, ...] = ()
 
 
-def roleset_from_bindings(org_role: str | None, bindings: Sequence[RoleBinding]) -> RoleSet:
+def roleset_from_bindings(org_role: str | None, bindings: Sequence[ShownBinding]) -> RoleSet:
     roles = RoleSet(organization_role=org_role)
     for b in sorted(bindings, key=lambda b: (b.scope_key, b.role)):
         if b.scope_type == ScopeType.WORKSPACE:
@@ -98,6 +166,16 @@ async def bindings_by_subject(
     )
     for binding in rows:
         grouped[binding.subject_id].append(binding)
+    return grouped
+
+
+async def _page_bindings(
+    db: AsyncSession, org_id: str, user_ids: Sequence[str]
+) -> dict[str, list[ShownBinding]]:
+    grouped: dict[str, list[ShownBinding]] = defaultdict(list)
+    if user_ids:
+        for row in await db.execute(_PAGE_BINDINGS, {"ids": user_ids, "org": org_id}):
+            grouped[row.subject_id].append(row)
     return grouped
 
 
@@ -214,10 +292,10 @@ async def list_members(
     query = _filtered(org_id, conditions)
     if q.limit == 0 or q.offset >= total:
         return Page([], total, q.offset, q.limit)
-    page = query.with_only_columns(User, Membership.role).order_by(*order)
+    page = query.with_only_columns(*SHOWN_USER, Membership.role).order_by(*order)
     rows = (await db.execute(page.offset(q.offset).limit(q.limit))).all()
-    bindings = await bindings_by_subject(db, org_id, "user", [u.id for u, _ in rows])
-    members = [Member(u, roleset_from_bindings(role, bindings[u.id])) for u, role in rows]
+    bindings = await _page_bindings(db, org_id, [row.id for row in rows])
+    members = [Member(row, roleset_from_bindings(row.role, bindings[row.id])) for row in rows]
     return Page(members, total, q.offset, q.limit)
 
 

@@ -196,6 +196,26 @@ async def test_list_filters_by_scope_and_below(client: httpx.AsyncClient, world:
     assert await _names(client, org.id, token, both) == ["eve"]
 
 
+async def test_list_entries_are_the_members_views(client: httpx.AsyncClient, world: World) -> None:
+    """The list reads plain rows of the shown columns; GET one member reads the ORM user. Both
+    must render the same body, roles and timestamps included."""
+    org, *_, token = await _org_with_people(world)
+    r = await client.get(f"/v1/organizations/{org.id}/users", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    listed = r.json()["users"]
+    assert len(listed) == 5
+    for entry in listed:
+        one = await client.get(
+            f"/v1/organizations/{org.id}/users/{entry['id']}", headers=bearer(token)
+        )
+        assert one.status_code == 200, one.text
+        assert_astro(one.json(), "User")
+        assert entry == one.json()
+    eve = next(u for u in listed if u["username"] == "eve@acme.io")
+    assert sorted(d.get("dagTag") for d in eve["dagRoles"]) == ["team-a", "team-b"]
+    assert eve["createdAt"].endswith("Z") and eve["updatedAt"].endswith("Z")
+
+
 async def test_list_sorts_and_pages_stably(client: httpx.AsyncClient, world: World) -> None:
     org, *_, token = await _org_with_people(world)
     assert await _names(client, org.id, token, "sorts=fullName:desc") == [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import Response
 
 from tenantry.directory import deployments
@@ -14,10 +14,10 @@ from tenantry.faces.astro import render_platform as render
 from tenantry.faces.astro import schemas
 from tenantry.faces.astro import schemas_platform as platform
 from tenantry.faces.astro.deps import Caller, DeploymentId, Limit, Offset, OrgId
-from tenantry.faces.http import Db
+from tenantry.faces.http import Db, face_router
 from tenantry.ids import ID_PATTERN
 
-router = APIRouter(tags=["Deployment"], responses=schemas.ERRORS)
+router = face_router(tags=["Deployment"], responses=schemas.ERRORS)
 SortItem = Annotated[str, Query(pattern=r"^(name|createdAt|updatedAt):(asc|desc)$")]
 IdItem = Annotated[str, Query(pattern=ID_PATTERN)]
 NameItem = Annotated[str, Query(min_length=1, max_length=256)]

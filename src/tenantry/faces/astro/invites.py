@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
 from tenantry.config import Settings
 from tenantry.directory import invites
 from tenantry.faces.astro import render_iam, schemas, schemas_iam
 from tenantry.faces.astro.deps import Caller, InviteId, OrgId
-from tenantry.faces.http import Db
+from tenantry.faces.http import Db, face_router
 from tenantry.mail import Mailer, deliver
 
-router = APIRouter(tags=["Invite"], responses=schemas.ERRORS)
+router = face_router(tags=["Invite"], responses=schemas.ERRORS)
 
 
 def _invite_ttl_days(request: Request) -> int:

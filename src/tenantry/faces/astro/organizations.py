@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from tenantry.directory import organizations
 from tenantry.directory.organizations import OrganizationFields
@@ -13,9 +13,9 @@ from tenantry.faces.astro import render_platform as render
 from tenantry.faces.astro import schemas
 from tenantry.faces.astro import schemas_platform as platform
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId
-from tenantry.faces.http import Db
+from tenantry.faces.http import Db, face_router
 
-router = APIRouter(tags=["Organization"], responses=schemas.ERRORS)
+router = face_router(tags=["Organization"], responses=schemas.ERRORS)
 SortItem = Annotated[str, Query(pattern=r"^(name|createdAt|updatedAt):(asc|desc)$")]
 
 

@@ -7,15 +7,14 @@ from typing import Any
 from tenantry.access.engine import Grant
 from tenantry.access.scopes import ScopeType
 from tenantry.clock import iso_z
-from tenantry.db.models import User
 from tenantry.directory.me import Me
-from tenantry.directory.members import Member, RoleSet
+from tenantry.directory.members import Member, RoleSet, ShownUser
 from tenantry.directory.paging import Page
 
 JSON = dict[str, Any]
 
 
-def user_base(user: User) -> JSON:
+def user_base(user: ShownUser) -> JSON:
     return {
         "avatarUrl": user.avatar_url,
         "createdAt": iso_z(user.created_at),

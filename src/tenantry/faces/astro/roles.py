@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import Response
 
 from tenantry.access import custom_roles
 from tenantry.access.custom_roles import RoleFields, RoleQuery
 from tenantry.faces.astro import render_iam, schemas, schemas_iam
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, RoleId
-from tenantry.faces.http import Db
+from tenantry.faces.http import Db, face_router
 
-router = APIRouter(tags=["Role"], responses=schemas.ERRORS)
+router = face_router(tags=["Role"], responses=schemas.ERRORS)
 SortItem = Annotated[
     str, Query(pattern=r"^(name|scopeType|description|createdAt|updatedAt):(asc|desc)$")
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import Response
 
 from tenantry.directory import teams
@@ -12,9 +12,9 @@ from tenantry.directory.members import DagRole, RoleSet
 from tenantry.directory.teams import NewTeam, TeamMemberQuery, TeamQuery
 from tenantry.faces.astro import render_iam, schemas, schemas_iam
 from tenantry.faces.astro.deps import Caller, OrgId, TeamId, UserId
-from tenantry.faces.http import Db
+from tenantry.faces.http import Db, face_router
 
-router = APIRouter(tags=["Team"], responses=schemas.ERRORS)
+router = face_router(tags=["Team"], responses=schemas.ERRORS)
 TeamSort = Annotated[str, Query(pattern=r"^(name|description|createdAt|updatedAt):(asc|desc)$")]
 MemberSort = Annotated[str, Query(pattern=r"^(userId|fullName|username|createdAt):(asc|desc)$")]
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]

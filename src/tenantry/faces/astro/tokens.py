@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import Response
 
 from tenantry.access import api_tokens
 from tenantry.access.api_tokens import ApiTokenQuery, NewApiToken, TokenRole
 from tenantry.faces.astro import render_tokens, schemas, schemas_tokens
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId
-from tenantry.faces.http import Db
+from tenantry.faces.http import Db, face_router
 from tenantry.ids import ID_PATTERN
 
-router = APIRouter(tags=["ApiToken"], responses=schemas.ERRORS)
+router = face_router(tags=["ApiToken"], responses=schemas.ERRORS)
 TokenId = Annotated[
     str,
     Path(

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from tenantry.access.principals import Principal
 from tenantry.directory import me, members
@@ -19,10 +19,11 @@ from tenantry.faces.http import (
     Db,
     RawJSON,
     bearer_secret,
+    face_router,
     read_transaction,
 )
 
-router = APIRouter(tags=["Users"], responses=schemas.ERRORS)
+router = face_router(tags=["Users"], responses=schemas.ERRORS)
 SortItem = Annotated[str, Query(pattern=r"^(id|username|fullName|createdAt|updatedAt):(asc|desc)$")]
 
 

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.access import ece_api_keys
@@ -14,9 +14,9 @@ from tenantry.access.ece_api_keys import ApiKey
 from tenantry.access.ece_users import EceInvalid
 from tenantry.faces.ece.credentials import Caller
 from tenantry.faces.ece.render import ts
-from tenantry.faces.http import Db
+from tenantry.faces.http import Db, face_router
 
-router = APIRouter(tags=["Authentication"])
+router = face_router(tags=["Authentication"])
 KeyId = Annotated[str, Path(max_length=64)]
 UserId = Annotated[str, Path(max_length=320)]
 _DURATION = re.compile(r"^(\d{1,6})([smhdwy])$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.access import ece_sessions, sessions
@@ -13,9 +13,9 @@ from tenantry.access.tokens import Minted
 from tenantry.faces.ece import errors
 from tenantry.faces.ece.credentials import Caller
 from tenantry.faces.ece.render import elevated, ts
-from tenantry.faces.http import Db, client_ip, security
+from tenantry.faces.http import Db, client_ip, face_router, security
 
-router = APIRouter(tags=["Authentication"])
+router = face_router(tags=["Authentication"])
 REFRESH_URL = "/api/v1/users/auth/_refresh"
 
 

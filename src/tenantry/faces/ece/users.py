@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import Body, Path, Query, Request
 
 from tenantry.access import ece_users
 from tenantry.access.principals import Principal
@@ -18,11 +18,12 @@ from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
     Db,
     RawJSON,
+    face_router,
     read_transaction,
     security,
 )
 
-router = APIRouter(tags=["ClusterSecurity"])
+router = face_router(tags=["ClusterSecurity"])
 UserName = Annotated[str, Path(max_length=320)]
 UserBody = Annotated[Any, Body()]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from tenantry.audit import query
 from tenantry.clock import iso_z
 from tenantry.db.models import AuditEvent
-from tenantry.faces.http import BearerCaller, Db
+from tenantry.faces.http import BearerCaller, Db, face_router
 
-router = APIRouter(tags=["Audit"])
+router = face_router(tags=["Audit"])
 JSON = dict[str, Any]
 
 

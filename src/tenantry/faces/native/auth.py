@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import Response
 
 from tenantry.access import accounts, personal_tokens, sessions
 from tenantry.access.tokens import Minted
 from tenantry.clock import iso_z
 from tenantry.errors import Forbidden, Invalid, Unauthenticated
-from tenantry.faces.http import BearerCaller, Db, client_ip, security
+from tenantry.faces.http import BearerCaller, Db, client_ip, face_router, security
 from tenantry.faces.native import errors, render, schemas
 from tenantry.ids import ID_PATTERN
 
-router = APIRouter(tags=["Authentication"])
+router = face_router(tags=["Authentication"])
 AnyId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import Response
 
 from tenantry.access import catalogue, checks, personal_tokens
 from tenantry.directory import members, organizations, tree, users
 from tenantry.directory.organizations import OrganizationFields
 from tenantry.directory.users import UserFields
-from tenantry.faces.http import BearerCaller, Db
+from tenantry.faces.http import BearerCaller, Db, face_router
 from tenantry.faces.native import render, schemas
 from tenantry.ids import ID_PATTERN
 
-router = APIRouter()
+router = face_router()
 
 
 Caller = BearerCaller

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from tenantry.access import unleash_me
@@ -17,6 +17,7 @@ from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
     Db,
     RawJSON,
+    face_router,
     read_transaction,
     security,
 )
@@ -24,7 +25,7 @@ from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller, presented_secret
 from tenantry.faces.unleash.users import json_object
 
-router = APIRouter(tags=["Users"])
+router = face_router(tags=["Users"])
 
 
 NO_STORE = {"cache-control": "no-store"}

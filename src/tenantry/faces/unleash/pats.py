@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from tenantry.access import unleash_pats
-from tenantry.faces.http import Db, JSONResponse
+from tenantry.faces.http import Db, JSONResponse, face_router
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
 from tenantry.faces.unleash.users import json_object, user_id
 
-router = APIRouter(prefix="/user/tokens", tags=["Personal access tokens"])
+router = face_router(prefix="/user/tokens", tags=["Personal access tokens"])
 
 
 def _pat(pat: unleash_pats.Pat) -> dict[str, Any]:

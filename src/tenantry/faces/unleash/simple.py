@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.access import sessions, unleash_me
 from tenantry.errors import Unauthenticated
-from tenantry.faces.http import Db, JSONResponse, client_ip, security
+from tenantry.faces.http import Db, JSONResponse, client_ip, face_router, security
 from tenantry.faces.unleash import errors, render
 from tenantry.faces.unleash.auth import COOKIE
 
-router = APIRouter(tags=["Auth"])
+router = face_router(tags=["Auth"])
 
 
 class Login(BaseModel):

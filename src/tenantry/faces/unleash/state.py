@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from tenantry.access import unleash_me
 from tenantry.errors import Invalid
-from tenantry.faces.http import Db
+from tenantry.faces.http import Db, face_router
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
 from tenantry.faces.unleash.users import json_object
 
-router = APIRouter(tags=["Users"])
+router = face_router(tags=["Users"])
 
 
 @router.post("/splash/{id}")

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from tenantry.access import unleash_me
 from tenantry.directory import unleash_users
 from tenantry.errors import FieldError, Invalid
-from tenantry.faces.http import Db, JSONResponse, security
+from tenantry.faces.http import Db, JSONResponse, face_router, security
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
 from tenantry.faces.unleash.errors import ContentTypeError
 
-router = APIRouter(prefix="/user-admin", tags=["Users"])
+router = face_router(prefix="/user-admin", tags=["Users"])
 
 
 def user_id(raw: str) -> int:
