@@ -16,6 +16,9 @@ class FieldError:
 class DomainError(Exception):
     message: str
     fields: list[FieldError] = field(default_factory=list)
+    # The request's transaction commits what it wrote before the refusal (its audit event)
+    # instead of rolling back. Only for refusals that are themselves worth keeping.
+    keeps_writes: bool = field(default=False, kw_only=True)
 
     def __str__(self) -> str:
         return self.message
@@ -48,6 +51,6 @@ class PayloadTooLarge(DomainError):
 class RateLimited(DomainError):
     """Too many attempts; `retry_after` seconds until the next window (429)."""
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int, *, keeps_writes: bool = False) -> None:
+        super().__init__(message, keeps_writes=keeps_writes)
         self.retry_after = retry_after

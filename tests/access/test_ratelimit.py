@@ -41,6 +41,7 @@ async def test_allows_up_to_the_limit_then_refuses_with_a_retry_time(limiter: Ra
     verdicts = [await limiter.hit("login:acct:a", 3, 60) for _ in range(5)]
     assert [v.allowed for v in verdicts] == [True, True, True, False, False]
     assert all(1 <= v.retry_after <= 61 for v in verdicts[3:])
+    assert [v.first_refusal for v in verdicts] == [False, False, False, True, False]
     other = await limiter.hit("login:acct:b", 3, 60)
     assert other.allowed  # keys are counted apart
 

@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 class Verdict:
     allowed: bool
     retry_after: int  # seconds until the window resets (0 when allowed)
+    # The window's first refusal: worth an audit event, where its followers would flood the log.
+    first_refusal: bool = False
 
 
 class RateLimiter(Protocol):
@@ -41,7 +43,8 @@ class MemoryRateLimiter:
         self._windows[key] = (start, count + 1, window_seconds)
         if count + 1 <= limit:
             return Verdict(True, 0)
-        return Verdict(False, max(1, math.ceil(start + window_seconds - now)))
+        retry_after = max(1, math.ceil(start + window_seconds - now))
+        return Verdict(False, retry_after, first_refusal=count == limit)
 
     def _drop_expired(self, now: float) -> None:
         for k in [k for k, (s, _, w) in self._windows.items() if now - s >= w]:
@@ -71,7 +74,7 @@ class RedisRateLimiter:
             _, count, ttl = await pipe.execute()
         if int(count) <= limit:
             return Verdict(True, 0)
-        return Verdict(False, max(1, int(ttl)))
+        return Verdict(False, max(1, int(ttl)), first_refusal=int(count) == limit + 1)
 
     async def close(self) -> None:
         await self._redis.aclose()

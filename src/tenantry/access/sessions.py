@@ -97,15 +97,39 @@ def _check_lengths(username: str, password: str) -> None:
         raise Invalid("invalid credentials format", errors)
 
 
-async def throttle(limits: Limits, ip: str | None, username: str) -> None:
-    """Per-address and per-account budgets; unknown accounts are counted the same way."""
-    keys = [(f"login:acct:{users.username_key(username)}", limits.per_account)]
+async def throttle(
+    db: AsyncSession,
+    limits: Limits,
+    ip: str | None,
+    username: str,
+    actor: Principal | None = None,
+) -> None:
+    """Per-account and per-address budgets; unknown accounts are counted the same way. The
+    first refusal of each window is audited (`auth.login.throttled`, naming the account when
+    it exists; the request's address is on every event) and kept although the request is
+    refused. The window's later refusals are not audited: a flood must not flood the log."""
+    budgets = [("account", f"login:acct:{users.username_key(username)}", limits.per_account)]
     if ip:
-        keys.append((f"login:ip:{ip}", limits.per_ip))
-    for key, limit in keys:
+        budgets.append(("address", f"login:ip:{ip}", limits.per_ip))
+    for budget, key, limit in budgets:
         verdict = await limits.limiter.hit(key, limit, WINDOW_SECONDS)
-        if not verdict.allowed:
-            raise RateLimited("too many sign-in attempts, try again later", verdict.retry_after)
+        if verdict.allowed:
+            continue
+        if verdict.first_refusal:
+            account = await _find_account(db, username)
+            await record(
+                db,
+                actor or anonymous(),
+                "auth.login.throttled",
+                target_type="user",
+                target_id=account.id if account else None,
+                details={"budget": budget, "retry_after_seconds": verdict.retry_after},
+            )
+        raise RateLimited(
+            "too many sign-in attempts, try again later",
+            verdict.retry_after,
+            keeps_writes=verdict.first_refusal,
+        )
 
 
 async def _record_failure(
@@ -184,7 +208,7 @@ async def login(
     ip: str | None,
 ) -> LoginOutcome:
     _check_lengths(username, password)
-    await throttle(limits, ip, username)
+    await throttle(db, limits, ip, username)
     now = utcnow()
     async with hasher.slot():  # queue for the hasher before taking a database connection
         account = await _find_account(db, username)
@@ -270,7 +294,7 @@ async def authenticate_password(
     checks, rate limits and lockout as a sign-in, but no session. None when refused; the
     failure is counted in the request's transaction, so the face must answer, not raise."""
     _check_lengths(username, password)
-    await throttle(limits, ip, username)
+    await throttle(db, limits, ip, username)
     now = utcnow()
     async with hasher.slot():
         user = await users.find_by_username(db, username)
@@ -363,7 +387,7 @@ async def elevate(
     if user is None or actor.token is None or actor.token.kind == TokenKind.API.value:
         raise Invalid("only a user can elevate")
     _check_lengths(user.username, password)
-    await throttle(limits, ip, user.username)
+    await throttle(db, limits, ip, user.username, actor)
     now = utcnow()
     if not await _verify(hasher, user, password, now):
         await _record_failure(db, actor.policy, user.id, now)

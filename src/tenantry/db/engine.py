@@ -19,6 +19,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from tenantry.config import Settings
 from tenantry.db.generation import CHANNEL, USERS_PREFIX, Generation, generation_for
+from tenantry.errors import DomainError
 
 CHANGED = "tenantry.changed"
 USERS_CHANGED = "tenantry.users_changed"
@@ -209,6 +210,12 @@ class Database:
             yield session
             if _used(session):
                 await session.commit()
+        except DomainError as refusal:
+            if refusal.keeps_writes and _used(session):
+                await session.commit()
+            elif session.in_transaction():
+                await session.rollback()
+            raise
         except BaseException:
             if session.in_transaction():
                 await session.rollback()

@@ -54,12 +54,24 @@ class Acceptance:
     session: Minted | None  # a new account is signed in at once
 
 
-async def throttle(limiter: RateLimiter, ip: str | None, per_minute: int) -> None:
+async def throttle(
+    db: AsyncSession, actor: Principal, limiter: RateLimiter, ip: str | None, per_minute: int
+) -> None:
+    """A budget per address; its first refusal in each window is audited and kept (as
+    sign-in's are), the rest are not."""
     if not ip:
         return
     verdict = await limiter.hit(f"invite:ip:{ip}", per_minute, WINDOW_SECONDS)
-    if not verdict.allowed:
-        raise RateLimited("too many invite attempts, try again later", verdict.retry_after)
+    if verdict.allowed:
+        return
+    if verdict.first_refusal:
+        details = {"budget": "address", "retry_after_seconds": verdict.retry_after}
+        await record(db, actor, "invite.accept.throttled", details=details)
+    raise RateLimited(
+        "too many invite attempts, try again later",
+        verdict.retry_after,
+        keeps_writes=verdict.first_refusal,
+    )
 
 
 def _check_full_name(full_name: str | None) -> str | None:
@@ -175,7 +187,7 @@ async def accept_invite(
 ) -> Acceptance:
     """`actor` is whoever the request authenticated as (anonymous() when it carried no
     credential). Flushes only; the caller's transaction commits or rolls everything back."""
-    await throttle(sec.limits.limiter, ip, rate_per_ip)
+    await throttle(db, actor, sec.limits.limiter, ip, rate_per_ip)
     name = _check_full_name(full_name)
     invite = await _claim(db, secret)
     user = await _invitee(db, invite)

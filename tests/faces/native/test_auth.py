@@ -217,8 +217,16 @@ async def test_failures_are_counted_exactly_under_concurrency(
         assert stored is not None and stored.login_attempts == 100
 
 
+async def _throttled_events(world: World) -> list[AuditEvent]:
+    async with world.database.transaction() as db:
+        found = await db.scalars(
+            select(AuditEvent).where(AuditEvent.action == "auth.login.throttled")
+        )
+        return list(found)
+
+
 async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient, world: World) -> None:
-    await with_password(world, "dan@example.com")
+    dan = await with_password(world, "dan@example.com")
     codes = [
         (await login(client, "dan@example.com", "wrong-password-x")).status_code for _ in range(11)
     ]
@@ -226,6 +234,26 @@ async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient, worl
     limited = await login(client, "dan@example.com", PASSWORD)
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert limited.json()["status"] == 429
+    assert "dan@example.com" not in limited.text and PASSWORD not in limited.text
+    # The window's first refusal is audited and kept; the second is not audited again.
+    (event,) = await _throttled_events(world)
+    assert event.actor_type == "anonymous" and event.target_id == dan.id
+    assert event.details["budget"] == "account"
+    assert 1 <= event.details["retry_after_seconds"] <= 60
+    assert PASSWORD not in str(event.details)
+    async with world.database.transaction() as db:
+        stored = await db.scalar(select(User).where(User.id == dan.id))
+        assert stored is not None and stored.login_attempts == 10  # refusals verify nothing
+
+
+async def test_throttled_unknown_account_is_audited_without_a_target(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    for _ in range(12):
+        await login(client, "nobody@example.com", "wrong-password-x")
+    (event,) = await _throttled_events(world)
+    assert event.target_type == "user" and event.target_id is None
+    assert "nobody" not in str(event.details)
 
 
 @pytest.mark.parametrize(

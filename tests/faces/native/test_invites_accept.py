@@ -360,8 +360,18 @@ async def test_acceptance_is_rate_limited_per_address(
         r = await c.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert r.json()["status"] == 429
+        again = await c.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
+        assert again.status_code == 429
     accepted_at, status, *_ = await state(world, inv.id, inv.user_id or "")
     assert accepted_at is None and status == "PENDING"
+    async with world.database.transaction() as db:  # only the first refusal is audited
+        throttled = list(
+            await db.scalars(
+                select(AuditEvent).where(AuditEvent.action == "invite.accept.throttled")
+            )
+        )
+    assert [e.details["budget"] for e in throttled] == ["address"]
+    assert throttled[0].ip is not None and secret not in str(throttled[0].details)
 
 
 @pytest.mark.parametrize(
