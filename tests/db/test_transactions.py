@@ -19,28 +19,31 @@ async def _events(database: Database, action: str) -> int:
         return int(await db.scalar(query) or 0)
 
 
+async def _write_then_fail(
+    database: Database, action: str, failure: Exception, *, flush: bool
+) -> None:
+    async with database.transaction() as db:
+        await record(db, anonymous(), action)
+        if flush:
+            await db.flush()
+        raise failure
+
+
 async def test_a_refusal_rolls_back_what_it_wrote(database: Database) -> None:
     with pytest.raises(Invalid):
-        async with database.transaction() as db:
-            await record(db, anonymous(), "test.rolled_back")
-            await db.flush()
-            raise Invalid("no")
+        await _write_then_fail(database, "test.rolled_back", Invalid("no"), flush=True)
     assert await _events(database, "test.rolled_back") == 0
 
 
 async def test_a_refusal_that_keeps_its_writes_commits_them(database: Database) -> None:
-    with pytest.raises(RateLimited) as raised:
-        async with database.transaction() as db:
-            await record(db, anonymous(), "test.kept")  # not even flushed yet
-            raise RateLimited("slow down", 30, keeps_writes=True)
+    kept = RateLimited("slow down", 30, keeps_writes=True)
+    with pytest.raises(RateLimited) as raised:  # the event is not even flushed yet
+        await _write_then_fail(database, "test.kept", kept, flush=False)
     assert raised.value.retry_after == 30
     assert await _events(database, "test.kept") == 1
 
 
 async def test_other_failures_roll_back_even_after_a_flush(database: Database) -> None:
     with pytest.raises(RuntimeError):
-        async with database.transaction() as db:
-            await record(db, anonymous(), "test.crashed")
-            await db.flush()
-            raise RuntimeError("bug")
+        await _write_then_fail(database, "test.crashed", RuntimeError("bug"), flush=True)
     assert await _events(database, "test.crashed") == 0
