@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -146,16 +147,16 @@ def tail(
     async def work(database: Database) -> None:
         filters = query.parse_query(action=prefix)
         async with database.transaction(write=False) as db:
+            tail = await query.start_tail(db)  # first: what commits meanwhile is not missed
             page = await query.list_events(db, actor, action=prefix, limit=limit)
-        newest_first = page.events
-        _emit(list(reversed(newest_first)), as_json)
-        last = newest_first[0].id if newest_first else 0
+        oldest_first = list(reversed(page.events))
+        _emit(oldest_first, as_json)
+        tail.saw([e.id for e in oldest_first], time.monotonic())  # shown: not again
         while follow:
             await _sleep(POLL_SECONDS)
             async with database.transaction(write=False) as db:
-                fresh = await query.events_after(db, actor, filters, last, limit=FOLLOW_BATCH)
+                fresh = await query.events_after(db, actor, filters, tail, limit=FOLLOW_BATCH)
             if fresh:
                 _emit(fresh, as_json)
-                last = fresh[-1].id
 
     _run(work)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access import scopes
@@ -247,15 +249,71 @@ async def list_events(
     return await search(db, query, limit=check_limit(limit), before_id=before)
 
 
+GAP_SECONDS = 60.0  # how long a missing id is waited for (see Tail)
+MAX_GAPS = 10_000
+
+
+@dataclass
+class Tail:
+    """Where a follower of the log stands. Ids come from a sequence: taken at INSERT, visible
+    at COMMIT. A transaction that took its id first can commit after one that took a later id,
+    which a follower may already have shown. So the follower remembers the ids below the
+    newest it has seen that it has not seen (the gaps) and looks for them again on each poll,
+    for GAP_SECONDS: by then the transaction has committed or rolled back (its id is lost)."""
+
+    last: int = 0  # the highest id seen, whatever its action
+    # each missing id -> when it was first missed
+    gaps: dict[int, float] = dataclass_field(default_factory=dict)
+
+    def saw(self, ids: list[int], now: float) -> None:
+        """Take in the ids (ascending) that one poll found."""
+        for found in ids:
+            if found > self.last:
+                for missing in range(self.last + 1, min(found, self.last + 1 + MAX_GAPS)):
+                    self.gaps[missing] = now
+                self.last = found
+            self.gaps.pop(found, None)
+        expired = [gap for gap, since in self.gaps.items() if now - since > GAP_SECONDS]
+        for gap in expired:
+            del self.gaps[gap]
+        while len(self.gaps) > MAX_GAPS:  # a storm of rollbacks: forget the oldest
+            del self.gaps[min(self.gaps)]
+
+
+async def start_tail(db: AsyncSession, window: int = 1000) -> Tail:
+    """A follower starting now: past the newest id, waiting for the ids missing among the
+    newest `window` (transactions still running, or rolled back)."""
+    newest = list(
+        await db.scalars(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(window))
+    )
+    tail = Tail(last=newest[-1] - 1 if newest else 0)
+    tail.saw(sorted(newest), time.monotonic())
+    return tail
+
+
 async def events_after(
-    db: AsyncSession, actor: Principal, query: AuditQuery, after_id: int, *, limit: int
+    db: AsyncSession, actor: Principal, query: AuditQuery, tail: Tail, *, limit: int
 ) -> list[AuditEvent]:
-    """Events newer than `after_id`, oldest first (for following the log as it grows)."""
+    """Events the follower at `tail` has not shown yet, oldest first; moves `tail` on. Gaps
+    are found on the ids alone (any action), so that a filter does not turn every other
+    action's id into a gap; then the new events matching the filter are read."""
     actor.require("system.audit.list", SYSTEM_SCOPE)
+    newer = AuditEvent.id > tail.last
+    late = AuditEvent.id.in_(list(tail.gaps)) if tail.gaps else None
+    found = list(
+        await db.scalars(
+            select(AuditEvent.id)
+            .where(newer if late is None else or_(newer, late))
+            .order_by(AuditEvent.id)
+            .limit(check_limit(limit))
+        )
+    )
+    tail.saw(found, time.monotonic())
+    if not found:
+        return []
     rows = await db.scalars(
         select(AuditEvent)
-        .where(*_conditions(query), AuditEvent.id > after_id)
+        .where(*_conditions(query), AuditEvent.id.in_(found))
         .order_by(AuditEvent.id)
-        .limit(check_limit(limit))
     )
     return list(rows)
