@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -88,8 +89,9 @@ class JSONRoute(APIRoute):
     needed (and a stray non-JSON value fails loudly in orjson rather than being guessed at)."""
 
     def __init__(self, path: str, endpoint: Endpoint, **kwargs: Any) -> None:
-        status_code = kwargs.get("status_code") or 200
-        super().__init__(path, _rendered_directly(endpoint, status_code), **kwargs)
+        if isinstance(kwargs.get("response_class"), DefaultPlaceholder):  # JSON by default
+            endpoint = _rendered_directly(endpoint, kwargs.get("status_code") or 200)
+        super().__init__(path, endpoint, **kwargs)  # a route naming its own class keeps it
 
 
 def face_router(**kwargs: Any) -> APIRouter:
