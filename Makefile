@@ -38,7 +38,7 @@ test: $(BENCH_STAMP) ## lint, type-check and run the whole test suite (SQLite an
 lint: $(STAMP) ## ruff only
 	$(BIN)/ruff check src tests $(wildcard bench)
 
-typecheck: $(STAMP) ## mypy --strict only
+typecheck: $(BENCH_STAMP) ## mypy --strict only: src, tests and bench (pyproject's [tool.mypy] files)
 	$(BIN)/mypy
 
 bench: $(BENCH_STAMP) ## the benchmark suite, ≈20 min: bench/results/*.json, docs/performance.md, docs/img/

@@ -136,7 +136,7 @@ def get_database_strategy(
 auth_backend: AuthenticationBackend[User, uuid.UUID] = AuthenticationBackend(
     name=STRATEGY,
     transport=bearer_transport,
-    get_strategy=get_database_strategy if STRATEGY == "database" else get_jwt_strategy,  # type: ignore[arg-type]
+    get_strategy=get_database_strategy if STRATEGY == "database" else get_jwt_strategy,  # type: ignore[arg-type, unused-ignore]
 )
 fastapi_users = FastAPIUsers[User, uuid.UUID](get_user_manager, [auth_backend])
 current_active_user = fastapi_users.current_user(active=True)

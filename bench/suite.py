@@ -166,6 +166,7 @@ def run_http(args: argparse.Namespace, steps: Steps, logs: Path) -> list[Figure]
 
     users = args.http_users
     measured: dict[tuple[str, int], LoadStats] = {}
+    stats: LoadStats | None
     common = {"db": "postgres", "users": users}
     with fresh_database("postgres", f"http_{label(users)}", pg_url=args.pg_url) as url:
         steps.start(f"http: loading {label(users)} users")
@@ -613,7 +614,7 @@ def _login_fields(r: login.LoadResult) -> dict[str, Any]:
 
 
 def run_engine(args: argparse.Namespace, steps: Steps) -> list[Figure]:
-    from bench import engine  # type: ignore[attr-defined]
+    from bench import engine
 
     steps.start("engine: permission checks")
     accepts_url = "admin_url" in inspect.signature(engine.run).parameters
@@ -626,7 +627,7 @@ def run_engine(args: argparse.Namespace, steps: Steps) -> list[Figure]:
 def engine_available() -> str | None:
     """Why bench.engine cannot run, or None."""
     try:
-        from bench import engine  # type: ignore[attr-defined]
+        from bench import engine
     except ImportError as exc:
         return f"bench/engine.py is not importable ({exc})"
     if not callable(getattr(engine, "run", None)):

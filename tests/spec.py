@@ -124,7 +124,8 @@ def astro_components() -> dict[str, Any]:
 @functools.cache
 def _registry() -> Registry:
     doc = {"components": {"schemas": astro_components()}}
-    return Registry().with_resource("astro", Resource.opaque(doc))
+    registry: Registry[Any] = Registry().with_resource("astro", Resource.opaque(doc))
+    return registry
 
 
 def _rewrite_refs(node: Any) -> Any:

@@ -28,11 +28,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import Table, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Mount
 
@@ -149,6 +149,18 @@ async def audit_rows(database: Database, after_id: int = 0) -> list[AuditEvent]:
 async def last_audit_id(database: Database) -> int:
     async with database.transaction(write=False) as db:
         return int(await db.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))) or 0)
+
+
+class PathIds(TypedDict, total=False):
+    """Path parameters passed to Harness.step as **ids: as a TypedDict, mypy knows they cannot
+    stand for step's own keywords (status, changes, ...)."""
+
+    organizationId: str
+    workspaceId: str
+    deploymentId: str
+    teamId: str
+    customRoleId: str
+    tokenId: str
 
 
 @dataclass
@@ -410,8 +422,10 @@ async def authentication(h: Harness, world: World) -> None:
         "POST", "/auth/login", json=wrong, status=401, expect=["auth.login.failure", "auth.lockout"]
     )
     assert one(ev, "auth.lockout").target_id == user.id
+    users = User.__table__
+    assert isinstance(users, Table)
     async with world.database.transaction() as db:
-        await db.execute(User.__table__.update().values(locked_until=None, login_attempts=0))
+        await db.execute(users.update().values(locked_until=None, login_attempts=0))
 
     r, ev = await h.step("POST", "/auth/refresh", token=session, expect=["auth.refresh"])
     assert one(ev, "auth.refresh").target_id != session
@@ -480,7 +494,7 @@ async def astro_directory(h: Harness, world: World, admin: str) -> None:
     org = await world.org("Astro Audited")
     member = await world.user("mia@example.com")
     await world.roles(org, member)
-    o = {"organizationId": org.id}
+    o: PathIds = {"organizationId": org.id}
     _, ev = await h.step(
         "POST",
         "/organizations/{organizationId}",
@@ -687,7 +701,7 @@ async def astro_directory(h: Harness, world: World, admin: str) -> None:
 
 async def api_tokens(h: Harness, admin: str, org_id: str, ws_id: str) -> None:
     """Astro API tokens: a subject of their own, with roles."""
-    o = {"organizationId": org_id}
+    o: PathIds = {"organizationId": org_id}
     body = {"name": "robot", "type": "WORKSPACE", "entityId": ws_id, "role": "WORKSPACE_MEMBER"}
     r, ev = await h.step(
         "POST",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import TypedDict
 
 import httpx
 import pytest
@@ -23,7 +24,9 @@ from tests.factories import World, bearer
 USERS = 300
 
 
-async def _ids(client: httpx.AsyncClient, token: str, path: str, **params: object) -> set[str]:
+async def _ids(
+    client: httpx.AsyncClient, token: str, path: str, **params: str | list[str]
+) -> set[str]:
     r = await client.get(path, params={**params, "limit": 1000}, headers=bearer(token))
     assert r.status_code == 200, r.text
     body = r.json()
@@ -190,13 +193,22 @@ async def test_a_load_into_empty_tables_builds_every_index_again(pg_url: str) ->
         await database.dispose()
 
 
+class _Shape(TypedDict):
+    """load_organization's sizes, passed with ** (typed, so they can't stand for its flags)."""
+
+    users: int
+    workspaces: int
+    deployments_per_workspace: int
+    seed: int
+
+
 async def test_a_failed_load_with_indexes_set_aside_changes_nothing(pg_url: str) -> None:
     """The drop, the rows and the rebuild are one transaction: a load whose rows break a
     unique index fails when the index is built again, and leaves tables and indexes intact."""
     database = Database(load_settings(database_url=pg_url))
     try:
         await _truncate(database)
-        shape = {"users": 50, "workspaces": 1, "deployments_per_workspace": 1, "seed": 3}
+        shape: _Shape = {"users": 50, "workspaces": 1, "deployments_per_workspace": 1, "seed": 3}
         first = await load_organization(database, domain="twins.example.com", **shape)
         before = await _schema(database)
         with pytest.raises(IntegrityError, match="uq_users_username_key"):

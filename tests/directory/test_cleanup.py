@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from tenantry.access.principals import system_principal
 from tenantry.db.models import RoleBinding, Token
@@ -10,7 +10,7 @@ from tenantry.directory import deployments, users, workspaces
 from tests.factories import World
 
 
-async def _count(world: World, model: type, *where: object) -> int:
+async def _count(world: World, model: type, *where: ColumnElement[bool]) -> int:
     async with world.database.transaction() as db:
         return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 

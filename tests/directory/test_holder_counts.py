@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access.principals import system_principal
 from tenantry.db.engine import Database
-from tenantry.db.models import Organization, RoleBinding, User
+from tenantry.db.models import Deployment, Organization, RoleBinding, User, Workspace
 from tenantry.db.models.directory import HolderCount
 from tenantry.directory import deployments, organizations, teams, users, workspaces
 from tenantry.directory.bulk import load_organization
@@ -49,7 +49,7 @@ async def _check(database: Database) -> dict[Key, int]:
 
 
 async def _listed(
-    client: httpx.AsyncClient, token: str, org_id: str, **params: object
+    client: httpx.AsyncClient, token: str, org_id: str, **params: str | list[str] | None
 ) -> tuple[int, set[str]]:
     r = await client.get(
         f"/v1/organizations/{org_id}/users", params={**params, "limit": 1000}, headers=bearer(token)
@@ -68,12 +68,14 @@ async def _check_api(
     """Every one-filter list of the organization: totalCount = the users listed = the truth."""
     truth = await _check(database)
     async with database.transaction(write=False) as db:
-        ws_ids = await db.scalars(select(workspaces.Workspace.id))
-        dep_ids = await db.scalars(select(deployments.Deployment.id))
+        ws_ids = await db.scalars(select(Workspace.id))
+        dep_ids = await db.scalars(select(Deployment.id))
         keys = {("workspace", w) for w in ws_ids} | {("deployment", d) for d in dep_ids}
     keys |= {(kind, key) for org, kind, key in truth if org == org_id}
     for kind, key in sorted(keys):
-        param = {"dagTags": [key]} if kind == "dag_tag" else {_PARAM[kind]: key}
+        param: dict[str, str | list[str]] = (
+            {"dagTags": [key]} if kind == "dag_tag" else {_PARAM[kind]: key}
+        )
         total, ids = await _listed(client, token, org_id, **param)
         assert total == len(ids) == truth.get((org_id, kind, key), 0), (kind, key)
 

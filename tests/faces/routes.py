@@ -427,7 +427,8 @@ def _string(
         candidates = ("DEPLOYMENT_ADMIN", *_STRING_CANDIDATES)
     else:
         candidates = _STRING_CANDIDATES
-    low, high = schema.get("minLength", 0), schema.get("maxLength", 10**9)
+    low: int = schema.get("minLength", 0)
+    high: int = schema.get("maxLength", 10**9)
     pattern = schema.get("pattern")
     for value in candidates:
         if pattern and not re.search(pattern, value):

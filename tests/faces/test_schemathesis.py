@@ -12,7 +12,7 @@ so the run is stable and short; every failing operation is reported at once.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 import pytest
@@ -22,8 +22,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NOT_SET, Body
+from schemathesis.core.errors import InvalidSchema
 from schemathesis.core.failures import FailureGroup
-from schemathesis.core.transport import NOT_SET
+from schemathesis.core.result import Err, Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tenantry.db.engine import Database
@@ -36,14 +38,17 @@ CHECKS = [not_a_server_error, response_schema_conformance]
 # Reads first, deletes last, so that one operation's writes disturb the others the least.
 ORDER = {"GET": 0, "POST": 1, "PUT": 1, "PATCH": 1, "DELETE": 2}
 
+Operation: TypeAlias = "schemathesis.APIOperation[Any, Any, Any, Any]"
+Case: TypeAlias = "schemathesis.Case[Any]"
+
 
 def _prefix(face: str) -> str:
     return next(p for p, f in FACES.items() if f == face)
 
 
-def _draw(strategy: Any, count: int) -> list[schemathesis.Case]:
+def _draw(strategy: Any, count: int) -> list[Case]:
     """`count` cases from `strategy`, the same ones on every run."""
-    drawn: list[schemathesis.Case] = []
+    drawn: list[Case] = []
 
     @given(strategy)
     @settings(
@@ -54,16 +59,14 @@ def _draw(strategy: Any, count: int) -> list[schemathesis.Case]:
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    def collect(case: schemathesis.Case) -> None:
+    def collect(case: Case) -> None:
         drawn.append(case)
 
     collect()
     return drawn
 
 
-def _cases(
-    operation: schemathesis.APIOperation, tenant: Tenant, count: int
-) -> list[schemathesis.Case]:
+def _cases(operation: Operation, tenant: Tenant, count: int) -> list[Case]:
     cases = _draw(operation.as_strategy(generation_mode=GenerationMode.POSITIVE), count)
     path_params = [p.name for p in operation.path_parameters]
     if path_params:  # the same, aimed at the tenant's real objects
@@ -77,6 +80,27 @@ def _cases(
     return cases
 
 
+def _operation(result: Ok[Operation] | Err[InvalidSchema]) -> Operation:
+    """The operation, or the error that kept schemathesis from reading it, raised."""
+    if isinstance(result, Err):
+        raise result.err()
+    return result.ok()
+
+
+def _shown(body: Body) -> str:
+    """A case's body in a failure message: bytes as text, not as b'...'."""
+    if body is NOT_SET:
+        return "-"
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "backslashreplace")
+    return str(body)
+
+
+def _wire(value: str | bytes) -> bytes:
+    """A header key or value as httpx puts it on the wire (str values must be ASCII)."""
+    return value if isinstance(value, bytes) else value.encode("ascii")
+
+
 def _summary(message: object) -> str:
     """The first lines of a failure's explanation, without the schema dump that follows."""
     lines = [line for line in str(message).splitlines() if line.strip()]
@@ -84,7 +108,7 @@ def _summary(message: object) -> str:
 
 
 async def _send(
-    client: httpx.AsyncClient, prefix: str, case: schemathesis.Case, auth: dict[str, str]
+    client: httpx.AsyncClient, prefix: str, case: Case, auth: dict[str, str]
 ) -> httpx.Response:
     """Serialize the case exactly as schemathesis would put it on the wire, then send those
     bytes through the test client."""
@@ -100,10 +124,10 @@ async def _send(
         cookies=kwargs.get("cookies"),
     ).prepare()
     body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
+    assert body is None or isinstance(body, bytes), type(body)
     assert prepared.url is not None and prepared.method is not None
-    return await client.request(
-        prepared.method, prepared.url, headers=dict(prepared.headers), content=body
-    )
+    headers = [(_wire(k), _wire(v)) for k, v in prepared.headers.items()]
+    return await client.request(prepared.method, prepared.url, headers=headers, content=body)
 
 
 @pytest.mark.parametrize("face", ["astro", "native"])
@@ -150,7 +174,7 @@ async def _conforms(
 ) -> None:
     document = (await client.get(f"{prefix}/openapi.json")).json()
     schema = schemathesis.openapi.from_dict(document)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [_operation(result) for result in schema.get_all_operations()]
     operations.sort(key=lambda op: (ORDER.get(op.method.upper(), 1), op.path))
     assert operations, f"{face}: no operations in {prefix}/openapi.json"
 
@@ -171,7 +195,7 @@ async def _conforms(
                 for failure in group.exceptions:
                     text = (
                         f"{failure.title}: {case.method} {response.request.url} "
-                        f"body={case.body if case.body is not NOT_SET else '-'} "
+                        f"body={_shown(case.body)} "
                         f"-> {response.status_code} {response.text[:300]}"
                         f"\n      {_summary(failure.message)}"
                     )

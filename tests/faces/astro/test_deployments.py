@@ -204,7 +204,7 @@ async def test_full_request_is_kept_and_echoed(client: httpx.AsyncClient, world:
 
 async def test_hybrid_request_is_echoed(client: httpx.AsyncClient, world: World) -> None:
     org, ws1, _, _, token = await _setup(world)
-    request = {
+    request: dict[str, Any] = {
         "name": "hybrid",
         "workspaceId": ws1.id,
         "type": "HYBRID",
@@ -516,6 +516,7 @@ async def test_update_rejects_and_refuses_without_changing_anything(
     member = await world.user()
     await world.roles(org, member, workspaces=[(ws1.id, "WORKSPACE_AUTHOR")])
     url = f"/v1/organizations/{org.id}/deployments/{dep.id}"
+    bad: dict[str, Any] | str
     for bad in (
         {"workspaceId": ws2.id},  # a deployment never moves
         {"executor": "SPARK"},

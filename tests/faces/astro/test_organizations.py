@@ -287,7 +287,7 @@ def test_subject_profiles() -> None:
     """Users, API tokens, the system, and subjects since deleted."""
     user = User(id="cuser0000000000000000000a", username="u@a.io", full_name="U", avatar_url="")
     token = Token(id="ctoken000000000000000000a", name="ci-token")
-    subjects = {user.id: user, token.id: token}
+    subjects: dict[str, User | Token] = {user.id: user, token.id: token}
     assert subject(user.id, subjects) == _profile(user)
     assert subject("ctoken000000000000000000a", subjects) == {
         "id": "ctoken000000000000000000a",

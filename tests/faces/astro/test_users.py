@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -447,11 +448,11 @@ async def test_concurrent_role_updates_never_mix(client: httpx.AsyncClient, worl
     _, token = await world.member(org, "ORGANIZATION_OWNER")
     user = await world.user()
     await world.roles(org, user)
-    a = {
+    a: dict[str, Any] = {
         "organizationRole": "ORGANIZATION_MEMBER",
         "workspaceRoles": [{"workspaceId": w.id, "role": "WORKSPACE_MEMBER"} for w in wss[:3]],
     }
-    b = {
+    b: dict[str, Any] = {
         "organizationRole": "ORGANIZATION_BILLING_ADMIN",
         "workspaceRoles": [{"workspaceId": w.id, "role": "WORKSPACE_OWNER"} for w in wss[3:]],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -21,6 +22,9 @@ from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Token, User
 from tests.factories import World, bearer
 
+if TYPE_CHECKING:
+    from tenantry.access.passwords import Hasher
+
 V = "/tenantry/v1"
 PASSWORD = "violet-staircase-42"
 
@@ -32,7 +36,7 @@ async def with_password(world: World, username: str | None = None, **fields: obj
     return user
 
 
-def _hasher():  # type: ignore[no-untyped-def]
+def _hasher() -> Hasher:
     from tenantry.access.passwords import Hasher
 
     return Hasher(2, 19456, 1)
@@ -97,6 +101,7 @@ async def test_a_sign_in_writes_its_bookkeeping_session_and_audit_event(
         once = await db.scalar(select(User).where(User.id == user.id))
         assert once is not None and once.login_attempts == 0 and once.locked_until is None
         assert once.first_login_at == once.last_login_at == once.seen_at is not None
+        assert once.first_login_at is not None  # implied above; narrows the type
     second = await client.post(
         f"{V}/auth/login",
         json={"username": "ida@example.com", "password": PASSWORD},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from tenantry.access.principals import system_principal
 from tenantry.db.models import AuditEvent, Membership, Organization, RoleBinding, TeamMember
@@ -27,7 +27,7 @@ async def state(world: World, org_id: str, user_id: str) -> tuple[int, int, int,
     async with world.database.transaction(write=False) as db:
         count = await db.scalar(select(Organization.member_count).where(Organization.id == org_id))
 
-        async def n(model: type, *where: object) -> int:
+        async def n(model: type, *where: ColumnElement[bool]) -> int:
             return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
         return (

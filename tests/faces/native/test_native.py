@@ -177,14 +177,18 @@ async def test_check_explains_the_granting_bindings(
 
     yes = await check("deployment.airflow.dag.update", {"type": "DEPLOYMENT", "id": dep.id})
     assert yes["allowed"] is True
-    assert [g["role"] for g in yes["grantedBy"]] == ["WORKSPACE_AUTHOR"]  # type: ignore[index,union-attr]
+    granted = yes["grantedBy"]
+    assert isinstance(granted, list)
+    assert [g["role"] for g in granted] == ["WORKSPACE_AUTHOR"]
     no = await check("deployment.update", {"type": "DEPLOYMENT", "id": dep.id})
     assert no == {"allowed": False, "grantedBy": []}
     dag = await check(
         "deployment.airflow.dag.get",
         {"type": "DAG", "id": dep.id, "dagId": "etl", "dagTags": ["team-a"]},
     )
-    assert {g["role"] for g in dag["grantedBy"]} == {"WORKSPACE_AUTHOR", "DAG_VIEWER"}  # type: ignore[index,union-attr]
+    granted = dag["grantedBy"]
+    assert isinstance(granted, list)
+    assert {g["role"] for g in granted} == {"WORKSPACE_AUTHOR", "DAG_VIEWER"}
     bad = await client.post(
         f"{V}/check",
         json={
