@@ -32,11 +32,13 @@ run: $(STAMP) ## migrate, load demo data into an empty ./tenantry.db, serve on $
 
 test: $(BENCH_STAMP) ## lint, type-check and run the whole test suite (SQLite and PostgreSQL; the bench code's tests need the bench extra)
 	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff only
+lint: $(STAMP) ## ruff only: lint rules and formatting
 	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 
 typecheck: $(BENCH_STAMP) ## mypy --strict only: src, tests and bench (pyproject's [tool.mypy] files)
 	$(BIN)/mypy

@@ -8,6 +8,7 @@ import fastapi.routing
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from starlette.routing import Mount
 
 from tenantry.app import create_app
@@ -30,6 +31,10 @@ def _tiny_app() -> FastAPI:
     @router.get("/own")
     async def own() -> Any:
         return JSONResponse({"own": True}, status_code=202)
+
+    @router.get("/text", response_class=PlainTextResponse)
+    async def text() -> Any:
+        return "plain words"
 
     app = FastAPI(default_response_class=JSONResponse)
     app.include_router(router)
@@ -55,6 +60,14 @@ async def test_dicts_and_lists_are_rendered_without_jsonable_encoder(
         assert bad.status_code == 422  # parameters are still validated from the signature
         own = await client.get("/own")
         assert own.status_code == 202 and own.json() == {"own": True}
+
+
+async def test_a_route_naming_its_response_class_keeps_it() -> None:
+    transport = httpx.ASGITransport(app=_tiny_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/text")
+    assert r.status_code == 200 and r.text == "plain words"  # not the JSON string '"plain…"'
+    assert r.headers["content-type"].startswith("text/plain")
 
 
 def test_including_a_router_wraps_its_endpoints_once() -> None:
