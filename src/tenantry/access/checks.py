@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -14,11 +17,38 @@ from tenantry.access.scopes import SYSTEM_SCOPE, Scope
 from tenantry.db.models import Token, User
 from tenantry.errors import FieldError, Invalid, NotFound
 
+WHO_CAN_LIMIT = 1000  # holders a page, by default
+WHO_CAN_MAX_LIMIT = 10_000
+
 
 @dataclass(frozen=True)
 class CheckResult:
     allowed: bool
     granted_by: list[Grant]
+
+
+@dataclass(frozen=True)
+class HolderPage:
+    holders: list[Holder]
+    next_cursor: str | None  # None on the last page
+
+
+def _encode_cursor(holder: Holder) -> str:
+    """Opaque to clients: the last holder of the page, which the next page starts after."""
+    return base64.urlsafe_b64encode(json.dumps(list(holder)).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> Holder:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        fields = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (UnicodeError, ValueError, binascii.Error):
+        fields = None
+    if not (
+        isinstance(fields, list) and len(fields) == 4 and all(isinstance(f, str) for f in fields)
+    ):
+        raise Invalid("invalid cursor", [FieldError("cursor", "invalid", "not a cursor we gave")])
+    return Holder(*fields)
 
 
 async def _grants_of(db: AsyncSession, subject_type: str, subject_id: str) -> Grants:
@@ -63,16 +93,29 @@ async def check(
 
 
 async def who_can(
-    db: AsyncSession, actor: Principal, permission: str, scope: Scope
-) -> list[Holder]:
-    """Subjects holding `permission` at `scope`; for system auditors and the scope's owners."""
+    db: AsyncSession,
+    actor: Principal,
+    permission: str,
+    scope: Scope,
+    *,
+    cursor: str | None = None,
+    limit: int = WHO_CAN_LIMIT,
+) -> HolderPage:
+    """Subjects holding `permission` at `scope`, a page at a time (keyset: `cursor` is the
+    previous page's `next_cursor`); for system auditors and the scope's owners."""
     if permission not in catalogue.ALL_PERMISSIONS:
         raise Invalid(
             "unknown permission", [FieldError("permission", "invalid", "not in catalogue")]
         )
+    if not 1 <= limit <= WHO_CAN_MAX_LIMIT:
+        message = f"between 1 and {WHO_CAN_MAX_LIMIT}"
+        raise Invalid("invalid limit", [FieldError("limit", "out_of_range", message)])
+    after = _decode_cursor(cursor) if cursor is not None else None
     if not _may_inspect(actor, "", scope):
         raise NotFound("scope not found")
-    return await engine.who_can(db, permission, scope)
+    found = await engine.who_can(db, permission, scope, after=after, limit=limit + 1)
+    more = len(found) > limit
+    return HolderPage(found[:limit], _encode_cursor(found[limit - 1]) if more else None)
 
 
 async def effective(

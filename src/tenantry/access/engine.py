@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.access.catalogue import ROLE_PERMISSIONS, ROLES
@@ -184,42 +184,61 @@ async def _with_custom_roles(db: AsyncSession, grants: list[Grant]) -> Grants:
 
 class Holder(NamedTuple):
     """A subject that holds a permission at a scope, and the grant through which it does.
-    (A named tuple: who_can builds one per binding, 100k of them on a big workspace.)"""
+    (A named tuple: who_can builds one per binding, 100k of them on a big workspace.) Holders
+    sort by their fields in this order, which is the order who_can returns them in."""
 
     subject_type: str
     subject_id: str
-    role: str
     scope_key: str
+    role: str
 
 
-async def who_can(db: AsyncSession, permission: str, scope: Scope) -> list[Holder]:
-    """Every subject granted `permission` at `scope` directly or from a scope above it."""
+async def who_can(
+    db: AsyncSession,
+    permission: str,
+    scope: Scope,
+    *,
+    after: Holder | None = None,
+    limit: int | None = None,
+) -> list[Holder]:
+    """Every subject granted `permission` at `scope` directly or from a scope above it, in
+    Holder order: the first `limit` of those after `after` (keyset pages; all when None)."""
     keys = scope.ancestor_keys()
     roles = {name for name, perms in ROLE_PERMISSIONS.items() if permission in perms}
     if scope.organization_id:
         custom = await _custom_roles(db, {scope.organization_id})
         roles |= {name for (_, name), perms in custom.items() if permission in perms}
-    holders: list[Holder] = []
-    rows = await db.execute(
-        select(
-            RoleBinding.subject_type,
-            RoleBinding.subject_id,
-            RoleBinding.role,
-            RoleBinding.scope_key,
-        )
-        .where(RoleBinding.scope_key.in_(keys), RoleBinding.role.in_(roles))
-        .order_by(RoleBinding.subject_type, RoleBinding.subject_id)
+    bound = (
+        RoleBinding.subject_type,
+        RoleBinding.subject_id,
+        RoleBinding.scope_key,
+        RoleBinding.role,
     )
-    holders.extend(Holder._make(row) for row in rows)
+    query = select(*bound).where(RoleBinding.scope_key.in_(keys), RoleBinding.role.in_(roles))
+    holders = [Holder._make(row) for row in await db.execute(_page(query, bound, after, limit))]
     if scope.organization_id:
-        members = await db.execute(
-            select(Membership.user_id, Membership.role)
-            .where(
-                Membership.organization_id == scope.organization_id,
-                Membership.role.in_(roles),
-            )
-            .order_by(Membership.user_id)
-        )
         org_key = f"ORGANIZATION:{scope.organization_id}"
-        holders.extend(Holder("user", user, role, org_key) for user, role in members)
-    return holders
+        member: tuple[Any, ...] = (
+            literal("user"),
+            Membership.user_id,
+            literal(org_key),
+            Membership.role,
+        )
+        members = select(Membership.user_id, Membership.role).where(
+            Membership.organization_id == scope.organization_id, Membership.role.in_(roles)
+        )
+        rows = await db.execute(_page(members, member, after, limit))
+        holders.extend(Holder("user", user, org_key, role) for user, role in rows)
+        holders.sort()  # two sorted runs: Timsort merges them in one pass
+    return holders if limit is None else holders[:limit]
+
+
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
+
+
+def _page(query: _Query, order: tuple[Any, ...], after: Holder | None, limit: int | None) -> _Query:
+    """`query` in Holder order, past `after` (a row-value comparison), at most `limit` rows."""
+    if after is not None:
+        query = query.where(tuple_(*order) > tuple_(*(literal(v) for v in after)))
+    query = query.order_by(*order)
+    return query if limit is None else query.limit(limit)

@@ -239,6 +239,63 @@ async def test_who_can_and_effective(client: httpx.AsyncClient, world: World) ->
     assert not any(p == "workspace.update" for p, _ in perms)
 
 
+async def _who_can_pages(
+    client: httpx.AsyncClient, token: str, body: dict[str, object], limit: int
+) -> list[list[dict[str, str]]]:
+    pages: list[list[dict[str, str]]] = []
+    cursor: str | None = None
+    while True:
+        page_body = {**body, "limit": limit} | ({"cursor": cursor} if cursor else {})
+        r = await client.post(f"{V}/who-can", json=page_body, headers=bearer(token))
+        assert r.status_code == 200, r.text
+        pages.append(r.json()["holders"])
+        cursor = r.json()["nextCursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 50, "paging does not end"
+
+
+async def test_who_can_pages_through_every_holder_once(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Keyset pages in one order, memberships and bindings merged; a page boundary may fall
+    between two grants of one subject."""
+    org = await world.org()
+    ws = await world.workspace(org)
+    owner, token = await world.member(org, "ORGANIZATION_OWNER")
+    await world.roles(org, owner, "ORGANIZATION_OWNER", workspaces=[(ws.id, "WORKSPACE_OWNER")])
+    for _ in range(6):
+        await world.roles(org, await world.user(), workspaces=[(ws.id, "WORKSPACE_MEMBER")])
+    body: dict[str, object] = {
+        "permission": "workspace.get",
+        "scope": {"type": "WORKSPACE", "id": ws.id},
+    }
+    (whole,) = await _who_can_pages(client, token, body, 1000)
+    assert len(whole) == 8  # six members, and the owner twice (organization, workspace)
+    keys = [(h["subjectType"], h["subjectId"], h["scopeKey"], h["role"]) for h in whole]
+    assert keys == sorted(keys) and len(set(keys)) == 8
+    for limit in (1, 3, 7):
+        pages = await _who_can_pages(client, token, body, limit)
+        assert [h for page in pages for h in page] == whole
+        assert all(len(page) == limit for page in pages[:-1]) and 0 < len(pages[-1]) <= limit
+
+
+@pytest.mark.parametrize(
+    "extra", [{"limit": 0}, {"limit": 10_001}, {"cursor": "nope"}, {"cursor": "WzEsMl0"}]
+)
+async def test_who_can_rejects_bad_pages(
+    client: httpx.AsyncClient, world: World, extra: dict[str, object]
+) -> None:
+    org = await world.org()
+    _, token = await world.member(org, "ORGANIZATION_OWNER")
+    body = {"permission": "organization.get", "scope": {"type": "ORGANIZATION", "id": org.id}}
+    r = await client.post(f"{V}/who-can", json=body | extra, headers=bearer(token))
+    assert r.status_code == 400, r.text
+    problem = r.json()
+    assert problem["status"] == 400 and problem["instance"] == f"{V}/who-can"
+    assert {e["field"] for e in problem["errors"]} & {"limit", "cursor", "body.limit"}
+
+
 async def test_roles_catalogue(client: httpx.AsyncClient, world: World) -> None:
     r = await client.get(f"{V}/roles", headers=bearer(await world.token(await world.user())))
     roles = {x["name"]: x for x in r.json()["roles"]}

@@ -149,11 +149,14 @@ async def check(caller: Caller, db: Db, body: schemas.CheckRequest) -> Any:
 
 @router.post("/who-can", tags=["Access"])
 async def who_can(caller: Caller, db: Db, body: schemas.WhoCanRequest) -> Any:
-    """Every subject granted `permission` at `scope`, with the binding that grants it."""
+    """Every subject granted `permission` at `scope`, with the binding that grants it, in
+    pages of `limit` (default 1000): pass `nextCursor` back as `cursor` for the next one."""
     scope = await tree.resolve(
         db, body.scope.type, body.scope.id, dag_id=body.scope.dagId, dag_tag=body.scope.dagTag
     )
-    holders = await checks.who_can(db, caller, body.permission, scope)
+    page = await checks.who_can(
+        db, caller, body.permission, scope, cursor=body.cursor, limit=body.limit
+    )
     return {
         "holders": [
             {
@@ -162,8 +165,9 @@ async def who_can(caller: Caller, db: Db, body: schemas.WhoCanRequest) -> Any:
                 "role": h.role,
                 "scopeKey": h.scope_key,
             }
-            for h in holders
-        ]
+            for h in page.holders
+        ],
+        "nextCursor": page.next_cursor,
     }
 
 

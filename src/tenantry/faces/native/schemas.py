@@ -59,6 +59,10 @@ class CheckRequest(Body):
 class WhoCanRequest(Body):
     permission: str = Field(max_length=200)
     scope: ScopeRef
+    limit: int = Field(default=1000, ge=1, le=10_000, description="holders a page")
+    cursor: str | None = Field(
+        default=None, max_length=4096, description="nextCursor of the previous page"
+    )
 
 
 class Login(Body):
