@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, select, text, update
 
 from tenantry.access.cache import AuthCache
@@ -83,6 +84,40 @@ async def test_hot_paths_answer_exactly_like_the_face_routes(
     assert (await client.get(UNLEASH_USER, headers={"Authorization": token})).headers[
         "cache-control"
     ] == "no-store"
+
+
+async def test_cached_hot_answers_are_sent_before_the_middleware_stack(
+    app: Any, client: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second request for a hot GET is answered by TenantryApp's front from the cache,
+    with the same body and headers, and the request id the stack would have given it."""
+    user = await world.user("front@example.com", "Front Door")
+    token = await world.token(user)
+    front = app.front
+    answered: list[bool] = []
+    original = front.answer_from_cache
+
+    async def spy(scope: Any, send: Any) -> bool:
+        answered.append(await original(scope, send))
+        return answered[-1]
+
+    monkeypatch.setattr(front, "answer_from_cache", spy)
+    first = await client.get(SELF, headers=bearer(token) | {"x-request-id": "first-1"})
+    for _ in range(5):  # until the cache holds the answer (a token's first use writes)
+        if (await client.get(SELF, headers=bearer(token))).status_code and answered[-1]:
+            break
+    assert answered[0] is False and answered[-1] is True
+    second = await client.get(SELF, headers=bearer(token) | {"x-request-id": "second-2"})
+    third = await client.get(SELF, headers=bearer(token) | {"x-request-id": "bad id!"})
+    assert answered[-2:] == [True, True]
+    assert first.status_code == second.status_code == third.status_code == 200
+    assert second.content == first.content
+    assert second.headers["content-type"] == first.headers["content-type"]
+    assert first.headers["x-request-id"] == "first-1"
+    assert second.headers["x-request-id"] == "second-2"
+    assert third.headers["x-request-id"] not in ("", "bad id!")  # not echoed: made anew
+    routed = await client.get(SELF, params={"createIfNotExist": "false"}, headers=bearer(token))
+    assert answered[-1] is False and routed.json() == second.json()  # a query string: routes
 
 
 async def test_hot_paths_refuse_bad_tokens_in_each_face_own_error_body(

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 from tenantry.access.cache import AuthCache
 from tenantry.access.security import Security
@@ -31,6 +32,19 @@ from tenantry.faces.unleash import me as unleash_me
 from tenantry.mail import Mailer, make_mailer
 
 log = logging.getLogger("tenantry")
+
+
+class TenantryApp(FastAPI):
+    """The application. A cached answer to a hot GET is sent before Starlette's middleware
+    stack is entered (see HotPathMiddleware.answer_from_cache); everything else, including
+    the hot GETs' first and uncached requests, goes through the stack."""
+
+    front: HotPathMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is not None and await self.front.answer_from_cache(scope, send):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -61,7 +75,7 @@ def create_app(
         if database is None:
             await db.dispose()
 
-    app = FastAPI(
+    app = TenantryApp(
         title="Tenantry",
         lifespan=lifespan,
         docs_url=None,
@@ -109,5 +123,6 @@ def create_app(
         "/api/admin/user": (unleash_me.hot_me, unleash_apps["/api/admin"]),
     }
     app.add_middleware(HotPathMiddleware, routes=hot, cache=cache, database=db)
+    app.front = HotPathMiddleware(app, hot, cache, db)  # shares the cache with the middleware
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -112,7 +112,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        request_id = request_id_for(scope)
         client = scope.get("client")
         token = current_request.set(RequestInfo(request_id, client[0] if client else None))
         scope.setdefault("state", {})["request_id"] = request_id
@@ -128,7 +128,8 @@ class RequestContextMiddleware:
             current_request.reset(token)
 
 
-def _request_id(scope: Scope) -> str:
+def request_id_for(scope: Scope) -> str:
+    """The request's id: a sane X-Request-Id it carries, else a new one."""
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
             text: str = value.decode()
