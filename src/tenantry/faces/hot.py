@@ -26,11 +26,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tenantry.access.cache import AuthCache
 from tenantry.access.principals import Principal
 from tenantry.access.usage import touch
-from tenantry.audit.log import RequestInfo, current_request
+from tenantry.audit.log import current_request
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.errors import DomainError
-from tenantry.faces.http import ErrorRenderer, reading_principal, request_id_for, status_for
+from tenantry.faces.http import ErrorRenderer, reading_principal, request_context, status_for
 
 log = logging.getLogger("tenantry.http")
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -53,6 +53,7 @@ class HotAnswer:
 
 # A hot endpoint answers, or returns None to hand the request to the face's normal route.
 HotEndpoint = Callable[[Request], Awaitable[HotAnswer | None]]
+HotRoute = tuple[HotEndpoint, FastAPI]  # the endpoint, and the face whose errors it renders
 # A face's own view of its caller: the JSON body, and until when it holds by itself.
 View = Callable[[Request, Principal], Awaitable[tuple[bytes, datetime | None]]]
 
@@ -73,7 +74,7 @@ class HotPathMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        routes: Mapping[str, tuple[HotEndpoint, FastAPI]],
+        routes: Mapping[str, HotRoute],
         cache: AuthCache,
         database: Database,
     ) -> None:
@@ -87,21 +88,13 @@ class HotPathMiddleware:
         TenantryApp before Starlette's middleware stack, which would cost a cached answer
         about a tenth of its CPU (the error middlewares and the request-context wrapper of
         every send); so it does their part itself: the request id and the audit context."""
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
-            return False
-        if scope["path"] not in self.routes:
-            return False
-        credential = _credential(scope)
-        if credential is None:
-            return False
+        key = _cache_key(scope, self.routes)
         now = utcnow()
-        key = (scope["path"], hashlib.sha256(credential).digest())
-        cached: HotAnswer | None = self.cache.get(key, now)
+        cached: HotAnswer | None = None if key is None else self.cache.get(key, now)
         if cached is None:
             return False
-        request_id = request_id_for(scope)
-        client = scope.get("client")
-        context = current_request.set(RequestInfo(request_id, client[0] if client else None))
+        request_id, info = request_context(scope)
+        context = current_request.set(info)
         try:
             await touch(self.database, cached.principal, now=now)  # never raises
         finally:
@@ -110,22 +103,14 @@ class HotPathMiddleware:
         return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = None
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
-            hot = self.routes.get(scope["path"])
-        credential = _credential(scope) if hot is not None else None
-        if hot is None or credential is None:
+        """A hot GET the cache could not answer (answer_from_cache, in front of the stack,
+        sends the cached ones): answered here, and its answer cached."""
+        key = _cache_key(scope, self.routes)
+        if key is None:
             await self.app(scope, receive, send)
             return
-        key = (scope["path"], hashlib.sha256(credential).digest())
-        now = utcnow()
-        cached: HotAnswer | None = self.cache.get(key, now)
-        if cached is not None:
-            await touch(self.database, cached.principal, now=now)
-            await _send(send, cached)
-            return
         mark = self.cache.mark()
-        endpoint, face = hot
+        endpoint, face = self.routes[scope["path"]]
         request = Request(scope, receive)
         answer = await _answer(request, endpoint, face)
         if answer is None:
@@ -137,6 +122,19 @@ class HotPathMiddleware:
             await _send(send, answer)
         else:
             await answer(scope, receive, send)
+
+
+def _cache_key(scope: Scope, routes: Mapping[str, HotRoute]) -> tuple[str, bytes] | None:
+    """The cache key of a request the hot path takes (a hot GET without a query string or a
+    body, carrying a credential), else None."""
+    if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
+        return None
+    if scope["path"] not in routes:
+        return None
+    credential = _credential(scope)
+    if credential is None:
+        return None
+    return scope["path"], hashlib.sha256(credential).digest()
 
 
 def _credential(scope: Scope) -> bytes | None:

@@ -112,9 +112,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_for(scope)
-        client = scope.get("client")
-        token = current_request.set(RequestInfo(request_id, client[0] if client else None))
+        request_id, info = request_context(scope)
+        token = current_request.set(info)
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
@@ -128,7 +127,15 @@ class RequestContextMiddleware:
             current_request.reset(token)
 
 
-def request_id_for(scope: Scope) -> str:
+def request_context(scope: Scope) -> tuple[str, RequestInfo]:
+    """The request's id, and what the audit log records of the request (the id and the
+    client's address)."""
+    request_id = _request_id(scope)
+    client = scope.get("client")
+    return request_id, RequestInfo(request_id, client[0] if client else None)
+
+
+def _request_id(scope: Scope) -> str:
     """The request's id: a sane X-Request-Id it carries, else a new one."""
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
