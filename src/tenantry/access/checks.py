@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 
@@ -15,6 +13,7 @@ from tenantry.access.engine import Grant, Grants, Holder, load_token_grants, loa
 from tenantry.access.principals import Principal
 from tenantry.access.scopes import SYSTEM_SCOPE, Scope
 from tenantry.db.models import Token, User
+from tenantry.directory.paging import cursor_text, invalid_cursor, opaque_cursor
 from tenantry.errors import FieldError, Invalid, NotFound
 
 WHO_CAN_LIMIT = 1000  # holders a page, by default
@@ -35,19 +34,19 @@ class HolderPage:
 
 def _encode_cursor(holder: Holder) -> str:
     """Opaque to clients: the last holder of the page, which the next page starts after."""
-    return base64.urlsafe_b64encode(json.dumps(list(holder)).encode()).decode().rstrip("=")
+    return opaque_cursor(json.dumps(list(holder)))  # ASCII: json escapes the rest
 
 
 def _decode_cursor(cursor: str) -> Holder:
+    text = cursor_text(cursor)
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        fields = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (UnicodeError, ValueError, binascii.Error):
+        fields = None if text is None else json.loads(text)
+    except ValueError:
         fields = None
     if not (
         isinstance(fields, list) and len(fields) == 4 and all(isinstance(f, str) for f in fields)
     ):
-        raise Invalid("invalid cursor", [FieldError("cursor", "invalid", "not a cursor we gave")])
+        raise invalid_cursor()
     return Holder(*fields)
 
 

@@ -7,8 +7,6 @@ they filter by it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import time
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from tenantry.access import scopes
 from tenantry.access.principals import Principal
 from tenantry.access.scopes import SYSTEM_SCOPE
 from tenantry.db.models import AuditEvent, Organization
+from tenantry.directory.paging import cursor_text, invalid_cursor, opaque_cursor
 from tenantry.errors import FieldError, Forbidden, Invalid, NotFound
 
 DEFAULT_LIMIT = 100
@@ -66,19 +65,15 @@ class AuditPage:
 
 def encode_cursor(event_id: int) -> str:
     """Opaque to clients: they pass back what they were given."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_TAG}{event_id}".encode()).decode().rstrip("=")
+    return opaque_cursor(f"{_CURSOR_TAG}{event_id}")
 
 
 def decode_cursor(cursor: str) -> int:
     """The id of the last event of the previous page; Invalid unless we made the cursor."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (UnicodeError, ValueError, binascii.Error):
-        text = ""
+    text = cursor_text(cursor) or ""
     number = text.removeprefix(_CURSOR_TAG)
     if not text.startswith(_CURSOR_TAG) or not number.isdigit() or not 0 < int(number) <= MAX_ID:
-        raise Invalid("invalid cursor", [FieldError("cursor", "invalid", "not a cursor we gave")])
+        raise invalid_cursor()
     return int(number)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -46,6 +48,24 @@ def parse_sorts(raw: Sequence[str], allowed: Sequence[str]) -> list[Sort]:
             )
         sorts.append(Sort(field, direction == "desc"))
     return sorts
+
+
+def opaque_cursor(text: str) -> str:
+    """`text` (ASCII) as a cursor clients pass back without reading: base64url, unpadded."""
+    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")
+
+
+def cursor_text(cursor: str) -> str | None:
+    """The text inside a cursor made by opaque_cursor, or None when it is not one."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (UnicodeError, ValueError, binascii.Error):
+        return None
+
+
+def invalid_cursor() -> Invalid:
+    return Invalid("invalid cursor", [FieldError("cursor", "invalid", "not a cursor we gave")])
 
 
 def check_window(offset: int, limit: int) -> None:
