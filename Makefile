@@ -34,11 +34,13 @@ test: $(BENCH_STAMP) ## lint, type-check and run the whole test suite (SQLite an
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff only: lint rules and formatting
+lint: $(STAMP) ## ruff (lint rules, formatting) and the import contract (pyproject [tool.importlinter])
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/lint-imports
 
 typecheck: $(BENCH_STAMP) ## mypy --strict only: src, tests and bench (pyproject's [tool.mypy] files)
 	$(BIN)/mypy

@@ -74,12 +74,12 @@ def ceiling(size: int) -> Any:
 
 
 async def measure(url: str, requests: int) -> list[tuple[str, float, int]]:
-    from tenantry.access.principals import system_principal
     from tenantry.app import create_app
     from tenantry.config import load_settings
     from tenantry.db.engine import Database
     from tenantry.directory import users
     from tenantry.directory.users import UserFields
+    from tenantry.identity.principals import system_principal
 
     settings = load_settings(database_url=url)
     database = Database(settings)

@@ -163,10 +163,10 @@ def db_kind(url: str) -> str:
 
 async def mint_token(url: str, user_id: str, *, name: str = "bench") -> str:
     """A personal token (`tnt_…`) for the user, through the services."""
-    from tenantry.access import personal_tokens
-    from tenantry.access.principals import system_principal
     from tenantry.config import load_settings
     from tenantry.db.engine import Database
+    from tenantry.identity import personal_tokens
+    from tenantry.identity.principals import system_principal
 
     database = Database(load_settings(database_url=url))
     try:

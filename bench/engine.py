@@ -76,7 +76,7 @@ added) scan the domain's whole role graph, O(n^2) to build the organization's: i
 user's teams' roles) would be one `g, <user>, <team>, <domain>` hop more; the bulk
 organization has no teams.
 
-Data: `tenantry.directory.bulk.load_organization` into a fresh PostgreSQL database
+Data: `tenantry.devdata.bulk.load_organization` into a fresh PostgreSQL database
 `tenantry_bench_engine_<hex>` (dropped afterwards) and a temporary SQLite file. Timings on a
 shared 2-core machine are noisy: compare figures from the same run, not across runs.
 """
@@ -104,16 +104,16 @@ from rich.table import Table
 from sqlalchemy import insert, select, text
 
 from bench.common import pg_admin, with_database
-from tenantry.access import scopes
-from tenantry.access.catalogue import BUILTIN_ROLES, PERMISSION_SCOPE, WORKSPACE_ROLES
-from tenantry.access.engine import EMPTY, Grants, load_user_grants, scope_of, who_can
-from tenantry.access.scopes import Scope, ScopeType
+from tenantry.authz import scopes
+from tenantry.authz.catalogue import BUILTIN_ROLES, PERMISSION_SCOPE, WORKSPACE_ROLES
+from tenantry.authz.engine import EMPTY, Grants, load_user_grants, scope_of, who_can
+from tenantry.authz.scopes import Scope, ScopeType
 from tenantry.clock import utcnow
 from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.migrate import upgrade
 from tenantry.db.models import Deployment, Membership, RoleBinding
-from tenantry.directory.bulk import DAG_IDS, DAG_TAGS, WORKSPACE_ROLE_WEIGHTS, load_organization
+from tenantry.devdata.bulk import DAG_IDS, DAG_TAGS, WORKSPACE_ROLE_WEIGHTS, load_organization
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BATCH = 100  # calls per timed batch

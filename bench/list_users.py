@@ -1,7 +1,7 @@
 """Benchmark: listing an organization's users (and GET /users/self) through a real server.
 
 For every database and size: a fresh database, migrations, one organization bulk-loaded with
-tenantry.directory.bulk, `tenantry serve` started in a subprocess, a personal token minted for
+tenantry.devdata.bulk, `tenantry serve` started in a subprocess, a personal token minted for
 an ORGANIZATION_OWNER, then for each request below `--warmup` untimed requests followed by
 `--requests` timed sequential ones over one keep-alive connection. Client-side latency: the
 whole HTTP round trip on 127.0.0.1, including authentication and the JSON body.
@@ -57,7 +57,7 @@ from bench.common import (
 from bench.loadgen import LoadSpec, run_load
 from tenantry.config import load_settings
 from tenantry.db.engine import Database
-from tenantry.directory.bulk import BulkInfo, load_organization
+from tenantry.devdata.bulk import BulkInfo, load_organization
 
 console = Console(stderr=True)
 Say = Callable[[str], None]
@@ -255,8 +255,8 @@ def peak_rss_under_load(
 
 async def explain(url: str, token: str, info: BulkInfo, the_cases: list[Case]) -> None:
     """Run each list request in-process, capture its SELECTs and show their plans."""
-    from tenantry.access.principals import authenticate
     from tenantry.directory.members import MemberQuery, list_members
+    from tenantry.identity.principals import authenticate
 
     database = Database(load_settings(database_url=url))
     captured: list[tuple[str, Any]] = []

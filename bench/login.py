@@ -153,13 +153,12 @@ async def make_accounts(url: str, count: int) -> tuple[list[list[str]], str]:
     user: a sign-in rewrites the signing-in user's row (last sign-in, failure count), which
     rightly ends that user's cached answers on every worker, and the probe is there to see what
     other people's sign-ins cost a reader."""
-    from tenantry.access import accounts
-    from tenantry.access.principals import system_principal
-    from tenantry.access.security import Security
     from tenantry.config import load_settings
     from tenantry.db.engine import Database
-    from tenantry.directory import users
+    from tenantry.directory import accounts, users
     from tenantry.directory.users import UserFields
+    from tenantry.identity.principals import system_principal
+    from tenantry.identity.security import Security
 
     settings = load_settings(database_url=url)
     hasher = Security.from_settings(settings).hasher

@@ -65,7 +65,7 @@ GROUPS: dict[str, tuple[str, str]] = {
         "PostgreSQL: ≤ 3x from 10k to 1M users.",
     ),
     "bulk-load": (
-        "Bulk load (`tenantry.directory.bulk.load_organization`)",
+        "Bulk load (`tenantry.devdata.bulk.load_organization`)",
         "Users with memberships and role bindings (≈1.33 per user), then VACUUM ANALYZE. "
         "Target: 1M users ≤ 60 s on PostgreSQL.",
     ),

@@ -162,7 +162,7 @@ def spec_for(base: str, path: str, token: str | None, args: argparse.Namespace) 
 
 
 def run_http(args: argparse.Namespace, steps: Steps, logs: Path) -> list[Figure]:
-    from tenantry.directory.bulk import load_organization
+    from tenantry.devdata.bulk import load_organization
 
     users = args.http_users
     measured: dict[tuple[str, int], LoadStats] = {}

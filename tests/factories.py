@@ -6,9 +6,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from tenantry.access import personal_tokens
-from tenantry.access.bootstrap import grant_system_role
-from tenantry.access.principals import system_principal
+from tenantry.authz.system_roles import grant_system_role
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Organization, User, Workspace
 from tenantry.directory import deployments, members, organizations, users, workspaces
@@ -17,6 +15,8 @@ from tenantry.directory.members import DagRole, RoleSet
 from tenantry.directory.organizations import OrganizationFields
 from tenantry.directory.users import UserFields
 from tenantry.directory.workspaces import WorkspaceFields
+from tenantry.identity import personal_tokens
+from tenantry.identity.principals import system_principal
 
 _counter = itertools.count(1)
 
@@ -143,7 +143,7 @@ class World:
         scope: str = "DEPLOYMENT",
     ) -> Any:
         """A custom role of `org` at DEPLOYMENT (default) or DAG scope."""
-        from tenantry.access import custom_roles
+        from tenantry.directory import custom_roles
 
         fields = custom_roles.RoleFields(
             name or f"Role{next(_counter)}", permissions or ["deployment.get"]
@@ -167,10 +167,10 @@ class World:
         owner when it has none). The creator must hold `role` where it is granted."""
         from sqlalchemy import select
 
-        from tenantry.access import api_tokens
-        from tenantry.access.engine import load_user_grants
-        from tenantry.access.principals import Principal
+        from tenantry.authz.engine import load_user_grants
         from tenantry.db.models import Membership
+        from tenantry.directory import api_tokens
+        from tenantry.identity.principals import Principal
 
         creator_id = creator.id if creator is not None else None
         if creator_id is None:

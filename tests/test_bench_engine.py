@@ -16,11 +16,11 @@ from bench.engine import (
     read_org,
 )
 
-from tenantry.access import scopes
-from tenantry.access.engine import Grants, load_user_grants, who_can
-from tenantry.access.scopes import ScopeType
+from tenantry.authz import scopes
+from tenantry.authz.engine import Grants, load_user_grants, who_can
+from tenantry.authz.scopes import ScopeType
 from tenantry.db.engine import Database
-from tenantry.directory.bulk import load_organization
+from tenantry.devdata.bulk import load_organization
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -18,13 +18,13 @@ import httpx
 import pytest
 from sqlalchemy import event, select, text, update
 
-from tenantry.access.cache import AuthCache
 from tenantry.app import create_app
 from tenantry.clock import utcnow
 from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.db.generation import FileGeneration, Generation, NotifyGeneration
 from tenantry.db.models import User
+from tenantry.identity.cache import AuthCache
 from tenantry.ids import new_id
 from tests.faces.native.test_auth import PASSWORD, login, with_password
 from tests.factories import World, bearer
@@ -399,11 +399,12 @@ async def test_a_sign_in_on_postgres_announces_its_user_once_and_only_at_commit(
     it would cost a round trip)."""
     import asyncpg
 
-    from tenantry.access import accounts, sessions
-    from tenantry.access.principals import system_principal
-    from tenantry.access.security import Security
     from tenantry.config import load_settings
     from tenantry.db.generation import CHANNEL
+    from tenantry.directory import accounts
+    from tenantry.identity import sessions
+    from tenantry.identity.principals import system_principal
+    from tenantry.identity.security import Security
 
     settings = load_settings(database_url=pg_url, login_rate_per_ip=1000)
     database, security = Database(settings), Security.from_settings(settings)

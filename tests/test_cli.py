@@ -8,12 +8,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tenantry.access.principals import authenticate, system_principal
 from tenantry.cli import app
 from tenantry.db.engine import Database
 from tenantry.directory import members, organizations, users
 from tenantry.directory.members import RoleSet
 from tenantry.directory.organizations import OrganizationFields
+from tenantry.identity.principals import authenticate, system_principal
 
 runner = CliRunner()
 

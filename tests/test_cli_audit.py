@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from tenantry import cli_audit
-from tenantry.audit import retention
 from tenantry.cli import app
+from tenantry.cli import audit as cli_audit
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent
+from tenantry.directory import audit_retention as retention
 
 runner = CliRunner()
 

@@ -25,13 +25,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tenantry.access import accounts, personal_tokens
-from tenantry.access.passwords import Hasher
-from tenantry.access.principals import system_principal
 from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.migrate import upgrade
 from tenantry.db.models import User
+from tenantry.directory import accounts
+from tenantry.identity import personal_tokens
+from tenantry.identity.passwords import Hasher
+from tenantry.identity.principals import system_principal
 from tests.factories import World
 
 V = "/tenantry/v1"

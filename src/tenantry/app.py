@@ -12,8 +12,6 @@ from fastapi.responses import Response
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from tenantry.access.cache import AuthCache
-from tenantry.access.security import Security
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.errors import NotFound
@@ -29,6 +27,8 @@ from tenantry.faces.http import (
 )
 from tenantry.faces.native import app as native
 from tenantry.faces.unleash import me as unleash_me
+from tenantry.identity.cache import AuthCache
+from tenantry.identity.security import Security
 from tenantry.mail import Mailer, make_mailer
 
 log = logging.getLogger("tenantry")

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tenantry.mail import DEFAULT_FROM, check_sender
-
-HashPriority = Literal["idle", "nice", "normal"]  # see access/passwords.py
-PinLoop = Literal["auto", "on", "off"]  # see access/passwords.py
+HashPriority = Literal["idle", "nice", "normal"]  # see identity/passwords.py
+PinLoop = Literal["auto", "on", "off"]  # see identity/passwords.py
 _SWITCH = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+
+DEFAULT_FROM = "Tenantry <tenantry@localhost>"
+
+
+def check_sender(sender: str) -> None:
+    """TENANTRY_MAIL_FROM: one address, optionally with a display name, on one line."""
+    _, address = parseaddr(sender)
+    if "\r" in sender or "\n" in sender or "@" not in address:
+        raise ValueError("TENANTRY_MAIL_FROM must be an e-mail address, e.g. Tenantry <t@x.io>")
 
 
 class Settings(BaseSettings):

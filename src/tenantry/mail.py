@@ -22,19 +22,16 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 
 from tenantry.clock import utcnow
-
-if TYPE_CHECKING:
-    from tenantry.config import Settings
+from tenantry.config import DEFAULT_FROM, Settings
 
 log = logging.getLogger("tenantry.mail")
 
-DEFAULT_FROM = "Tenantry <tenantry@localhost>"
 SMTP_TIMEOUT_SECONDS = 30.0
 
 
@@ -231,10 +228,3 @@ async def deliver(mailer: Mailer, mail: Mail) -> None:
         await mailer.send(mail.to, mail.subject, mail.text)
     except Exception as exc:
         log.warning("sending mail failed: %s", type(exc).__name__)
-
-
-def check_sender(sender: str) -> None:
-    """TENANTRY_MAIL_FROM: one address, optionally with a display name, on one line."""
-    _, address = parseaddr(sender)
-    if "\r" in sender or "\n" in sender or "@" not in address:
-        raise ValueError("TENANTRY_MAIL_FROM must be an e-mail address, e.g. Tenantry <t@x.io>")

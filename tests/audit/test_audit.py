@@ -36,16 +36,15 @@ from sqlalchemy import Table, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Mount
 
-from tenantry.access import accounts
-from tenantry.access.passwords import Hasher
-from tenantry.access.principals import system_principal
 from tenantry.app import create_app
 from tenantry.config import Settings, load_settings
 from tenantry.db.base import Base
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Organization, Token, User
-from tenantry.directory import invites, members
+from tenantry.directory import accounts, invites, members
 from tenantry.directory.members import RoleSet
+from tenantry.identity.passwords import Hasher
+from tenantry.identity.principals import system_principal
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
@@ -903,7 +902,7 @@ def test_only_retention_deletes_audit_rows() -> None:
         for p in src.rglob("*.py")
         if pattern.search(p.read_text()) and "migrations" not in p.parts
     )
-    assert writers == ["audit/retention.py"]
+    assert writers == ["directory/audit_retention.py"]
 
 
 # --- secrets ----------------------------------------------------------------------------------

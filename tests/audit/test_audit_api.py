@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from sqlalchemy import delete
 
-from tenantry.audit.query import decode_cursor, encode_cursor
 from tenantry.db.models import AuditEvent
+from tenantry.directory.audit_log import decode_cursor, encode_cursor
 from tests.factories import World, bearer
 
 URL = "/tenantry/v1/audit"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import secrets
 
-from tenantry.access.principals import system_principal
-from tenantry.audit.query import (
+from tenantry.config import load_settings
+from tenantry.db.engine import Database
+from tenantry.db.models import AuditEvent
+from tenantry.directory.audit_log import (
     GAP_SECONDS,
     MAX_GAPS,
     Tail,
@@ -14,9 +16,7 @@ from tenantry.audit.query import (
     parse_query,
     start_tail,
 )
-from tenantry.config import load_settings
-from tenantry.db.engine import Database
-from tenantry.db.models import AuditEvent
+from tenantry.identity.principals import system_principal
 
 
 def test_ids_skipped_over_are_waited_for_then_given_up() -> None:

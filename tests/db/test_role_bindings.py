@@ -14,14 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tenantry.access import accounts
-from tenantry.access.bootstrap import grant_system_role, set_system_roles
-from tenantry.access.catalogue import ROLE_PERMISSIONS
-from tenantry.access.engine import load_user_grants
-from tenantry.access.principals import system_principal
-from tenantry.access.scopes import SYSTEM_SCOPE, Scope, ScopeType
+from tenantry.authz.catalogue import ROLE_PERMISSIONS
+from tenantry.authz.engine import load_user_grants
+from tenantry.authz.scopes import SYSTEM_SCOPE, Scope, ScopeType
+from tenantry.authz.system_roles import grant_system_role, set_system_roles
 from tenantry.db.migrate import alembic_config, upgrade
 from tenantry.db.models import RoleBinding
+from tenantry.directory import accounts
+from tenantry.identity.principals import system_principal
 from tests.conftest import _admin, _with_database
 from tests.factories import World
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tenantry.access.principals import anonymous
 from tenantry.audit.log import record
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent
 from tenantry.errors import Invalid, RateLimited
+from tenantry.identity.principals import anonymous
 
 
 async def _events(database: Database, action: str) -> int:

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tenantry.access.engine import scope_of
+from tenantry.authz.engine import scope_of
 from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Membership, Organization, RoleBinding, User
-from tenantry.directory.bulk import IdSequence, load_organization
+from tenantry.devdata.bulk import IdSequence, load_organization
 from tenantry.ids import ID_PATTERN
 from tests.conftest import _truncate
 from tests.factories import World, bearer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, func, select
 
-from tenantry.access.principals import system_principal
 from tenantry.db.models import RoleBinding, Token
 from tenantry.directory import deployments, users, workspaces
+from tenantry.identity.principals import system_principal
 from tests.factories import World
 
 

@@ -15,7 +15,7 @@ from tenantry.cli import app as cli
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.db.models import FeatureFlag, Invite, Membership, RoleBinding, User, UserFeatureFlag
-from tenantry.directory.demo import DEFAULT_ADMIN, load_demo
+from tenantry.devdata.demo import DEFAULT_ADMIN, load_demo
 from tenantry.errors import Conflict
 from tests.factories import bearer
 

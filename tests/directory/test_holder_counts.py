@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access.principals import system_principal
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Organization, RoleBinding, User, Workspace
 from tenantry.db.models.directory import HolderCount
+from tenantry.devdata.bulk import load_organization
 from tenantry.directory import deployments, organizations, teams, users, workspaces
-from tenantry.directory.bulk import load_organization
 from tenantry.directory.members import DagRole, filter_keys
+from tenantry.identity.principals import system_principal
 from tests.factories import World, bearer
 
 Key = tuple[str, str, str]  # organization, kind, key

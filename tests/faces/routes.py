@@ -34,9 +34,6 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Table, or_, select
 from starlette.routing import Mount
 
-from tenantry.access import tokens
-from tenantry.access.tokens import TokenKind
-from tenantry.access.unleash_pats import pat_number
 from tenantry.app import create_app
 from tenantry.clock import utcnow
 from tenantry.config import load_settings
@@ -48,6 +45,9 @@ from tenantry.faces.ece.credentials import ece_principal
 from tenantry.faces.http import bearer_principal
 from tenantry.faces.native import app as native
 from tenantry.faces.unleash.auth import unleash_principal
+from tenantry.faces.unleash.pat_rules import pat_number
+from tenantry.identity import tokens
+from tenantry.identity.tokens import TokenKind
 from tenantry.ids import ID_PATTERN, new_id
 from tests.faces.ece import spec as ece_spec
 from tests.faces.unleash import spec as unleash_spec

@@ -111,8 +111,8 @@ async def test_a_user_disabled_anywhere_is_refused_everywhere(
     for path, headers in probes:
         assert (await client.get(path, headers=headers)).status_code == 401, path
     async with world.database.transaction() as db:
-        from tenantry.access.principals import system_principal
         from tenantry.directory import users
+        from tenantry.identity.principals import system_principal
 
         await users.update_user(db, system_principal(), user.id, users.UserFields(enabled=True))
     assert (

@@ -5,15 +5,21 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.db.models import AuditEvent
 
-if TYPE_CHECKING:
-    from tenantry.access.principals import Principal
+
+class Actor(Protocol):
+    """Who did it, as the log records them (a Principal, in practice)."""
+
+    @property
+    def actor_type(self) -> str: ...
+    @property
+    def actor_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ current_request: ContextVar[RequestInfo] = ContextVar("current_request", default
 
 async def record(
     db: AsyncSession,
-    actor: Principal,
+    actor: Actor,
     action: str,
     *,
     target_type: str | None = None,
@@ -57,7 +63,7 @@ EVENT_COLUMNS = (
 
 
 def event_row(
-    actor: Principal,
+    actor: Actor,
     action: str,
     at: datetime,
     *,
@@ -72,7 +78,7 @@ def event_row(
 
 
 def _values(
-    actor: Principal,
+    actor: Actor,
     action: str,
     target_type: str | None,
     target_id: str | None,

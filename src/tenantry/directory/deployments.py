@@ -16,13 +16,13 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import scopes
-from tenantry.access.bindings import drop_api_tokens_in
-from tenantry.access.principals import Principal
-from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
+from tenantry.authz import scopes
+from tenantry.authz.bindings import drop_api_tokens_in
+from tenantry.authz.scopes import ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.models import Deployment, Workspace
+from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import organizations, workspaces
 from tenantry.directory.organizations import (
     NUL,
@@ -31,9 +31,9 @@ from tenantry.directory.organizations import (
     check_name,
     check_text,
 )
-from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory.subjects import Subjects, load_subjects
 from tenantry.errors import FieldError, Invalid, NotFound
+from tenantry.identity.principals import Principal
 
 DEPLOYMENT_SORTS = ("name", "createdAt", "updatedAt")
 MAX_SPEC_BYTES = 64 * 1024

@@ -25,19 +25,19 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import passwords
-from tenantry.access.engine import Grants
-from tenantry.access.principals import Principal
-from tenantry.access.ratelimit import RateLimiter
-from tenantry.access.security import Security
-from tenantry.access.sessions import start_session
-from tenantry.access.tokens import MAX_SECRET_LENGTH, Minted, digest
 from tenantry.audit.log import record
+from tenantry.authz.engine import Grants
 from tenantry.clock import utcnow
 from tenantry.db.models import Invite, Membership, User
 from tenantry.directory import organizations
 from tenantry.directory.invites import LINK_PREFIX
 from tenantry.errors import FieldError, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
+from tenantry.identity import passwords
+from tenantry.identity.principals import Principal
+from tenantry.identity.ratelimit import RateLimiter
+from tenantry.identity.security import Security
+from tenantry.identity.sessions import start_session
+from tenantry.identity.tokens import MAX_SECRET_LENGTH, Minted, digest
 
 REFUSED = "this invite is not valid: it is unknown, expired, already accepted or withdrawn"
 WINDOW_SECONDS = 60

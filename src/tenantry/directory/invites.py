@@ -20,17 +20,17 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import scopes
-from tenantry.access.catalogue import ORGANIZATION_ROLES
-from tenantry.access.principals import Principal
-from tenantry.access.tokens import digest
 from tenantry.audit.log import record
+from tenantry.authz import scopes
+from tenantry.authz.catalogue import ORGANIZATION_ROLES
 from tenantry.clock import iso_z, utcnow
 from tenantry.db.models import Invite, Organization, Token, User
 from tenantry.directory import organizations, users
 from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.directory.users import UserFields, looks_like_email, username_key
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
+from tenantry.identity.principals import Principal
+from tenantry.identity.tokens import digest
 from tenantry.ids import new_id
 from tenantry.mail import Mail
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access.engine import Grant
-from tenantry.access.principals import Principal
+from tenantry.authz.engine import Grant
 from tenantry.clock import utcnow
 from tenantry.db.models import FeatureFlag, Invite, User, UserFeatureFlag
 from tenantry.errors import Forbidden
+from tenantry.identity.principals import Principal
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,17 @@ from sqlalchemy import Select, bindparam, delete, func, intersect, or_, select, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import scopes
-from tenantry.access.catalogue import ORGANIZATION_ROLES, ROLES, WORKSPACE_ROLES
-from tenantry.access.principals import Principal
-from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
+from tenantry.authz import scopes
+from tenantry.authz.catalogue import ORGANIZATION_ROLES, ROLES, WORKSPACE_ROLES
+from tenantry.authz.scopes import ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
 from tenantry.db.models.directory import HolderCount, TeamMember
+from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import organizations, tree
-from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.errors import FieldError, Invalid, NotFound
+from tenantry.identity.principals import Principal
 
 OWNER = "ORGANIZATION_OWNER"
 MEMBER_SORTS = ("id", "username", "fullName", "createdAt", "updatedAt")

@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import scopes
-from tenantry.access.principals import Principal
-from tenantry.access.scopes import SYSTEM_SCOPE
 from tenantry.audit.log import record
+from tenantry.authz import scopes
+from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
 from tenantry.db.models import Deployment, Membership, Organization, Workspace
-from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
+from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory.subjects import Subjects, load_subjects
 from tenantry.errors import FieldError, Invalid, NotFound
+from tenantry.identity.principals import Principal
 
 SUPPORT_PLANS = ("TRIAL", "BASIC", "STANDARD", "PREMIUM", "BUSINESS_CRITICAL")
 PRODUCTS = ("HOSTED", "HYBRID")

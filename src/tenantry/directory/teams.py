@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import scopes
-from tenantry.access.principals import Principal
 from tenantry.audit.log import record
+from tenantry.authz import scopes
 from tenantry.clock import utcnow
 from tenantry.db.models import Membership, RoleBinding, Team, TeamMember, User
+from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import members, organizations
 from tenantry.directory.members import (
     RoleSet,
@@ -29,9 +29,9 @@ from tenantry.directory.members import (
     roles_json,
     roleset_from_bindings,
 )
-from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
+from tenantry.identity.principals import Principal
 from tenantry.ids import new_id
 
 DEFAULT_ORGANIZATION_ROLE = "ORGANIZATION_MEMBER"

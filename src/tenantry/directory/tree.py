@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import scopes
-from tenantry.access.scopes import Scope, ScopeType
+from tenantry.authz import scopes
+from tenantry.authz.scopes import Scope, ScopeType
 from tenantry.db.models import Deployment, Organization, Workspace
 from tenantry.errors import Invalid, NotFound
 

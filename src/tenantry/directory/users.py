@@ -8,28 +8,22 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access.bindings import drop_user_subjects
-from tenantry.access.principals import Principal
-from tenantry.access.scopes import SYSTEM_SCOPE
 from tenantry.audit.log import record
+from tenantry.authz.bindings import drop_user_subjects
+from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
 from tenantry.db.models import Membership, User
+from tenantry.db.paging import Page, check_window
 from tenantry.directory.organizations import adjust_member_count
-from tenantry.directory.paging import Page, check_window
-from tenantry.errors import Conflict, FieldError, Invalid, NotFound
+from tenantry.errors import Conflict, FieldError, Invalid
+from tenantry.identity.lookup import find_by_username as find_by_username
+from tenantry.identity.lookup import get_by_id as get_by_id
+from tenantry.identity.names import looks_like_email as looks_like_email
+from tenantry.identity.names import username_key as username_key
+from tenantry.identity.principals import Principal
 
 USER_STATUSES = ("ACTIVE", "INACTIVE", "PENDING", "BANNED")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def username_key(username: str) -> str:
-    """Usernames are unique ignoring case: `Alice@X.io` and `alice@x.io` are one user."""
-    return username.strip().casefold()
-
-
-def looks_like_email(value: str) -> bool:
-    return bool(_EMAIL.match(value))
 
 
 def _validate_username(username: str) -> str:
@@ -65,17 +59,6 @@ def _apply(user: User, fields: UserFields) -> None:
         value = getattr(fields, name)
         if value is not None:
             setattr(user, name, value)
-
-
-async def find_by_username(db: AsyncSession, username: str) -> User | None:
-    return await db.scalar(select(User).where(User.username_key == username_key(username)))
-
-
-async def get_by_id(db: AsyncSession, user_id: str) -> User:
-    user = await db.scalar(select(User).where(User.id == user_id))
-    if user is None:
-        raise NotFound("user not found")
-    return user
 
 
 async def add_user(

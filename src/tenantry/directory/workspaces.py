@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access import scopes
-from tenantry.access.bindings import drop_api_tokens_in
-from tenantry.access.principals import Principal
-from tenantry.access.scopes import ScopeType
 from tenantry.audit.log import record
+from tenantry.authz import scopes
+from tenantry.authz.bindings import drop_api_tokens_in
+from tenantry.authz.scopes import ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.models import Workspace
+from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import organizations
 from tenantry.directory.organizations import (
     authors,
@@ -27,9 +27,9 @@ from tenantry.directory.organizations import (
     check_name,
     check_text,
 )
-from tenantry.directory.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory.subjects import Subjects, load_subjects
 from tenantry.errors import FieldError, Invalid, NotFound
+from tenantry.identity.principals import Principal
 
 WORKSPACE_SORTS = ("name", "createdAt", "updatedAt")
 MAX_NAME = 256

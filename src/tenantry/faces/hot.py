@@ -23,14 +23,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.access.cache import AuthCache
-from tenantry.access.principals import Principal
-from tenantry.access.usage import touch
 from tenantry.audit.log import current_request
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.errors import DomainError
 from tenantry.faces.http import ErrorRenderer, reading_principal, request_context, status_for
+from tenantry.identity.cache import AuthCache
+from tenantry.identity.principals import Principal
+from tenantry.identity.usage import touch
 
 log = logging.getLogger("tenantry.http")
 Headers = tuple[tuple[bytes, bytes], ...]

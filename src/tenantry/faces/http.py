@@ -26,11 +26,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tenantry.access.cache import AuthCache
-from tenantry.access.principals import Principal, authenticate
-from tenantry.access.security import Security
-from tenantry.access.tokens import MAX_SECRET_LENGTH, digest
-from tenantry.access.usage import touch
 from tenantry.audit.log import RequestInfo, current_request
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
@@ -45,6 +40,11 @@ from tenantry.errors import (
     RateLimited,
     Unauthenticated,
 )
+from tenantry.identity.cache import AuthCache
+from tenantry.identity.principals import Principal, authenticate
+from tenantry.identity.security import Security
+from tenantry.identity.tokens import MAX_SECRET_LENGTH, digest
+from tenantry.identity.usage import touch
 
 log = logging.getLogger("tenantry.http")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.access.tokens import digest
 from tenantry.app import create_app
 from tenantry.clock import utcnow
 from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Invite, Membership, User
+from tenantry.identity.tokens import digest
 from tenantry.mail import Mail
 from tests.factories import World, bearer
 from tests.spec import assert_astro

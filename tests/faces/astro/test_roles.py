@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tenantry.access.catalogue import ROLES
+from tenantry.authz.catalogue import ROLES
 from tenantry.db.models import AuditEvent, CustomRole, RoleBinding
 from tenantry.directory.members import DagRole
 from tests.factories import World, bearer
@@ -456,8 +456,8 @@ async def test_dag_tag_bindings_follow_a_rename(client: httpx.AsyncClient, world
 async def test_restricted_custom_role_only_binds_in_its_workspaces(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    from tenantry.access import custom_roles
-    from tenantry.access.principals import system_principal
+    from tenantry.directory import custom_roles
+    from tenantry.identity.principals import system_principal
 
     org = await world.org()
     ws_in, ws_out = await world.workspace(org, "in"), await world.workspace(org, "out")

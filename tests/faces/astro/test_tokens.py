@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, update
 
-from tenantry.access import tokens
 from tenantry.clock import utcnow
 from tenantry.db.models import AuditEvent, RoleBinding, Token
+from tenantry.identity import tokens
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 

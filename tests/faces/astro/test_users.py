@@ -89,9 +89,9 @@ async def test_self_requires_a_valid_bearer_token(
 async def test_expired_and_revoked_tokens_are_refused(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    from tenantry.access.tokens import digest, revoke
     from tenantry.clock import utcnow
     from tenantry.db.models import Token
+    from tenantry.identity.tokens import digest, revoke
 
     user = await world.user()
     token = await world.token(user)

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from tenantry.access.tokens import TokenKind, mint
 from tenantry.db.models import AuditEvent, Deployment, Organization, RoleBinding, User, Workspace
 from tenantry.directory.members import RoleSet, build_bindings
+from tenantry.identity.tokens import TokenKind, mint
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 

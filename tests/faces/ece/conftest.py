@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 
-from tenantry.access import accounts
-from tenantry.access.passwords import Hasher
-from tenantry.access.principals import system_principal
 from tenantry.db.models import User
+from tenantry.directory import accounts
+from tenantry.identity.passwords import Hasher
+from tenantry.identity.principals import system_principal
 from tests.factories import World
 
 V = "/api/v1"

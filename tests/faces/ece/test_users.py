@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import func, select
 
-from tenantry.access import ece_users
-from tenantry.access.catalogue import ROLE_PERMISSIONS
+from tenantry.authz.catalogue import ROLE_PERMISSIONS
 from tenantry.db.models import AuditEvent, RoleBinding, User
+from tenantry.directory import bootstrap
 from tenantry.faces.ece.operations import OPERATIONS
 from tests.faces.ece.conftest import V, apikey, basic, with_password
 from tests.faces.ece.spec import assert_ece, assert_error, operation_ids
@@ -270,9 +270,9 @@ async def test_builtin_and_external_users_are_protected(
     client: httpx.AsyncClient, world: World
 ) -> None:
     async with world.database.transaction() as db:
-        first = [u.id for u in await ece_users.ensure_builtin_users(db)]
+        first = [u.id for u in await bootstrap.ensure_builtin_users(db)]
     async with world.database.transaction() as db:
-        again = [u.id for u in await ece_users.ensure_builtin_users(db)]  # idempotent
+        again = [u.id for u in await bootstrap.ensure_builtin_users(db)]  # idempotent
     assert first == again
     await with_password(world, "root", "SYSTEM_ADMIN")
     ext = await world.user("sso-user")

@@ -11,19 +11,20 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from tenantry.access import accounts, tokens
-from tenantry.access.principals import anonymous, system_principal
-from tenantry.access.tokens import digest
 from tenantry.app import create_app
 from tenantry.audit import log as audit
 from tenantry.clock import iso_z, utcnow
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Token, User
+from tenantry.directory import accounts
+from tenantry.identity import tokens
+from tenantry.identity.principals import anonymous, system_principal
+from tenantry.identity.tokens import digest
 from tests.factories import World, bearer
 
 if TYPE_CHECKING:
-    from tenantry.access.passwords import Hasher
+    from tenantry.identity.passwords import Hasher
 
 V = "/tenantry/v1"
 PASSWORD = "violet-staircase-42"
@@ -37,7 +38,7 @@ async def with_password(world: World, username: str | None = None, **fields: obj
 
 
 def _hasher() -> Hasher:
-    from tenantry.access.passwords import Hasher
+    from tenantry.identity.passwords import Hasher
 
     return Hasher(2, 19456, 1)
 

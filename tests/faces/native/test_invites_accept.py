@@ -16,16 +16,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tenantry.access import accounts
-from tenantry.access.passwords import Hasher
-from tenantry.access.principals import system_principal
-from tenantry.access.tokens import digest
 from tenantry.app import create_app
 from tenantry.clock import utcnow
 from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Invite, Membership, Organization, User
-from tenantry.directory import invites
+from tenantry.directory import accounts, invites
+from tenantry.identity.passwords import Hasher
+from tenantry.identity.principals import system_principal
+from tenantry.identity.tokens import digest
 from tenantry.mail import Mail
 from tests.factories import World, bearer
 

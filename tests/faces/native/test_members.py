@@ -8,10 +8,10 @@ import asyncio
 import httpx
 from sqlalchemy import ColumnElement, func, select
 
-from tenantry.access.principals import system_principal
 from tenantry.db.models import AuditEvent, Membership, Organization, RoleBinding, TeamMember
 from tenantry.directory import members
 from tenantry.errors import Invalid
+from tenantry.identity.principals import system_principal
 from tests.faces.native.test_native import assert_problem
 from tests.factories import World, bearer
 

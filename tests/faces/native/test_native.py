@@ -6,9 +6,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tenantry.access.tokens import digest
 from tenantry.db.models import Token, User
 from tenantry.directory.members import DagRole
+from tenantry.identity.tokens import digest
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"

@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 
-from tenantry.access import accounts
-from tenantry.access.passwords import Hasher
-from tenantry.access.principals import system_principal
 from tenantry.db.models import User
+from tenantry.directory import accounts
+from tenantry.identity.passwords import Hasher
+from tenantry.identity.principals import system_principal
 from tests.faces.unleash import spec
 from tests.factories import World, bearer
 

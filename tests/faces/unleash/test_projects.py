@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tenantry.access import unleash_me
+from tenantry.faces.unleash import dialect as unleash_me
 from tests.faces.unleash import spec
 from tests.factories import World, bearer
 

@@ -1,6 +1,6 @@
 """All tables; importing this module registers them on Base.metadata."""
 
-from tenantry.db.models.access import CustomRole, RoleBinding, Token
+from tenantry.db.models.access import CustomRole, RoleBinding, Token, TokenKind
 from tenantry.db.models.audit import AuditEvent
 from tenantry.db.models.directory import (
     Deployment,
@@ -27,6 +27,7 @@ __all__ = [
     "Team",
     "TeamMember",
     "Token",
+    "TokenKind",
     "User",
     "UserFeatureFlag",
     "Workspace",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
@@ -119,6 +120,12 @@ class CustomRole(Base):
     created_by: Mapped[str | None] = mapped_column(ID)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(ID)
+
+
+class TokenKind(StrEnum):
+    SESSION = "session"
+    PERSONAL = "personal"
+    API = "api"
 
 
 class Token(Base):

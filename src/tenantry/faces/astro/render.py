@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantry.access.engine import Grant
-from tenantry.access.scopes import ScopeType
+from tenantry.authz.engine import Grant
+from tenantry.authz.scopes import ScopeType
 from tenantry.clock import iso_z
+from tenantry.db.paging import Page
 from tenantry.directory.me import Me
 from tenantry.directory.members import Member, RoleSet, ShownUser
-from tenantry.directory.paging import Page
 
 JSON = dict[str, Any]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tenantry.access.catalogue import BuiltinRole
-from tenantry.access.custom_roles import RoleListing, RoleView
+from tenantry.authz.catalogue import BuiltinRole
 from tenantry.clock import iso_z
 from tenantry.db.models import CustomRole, User
+from tenantry.db.paging import Page
+from tenantry.directory.custom_roles import RoleListing, RoleView
 from tenantry.directory.invites import InviteView
 from tenantry.directory.members import RoleSet
-from tenantry.directory.paging import Page
 from tenantry.directory.subjects import Subject
 from tenantry.directory.teams import TeamMemberView, TeamView
 from tenantry.faces.astro import render

@@ -6,9 +6,9 @@ from typing import Any
 
 from tenantry.clock import iso_z
 from tenantry.db.models import Deployment, Organization, Workspace
+from tenantry.db.paging import Page
 from tenantry.directory.deployments import DeploymentPage, DeploymentView
 from tenantry.directory.organizations import OrganizationPage, OrganizationView
-from tenantry.directory.paging import Page
 from tenantry.directory.subjects import Subjects
 from tenantry.directory.workspaces import WorkspacePage, WorkspaceView
 from tenantry.faces.astro import render_iam

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantry.access.api_tokens import ApiTokenView
 from tenantry.clock import iso_z
+from tenantry.db.paging import Page
+from tenantry.directory.api_tokens import ApiTokenView
 from tenantry.directory.members import RoleSet
-from tenantry.directory.paging import Page
 from tenantry.faces.astro import render, render_iam
 
 JSON = dict[str, Any]

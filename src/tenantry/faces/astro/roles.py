@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.responses import Response
 
-from tenantry.access import custom_roles
-from tenantry.access.custom_roles import RoleFields, RoleQuery
+from tenantry.directory import custom_roles
+from tenantry.directory.custom_roles import RoleFields, RoleQuery
 from tenantry.faces.astro import render_iam, schemas, schemas_iam
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, RoleId
 from tenantry.faces.http import Db, face_router

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.access.catalogue import ORGANIZATION_ROLES, WORKSPACE_ROLES
+from tenantry.authz.catalogue import ORGANIZATION_ROLES, WORKSPACE_ROLES
 
 OrganizationRole = StrEnum("OrganizationRole", {r: r for r in ORGANIZATION_ROLES})  # type: ignore[misc]
 WorkspaceRoleName = StrEnum("WorkspaceRoleName", {r: r for r in WORKSPACE_ROLES})  # type: ignore[misc]

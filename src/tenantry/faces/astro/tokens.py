@@ -1,5 +1,5 @@
 """Astro API tokens of an organization: list, create, read, rename, replace roles, rotate,
-delete. Who may do what is documented in tenantry.access.api_tokens."""
+delete. Who may do what is documented in tenantry.directory.api_tokens."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from fastapi.responses import Response
 
-from tenantry.access import api_tokens
-from tenantry.access.api_tokens import ApiTokenQuery, NewApiToken, TokenRole
+from tenantry.directory import api_tokens
+from tenantry.directory.api_tokens import ApiTokenQuery, NewApiToken, TokenRole
 from tenantry.faces.astro import render_tokens, schemas, schemas_tokens
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId
 from tenantry.faces.http import Db, face_router

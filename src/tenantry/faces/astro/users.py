@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Query, Request
 
-from tenantry.access.principals import Principal
 from tenantry.directory import me, members
 from tenantry.directory.members import DagRole, MemberQuery, RoleSet
 from tenantry.faces import hot
@@ -22,6 +21,7 @@ from tenantry.faces.http import (
     face_router,
     read_transaction,
 )
+from tenantry.identity.principals import Principal
 
 router = face_router(tags=["Users"], responses=schemas.ERRORS)
 SortItem = Annotated[str, Query(pattern=r"^(id|username|fullName|createdAt|updatedAt):(asc|desc)$")]

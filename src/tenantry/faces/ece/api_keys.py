@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.access import ece_api_keys
-from tenantry.access.ece_api_keys import ApiKey
-from tenantry.access.ece_users import EceInvalid
+from tenantry.faces.ece import key_rules as ece_api_keys
 from tenantry.faces.ece.credentials import Caller
+from tenantry.faces.ece.dialect import EceInvalid
+from tenantry.faces.ece.key_rules import ApiKey
 from tenantry.faces.ece.render import ts
 from tenantry.faces.http import Db, face_router
 

@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.access import ece_sessions, sessions
-from tenantry.access.ece_users import EceInvalid, EceUnauthenticated
-from tenantry.access.tokens import Minted
+from tenantry.faces.ece import elevation as ece_sessions
 from tenantry.faces.ece import errors
 from tenantry.faces.ece.credentials import Caller
+from tenantry.faces.ece.dialect import EceInvalid, EceUnauthenticated
 from tenantry.faces.ece.render import elevated, ts
 from tenantry.faces.http import Db, client_ip, face_router, security
+from tenantry.identity import sessions
+from tenantry.identity.tokens import Minted
 
 router = face_router(tags=["Authentication"])
 REFRESH_URL = "/api/v1/users/auth/_refresh"

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from tenantry.access import sessions
-from tenantry.access.principals import Principal
 from tenantry.errors import Invalid, Unauthenticated
 from tenantry.faces.http import Db, client_ip, principal_from_secret, security
+from tenantry.identity import sessions
+from tenantry.identity.principals import Principal
 
 REFUSED = "the supplied credentials are invalid"
 

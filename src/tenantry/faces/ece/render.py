@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tenantry.access.ece_users import EceUserPatch, EceUserView, Realm, permissions, realm_of
 from tenantry.clock import utcnow
 from tenantry.errors import FieldError, Invalid
+from tenantry.faces.ece.dialect import EceUserPatch, EceUserView, Realm, permissions, realm_of
 from tenantry.faces.ece.operations import OPERATIONS
 
 _RESTRICTED_SECURITY = ("permissions", "elevated_permissions", "security_realm")

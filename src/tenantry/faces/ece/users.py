@@ -8,10 +8,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Body, Path, Query, Request
 
-from tenantry.access import ece_users
-from tenantry.access.principals import Principal
 from tenantry.clock import utcnow
 from tenantry.faces import hot
+from tenantry.faces.ece import dialect as ece_users
 from tenantry.faces.ece import render
 from tenantry.faces.ece.credentials import Caller, token_secret
 from tenantry.faces.hot import HotAnswer
@@ -22,6 +21,7 @@ from tenantry.faces.http import (
     read_transaction,
     security,
 )
+from tenantry.identity.principals import Principal
 
 router = face_router(tags=["ClusterSecurity"])
 UserName = Annotated[str, Path(max_length=320)]

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-from tenantry.audit import query
 from tenantry.clock import iso_z
 from tenantry.db.models import AuditEvent
+from tenantry.directory import audit_log as query
 from tenantry.faces.http import BearerCaller, Db, face_router
 
 router = face_router(tags=["Audit"])

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 from fastapi.responses import Response
 
-from tenantry.access import accounts, personal_tokens, sessions
-from tenantry.access.tokens import Minted
 from tenantry.clock import iso_z
+from tenantry.directory import accounts
 from tenantry.errors import Forbidden, Invalid, Unauthenticated
 from tenantry.faces.http import BearerCaller, Db, client_ip, face_router, security
 from tenantry.faces.native import errors, render, schemas
+from tenantry.identity import personal_tokens, sessions
+from tenantry.identity.tokens import Minted
 from tenantry.ids import ID_PATTERN
 
 router = face_router(tags=["Authentication"])

@@ -11,12 +11,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import Field
 
-from tenantry.access.principals import Principal, anonymous
 from tenantry.clock import iso_z
 from tenantry.config import Settings
 from tenantry.directory import invite_accept
 from tenantry.faces.http import Db, bearer_principal, client_ip, face_router, security
 from tenantry.faces.native.schemas import Body
+from tenantry.identity.principals import Principal, anonymous
 
 router = face_router(tags=["Invites"])
 

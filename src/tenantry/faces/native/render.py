@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tenantry.access.engine import Grant
+from tenantry.authz.engine import Grant
 from tenantry.clock import iso_z, utcnow
 from tenantry.db.models import Organization, Token, User
 

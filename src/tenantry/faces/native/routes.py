@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from fastapi.responses import Response
 
-from tenantry.access import catalogue, checks, personal_tokens
-from tenantry.directory import members, organizations, tree, users
+from tenantry.authz import catalogue
+from tenantry.directory import checks, members, organizations, tree, users
 from tenantry.directory.organizations import OrganizationFields
 from tenantry.directory.users import UserFields
 from tenantry.faces.http import BearerCaller, Db, face_router
 from tenantry.faces.native import render, schemas
+from tenantry.identity import personal_tokens
 from tenantry.ids import ID_PATTERN
 
 router = face_router()

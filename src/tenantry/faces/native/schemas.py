@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.access.scopes import ScopeType
+from tenantry.authz.scopes import ScopeType
 
 
 class Body(BaseModel):

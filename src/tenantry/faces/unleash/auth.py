@@ -8,9 +8,9 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
-from tenantry.access.principals import Principal
 from tenantry.faces.http import Db, principal_from_secret
 from tenantry.faces.unleash.errors import AuthenticationRequired
+from tenantry.identity.principals import Principal
 
 COOKIE = "unleash-session"
 

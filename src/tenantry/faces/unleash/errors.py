@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from tenantry.directory.unleash_users import NeedsPermission
 from tenantry.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthenticated
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
+from tenantry.faces.unleash.user_admin import NeedsPermission
 
 STATUS = dict(DEFAULT_STATUS)
 LOGIN_PATH = "/auth/simple/login"

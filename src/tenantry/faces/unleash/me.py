@@ -9,9 +9,6 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from tenantry.access import unleash_me
-from tenantry.access.principals import Principal
-from tenantry.directory import unleash_users
 from tenantry.faces import hot
 from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
@@ -21,9 +18,12 @@ from tenantry.faces.http import (
     read_transaction,
     security,
 )
+from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
+from tenantry.faces.unleash import user_admin as unleash_users
 from tenantry.faces.unleash.auth import Caller, presented_secret
 from tenantry.faces.unleash.users import json_object
+from tenantry.identity.principals import Principal
 
 router = face_router(tags=["Users"])
 

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from tenantry.access import unleash_pats
 from tenantry.faces.http import Db, JSONResponse, face_router
+from tenantry.faces.unleash import pat_rules as unleash_pats
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
 from tenantry.faces.unleash.users import json_object, user_id

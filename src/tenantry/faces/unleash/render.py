@@ -6,8 +6,8 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from tenantry.access import unleash_me
 from tenantry.db.models import Team, User
+from tenantry.faces.unleash import dialect as unleash_me
 
 
 def ts(moment: datetime | None) -> str | None:

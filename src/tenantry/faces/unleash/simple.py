@@ -8,11 +8,12 @@ from urllib.parse import quote
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.access import sessions, unleash_me
 from tenantry.errors import Unauthenticated
 from tenantry.faces.http import Db, JSONResponse, client_ip, face_router, security
+from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import errors, render
 from tenantry.faces.unleash.auth import COOKIE
+from tenantry.identity import sessions
 
 router = face_router(tags=["Auth"])
 

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from tenantry.access import unleash_me
 from tenantry.errors import Invalid
 from tenantry.faces.http import Db, face_router
+from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
 from tenantry.faces.unleash.users import json_object

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from tenantry.access import unleash_me
-from tenantry.directory import unleash_users
 from tenantry.errors import FieldError, Invalid
 from tenantry.faces.http import Db, JSONResponse, face_router, security
+from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
+from tenantry.faces.unleash import user_admin as unleash_users
 from tenantry.faces.unleash.auth import Caller
 from tenantry.faces.unleash.errors import ContentTypeError
 

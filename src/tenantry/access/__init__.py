@@ -1,1 +1,0 @@
-"""Access: the role catalogue, role bindings, the permission engine and tokens."""

@@ -1,0 +1,105 @@
+"""Per-process cache of who a token is and what the caller's own view looks like.
+
+Every entry is tagged with the directory's generation stamp (db/generation.py) read *before*
+the entry was loaded, and is used only while the stamp is unchanged: any committed change to
+users, roles, memberships, teams or tokens — in any worker — makes every older entry unusable.
+Entries also carry the moment they stop being true by themselves (a token's expiry, an
+elevation ending, an invite expiring), so time alone never serves a stale answer.
+
+Only safe (read) requests use it; a writing request always authenticates inside its own
+transaction. When full, the least recently used entry makes room: a worker serving more
+callers than `max_entries` keeps its busiest ones warm instead of losing them all at once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tenantry.db.generation import Generation
+from tenantry.identity.principals import Principal
+
+MAX_ENTRIES = 50_000
+
+
+@dataclass(slots=True, frozen=True)
+class Mark:
+    """What the generation said before a load: an entry is kept only if neither moved."""
+
+    stamp: Any
+    epoch: Any
+
+
+@dataclass(slots=True, frozen=True)
+class _Entry:
+    value: Any
+    valid_until: datetime | None
+    user_id: str | None  # whose own changes (a sign-in, their tokens) end it, if anyone's
+    user_stamp: Any
+
+
+class AuthCache:
+    def __init__(self, generation: Generation, max_entries: int = MAX_ENTRIES) -> None:
+        self.generation = generation
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Any, _Entry] = OrderedDict()
+        self._stamp: Any = None
+
+    def mark(self) -> Mark:
+        """Read it before loading what an entry will hold."""
+        return Mark(self.generation.stamp(), self.generation.epoch())
+
+    def get(self, key: Any, now: datetime) -> Any:
+        stamp = self.generation.stamp()
+        if stamp is None:
+            return None  # changes may go unseen: cache nothing
+        if stamp != self._stamp:
+            # Everything loaded under an older stamp is unusable: drop it all at once.
+            self._entries.clear()
+            self._stamp = stamp
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if (entry.valid_until is not None and entry.valid_until <= now) or (
+            entry.user_id is not None
+            and entry.user_stamp != self.generation.user_stamp(entry.user_id)
+        ):
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry.value
+
+    def put(
+        self,
+        key: Any,
+        value: Any,
+        mark: Mark,
+        valid_until: datetime | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        """Keep `value`, loaded since `mark`, unless anything changed meanwhile. With no
+        user-scoped change since the mark, the user's stamp now is the one the load saw."""
+        if mark.stamp is None or mark != self.mark():
+            return  # changed while loading: the value may already be stale
+        if mark.stamp != self._stamp:
+            # All entries share one stamp (self._stamp): older ones go before a newer joins.
+            self._entries.clear()
+            self._stamp = mark.stamp
+        elif key not in self._entries and len(self._entries) >= self.max_entries:
+            self._entries.popitem(last=False)
+        user_stamp = self.generation.user_stamp(user_id) if user_id is not None else None
+        self._entries[key] = _Entry(value, valid_until, user_id, user_stamp)
+        self._entries.move_to_end(key)
+
+    def principal(self, digest: str, now: datetime) -> Principal | None:
+        found: Principal | None = self.get(("principal", digest), now)
+        return found
+
+    def remember_principal(self, digest: str, principal: Principal, mark: Mark) -> None:
+        token = principal.token
+        if token is not None:
+            key = ("principal", digest)
+            self.put(key, principal, mark, token.expires_at, token.user_id)

@@ -1,0 +1,94 @@
+"""Personal tokens: act as their user. Minted by the CLI, the native face and later faces."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.audit.log import record
+from tenantry.authz.scopes import SYSTEM_SCOPE
+from tenantry.db.models import Token
+from tenantry.errors import FieldError, Invalid, NotFound
+from tenantry.identity.lookup import get_by_id
+from tenantry.identity.principals import Principal
+from tenantry.identity.tokens import Minted, TokenKind, expiry_from_days, mint, revoke
+
+MAX_DAYS = 3650
+
+
+def _is_self(actor: Principal, user_id: str) -> bool:
+    return actor.user is not None and actor.user.id == user_id
+
+
+async def create_personal_token(
+    db: AsyncSession,
+    actor: Principal,
+    user_id: str,
+    *,
+    name: str,
+    expires_in_days: int | None,
+) -> Minted:
+    """Anyone may mint for themselves; minting for another user needs system rights."""
+    if not _is_self(actor, user_id):
+        actor.require_visible("system.users.get", SYSTEM_SCOPE, "user")
+        actor.require("system.users.tokens.create", SYSTEM_SCOPE)
+        actor.require_elevation()
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_DAYS:
+        raise Invalid(
+            "invalid expiry",
+            [FieldError("expiresInDays", "out_of_range", f"between 1 and {MAX_DAYS}")],
+        )
+    if len(name) > 256:
+        raise Invalid("invalid name", [FieldError("name", "invalid", "at most 256 characters")])
+    user = await get_by_id(db, user_id)
+    minted = await mint(
+        db,
+        kind=TokenKind.PERSONAL,
+        user_id=user.id,
+        name=name,
+        expires_at=expiry_from_days(expires_in_days),
+        created_by=actor.actor_id,
+    )
+    await record(
+        db,
+        actor,
+        "token.create",
+        target_type="token",
+        target_id=minted.token.id,
+        details={"kind": "personal", "user": user.id},
+    )
+    return minted
+
+
+async def list_personal_tokens(db: AsyncSession, actor: Principal, user_id: str) -> list[Token]:
+    if not _is_self(actor, user_id):
+        actor.require_visible("system.users.get", SYSTEM_SCOPE, "user")
+        actor.require("system.users.tokens.list", SYSTEM_SCOPE)
+    rows = await db.scalars(
+        select(Token)
+        .where(Token.user_id == user_id, Token.kind == TokenKind.PERSONAL.value)
+        .order_by(Token.created_at, Token.id)
+    )
+    return list(rows)
+
+
+async def revoke_token(db: AsyncSession, actor: Principal, token_id: str) -> Token:
+    token = await db.get(Token, token_id)
+    if token is None:
+        raise NotFound("token not found")
+    if token.user_id is None or not _is_self(actor, token.user_id):
+        actor.require_visible("system.users.tokens.delete", SYSTEM_SCOPE, "token")
+    revoked = await revoke(db, token_id, by=actor.actor_id)
+    await record(db, actor, "token.revoke", target_type="token", target_id=token_id)
+    return revoked
+
+
+async def revoke_own_token(db: AsyncSession, actor: Principal, token_id: str) -> Token:
+    """Revoke one of your own personal tokens; anyone else's is "not found"."""
+    token = await db.get(Token, token_id)
+    own = actor.user is not None and token is not None and token.user_id == actor.user.id
+    if token is None or not own or token.kind != TokenKind.PERSONAL.value:
+        raise NotFound("token not found")
+    revoked = await revoke(db, token_id, by=actor.actor_id)
+    await record(db, actor, "token.revoke", target_type="token", target_id=token_id)
+    return revoked

@@ -1,0 +1,132 @@
+"""Who is calling: turn a presented secret into a Principal with its grants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantry.authz.engine import ALL_POWERFUL, Grants, load_token_grants, load_user_grants
+from tenantry.authz.scopes import Scope
+from tenantry.clock import utcnow
+from tenantry.db.models import Token, User
+from tenantry.errors import Forbidden, NotFound, Unauthenticated
+from tenantry.identity.policy import DEFAULT_POLICY, SecurityPolicy
+from tenantry.identity.tokens import MAX_SECRET_LENGTH, TokenKind, digest, is_live
+
+ELEVATION_HINT = "this operation requires elevated permissions (POST /tenantry/v1/auth/elevate)"
+
+
+@dataclass
+class Principal:
+    """The authenticated caller. `user` is None for an API token acting as itself; such a
+    token is also held under `ceiling`, its creator's current grants, so that it can never do
+    more than the user who made it."""
+
+    grants: Grants
+    user: User | None = None
+    token: Token | None = None
+    system: bool = False  # the CLI and bootstrap: trusted, all-powerful
+    ceiling: Grants | None = None
+    policy: SecurityPolicy = DEFAULT_POLICY
+
+    @property
+    def actor_id(self) -> str | None:
+        if self.user is not None:
+            return self.user.id
+        return self.token.id if self.token is not None else None
+
+    @property
+    def actor_type(self) -> str:
+        if self.system:
+            return "system"
+        if self.user is not None:
+            return "user"
+        return "token" if self.token is not None else "anonymous"
+
+    def can(self, permission: str, scope: Scope) -> bool:
+        if not self.grants.check(permission, scope):
+            return False
+        return self.ceiling is None or self.ceiling.check(permission, scope)
+
+    def require(self, permission: str, scope: Scope) -> None:
+        """403 unless granted. Callers check visibility (404) first."""
+        if not self.can(permission, scope):
+            raise Forbidden(f"missing permission {permission}")
+
+    def require_visible(self, permission: str, scope: Scope, what: str) -> None:
+        """404 when the caller may not know the object exists, so existence does not leak."""
+        if not self.can(permission, scope):
+            raise NotFound(f"{what} not found")
+
+    @property
+    def elevated(self) -> bool:
+        if self.system:
+            return True
+        until = self.user.elevated_until if self.user is not None else None
+        return until is not None and until > utcnow()
+
+    def require_elevation(self) -> None:
+        """Sensitive operations, when the instance demands it (TENANTRY_REQUIRE_ELEVATION)."""
+        if self.policy.require_elevation and not self.elevated:
+            raise Forbidden(ELEVATION_HINT)
+
+
+def system_principal() -> Principal:
+    return Principal(grants=ALL_POWERFUL, system=True)
+
+
+def anonymous() -> Principal:
+    """A caller not (yet) authenticated, e.g. signing in; it may do nothing."""
+    return Principal(grants=Grants([]))
+
+
+class Account(Protocol):
+    """What signing in reads of a user: an ORM User, or the row a password sign-in reads."""
+
+    @property
+    def password_hash(self) -> str | None: ...
+    @property
+    def locked_until(self) -> datetime | None: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def status(self) -> str: ...
+
+
+def user_can_sign_in(user: Account) -> bool:
+    return user.enabled and user.status == "ACTIVE"
+
+
+async def authenticate(
+    db: AsyncSession, secret: str, policy: SecurityPolicy = DEFAULT_POLICY
+) -> Principal:
+    """Every failure reads the same, so a caller learns nothing about which part failed."""
+    if len(secret) > MAX_SECRET_LENGTH:
+        raise Unauthenticated("invalid or expired token")
+    # One round trip: the token (looked up by digest) and its user, if it has one.
+    row = (
+        await db.execute(
+            select(Token, User)
+            .outerjoin(User, User.id == Token.user_id)
+            .where(Token.digest == digest(secret))
+        )
+    ).first()
+    if row is None or not is_live(row[0], utcnow()):
+        raise Unauthenticated("invalid or expired token")
+    token, user = row
+    if user is None or not user_can_sign_in(user):
+        raise Unauthenticated("invalid or expired token")
+    if token.kind == TokenKind.API:
+        # An API token acts as itself, capped by its creator (user_id) as they are now.
+        return Principal(
+            grants=await load_token_grants(db, token.id),
+            token=token,
+            ceiling=await load_user_grants(db, user.id),
+            policy=policy,
+        )
+    grants = await load_user_grants(db, user.id)
+    return Principal(grants=grants, user=user, token=token, policy=policy)
