@@ -198,7 +198,7 @@ def test_cli_changes_are_audited_as_the_system(cli_env: Database) -> None:
     lines = [json.loads(x) for x in _invoke("audit", "tail", "--json").splitlines()]
     assert [e["action"] for e in lines] == [
         "user.create",
-        "user.system_role.grant",
+        "user.system_roles.set",
         "user.create",  # ECE's built-in `admin`, made by bootstrap
         "user.create",  # and `readonly`
         "token.create",

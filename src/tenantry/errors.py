@@ -54,3 +54,15 @@ class RateLimited(DomainError):
     def __init__(self, message: str, retry_after: int, *, keeps_writes: bool = False) -> None:
         super().__init__(message, keeps_writes=keeps_writes)
         self.retry_after = retry_after
+
+
+class ElevationRequired(Forbidden):
+    """The credential must have re-entered its password recently (elevated permissions)."""
+
+
+@dataclass
+class Unchangeable(Invalid):
+    """The account may not be changed this way. `reason`: "builtin" (a built-in user),
+    "external" (an identity provider owns it), "self" (you may not do this to yourself)."""
+
+    reason: str = field(default="builtin", kw_only=True)

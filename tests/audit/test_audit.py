@@ -370,9 +370,9 @@ async def native_directory(h: Harness, admin: str, admin_id: str) -> dict[str, s
         userId=user_id,
         token=admin,
         json={"role": "SYSTEM_VIEWER"},
-        expect=["user.system_role.set"],
+        expect=["user.system_roles.set"],
     )
-    assert one(ev, "user.system_role.set").details == {"role": "SYSTEM_VIEWER"}
+    assert one(ev, "user.system_roles.set").details == {"before": [], "after": ["SYSTEM_VIEWER"]}
     check = {
         "subject": {"type": "user", "id": user_id},
         "permission": "organization.get",

@@ -101,7 +101,7 @@ async def test_filters(client: httpx.AsyncClient, world: World) -> None:
             "target_id": "u1",
         },
         {"action": "auth.logout", "actor_id": "cb", "target_type": "token", "target_id": "t1"},
-        {"action": "user.system_role.set", "actor_id": "ca", "target_id": "u1"},
+        {"action": "user.system_roles.set", "actor_id": "ca", "target_id": "u1"},
         {"action": "userXsystem.other", "actor_id": "ca", "organization_id": "o1"},
         {"action": "organization.update", "organization_id": "o1", "details": {"k": "v"}},
         {"action": "authz", "organization_id": "o2"},

@@ -6,6 +6,7 @@ A role granted at scope S carries its permissions at S and at every scope inside
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tenantry.authz.scopes import DEPTH, ScopeType
@@ -254,3 +255,30 @@ def permissions_valid_at(scope: ScopeType) -> frozenset[str]:
     """Permissions a custom role at this scope may contain: those checked at it or below."""
     floor = DEPTH[scope]
     return frozenset(p for p, s in PERMISSION_SCOPE.items() if DEPTH[s] >= floor)
+
+
+# Permissions that let their holder hand access to others: change roles, mint tokens, invite.
+_GRANTING_SUFFIXES = (".roles.update", ".roles.create", ".tokens.create", ".invites.create")
+
+
+def grants_access(permission: str) -> bool:
+    return permission.endswith(_GRANTING_SUFFIXES)
+
+
+def is_strong_permission_set(permissions: Iterable[str]) -> bool:
+    """A set of permissions (a custom role's) that lets its holder grant access."""
+    return any(grants_access(p) for p in permissions)
+
+
+def is_strong(role: str) -> bool:
+    """A strong grant needs elevation (when the instance demands it): every SYSTEM role, and
+    every built-in role whose holder may grant access to others (ORGANIZATION_OWNER,
+    WORKSPACE_OWNER, WORKSPACE_OPERATOR, DEPLOYMENT_ADMIN). Custom roles are judged by their
+    permissions where they are defined and granted (is_strong_permission_set)."""
+    builtin = ROLES.get(role)
+    if builtin is None:
+        return False
+    return builtin.scope is ScopeType.SYSTEM or is_strong_permission_set(builtin.permissions)
+
+
+STRONG_ROLES = frozenset(r for r in ROLES if is_strong(r))

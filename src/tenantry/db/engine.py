@@ -85,7 +85,6 @@ _USER_BOOKKEEPING = frozenset(
         "first_login_at",
         "last_login_at",
         "seen_at",
-        "elevated_until",
         "password_hash",
     }
 )

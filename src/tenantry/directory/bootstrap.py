@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.audit.log import record
 from tenantry.authz.system_roles import grant_system_role
 from tenantry.db.models import User
-from tenantry.directory import users
+from tenantry.directory import accounts, users
 from tenantry.directory.users import UserFields
 from tenantry.identity.principals import system_principal
 
@@ -21,15 +20,7 @@ async def ensure_system_admin(db: AsyncSession, username: str, full_name: str = 
     user = await users.find_by_username(db, username)
     if user is None:
         user = await users.create_user(db, actor, username, UserFields(full_name=full_name))
-    await grant_system_role(db, user.id, "SYSTEM_ADMIN")
-    await record(
-        db,
-        actor,
-        "user.system_role.grant",
-        target_type="user",
-        target_id=user.id,
-        details={"role": "SYSTEM_ADMIN"},
-    )
+    await accounts.set_system_roles(db, actor, user.id, ["SYSTEM_ADMIN"])
     return user
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,7 @@ from tenantry.clock import utcnow
 from tenantry.db.models import Membership, User
 from tenantry.db.paging import Page, check_window
 from tenantry.directory.organizations import adjust_member_count
-from tenantry.errors import Conflict, FieldError, Invalid
+from tenantry.errors import Conflict, FieldError, Invalid, Unchangeable
 from tenantry.identity.lookup import find_by_username as find_by_username
 from tenantry.identity.lookup import get_by_id as get_by_id
 from tenantry.identity.names import looks_like_email as looks_like_email
@@ -45,6 +45,7 @@ class UserFields:
     email: str | None = None
     status: str | None = None
     enabled: bool | None = None
+    username: str | None = None  # a rename (update_user only)
 
 
 _FIELDS = ("full_name", "avatar_url", "email", "status", "enabled")
@@ -62,9 +63,15 @@ def _apply(user: User, fields: UserFields) -> None:
 
 
 async def add_user(
-    db: AsyncSession, actor: Principal, username: str, fields: UserFields | None = None
+    db: AsyncSession,
+    actor: Principal,
+    username: str,
+    fields: UserFields | None = None,
+    *,
+    email_from_username: bool = True,
 ) -> User:
-    """Insert a user (no permission check: callers are use cases that did theirs)."""
+    """Insert a user (no permission check: callers are use cases that did theirs). A username
+    that is an address is the e-mail too, unless `email_from_username` is False."""
     name = _validate_username(username)
     if await find_by_username(db, name) is not None:
         raise Conflict(
@@ -75,7 +82,7 @@ async def add_user(
     user = User(
         username=name,
         username_key=username_key(name),
-        email=name if looks_like_email(name) else None,
+        email=name if email_from_username and looks_like_email(name) else None,
         created_at=now,
         updated_at=now,
         created_by=actor.actor_id,
@@ -120,25 +127,62 @@ async def list_users(
 
 
 async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: UserFields) -> User:
+    """An administrator changes a user (`system.users.update`): one `user.update` event with
+    each changed field's value before and after, whichever face asked."""
     actor.require("system.users.update", SYSTEM_SCOPE)
     user = await get_by_id(db, user_id)
+    return await change_user(db, actor, user, fields)
+
+
+async def change_user(db: AsyncSession, actor: Principal, user: User, fields: UserFields) -> User:
+    """Apply `fields` to a user the caller may change (checked by the caller's use case)."""
     if user.builtin:
-        raise Invalid("built-in users cannot be modified")
-    before = {name: getattr(user, name) for name in _FIELDS}
+        raise Unchangeable("built-in users cannot be modified", reason="builtin")
+    _check_owned_here(user, fields)
+    if fields.enabled is False and actor.user is not None and actor.user.id == user.id:
+        raise Unchangeable("you cannot disable yourself", reason="self")
+    if fields.email == "":
+        fields = replace(fields, email=None)
+        user.email = None
+    before = {name: getattr(user, name) for name in (*_FIELDS, "username")}
+    if fields.username is not None:
+        await _rename(db, user, fields.username)
     _apply(user, fields)
     user.updated_at = utcnow()
     user.updated_by = actor.actor_id
     await db.flush()
-    changed = {n: [before[n], getattr(user, n)] for n in _FIELDS if before[n] != getattr(user, n)}
-    await record(
-        db,
-        actor,
-        "user.update",
-        target_type="user",
-        target_id=user.id,
-        details={"changed": changed},
-    )
+    changed = {n: [before[n], getattr(user, n)] for n in before if before[n] != getattr(user, n)}
+    if changed:
+        await record(
+            db,
+            actor,
+            "user.update",
+            target_type="user",
+            target_id=user.id,
+            details={"changed": changed},
+        )
     return user
+
+
+def _check_owned_here(user: User, fields: UserFields) -> None:
+    """An identity provider owns an external user's name and whether it may sign in."""
+    external = user.realm != "native" or user.idp_managed
+    renamed = fields.username is not None and username_key(fields.username) != user.username_key
+    if external and (renamed or (fields.enabled is not None and fields.enabled != user.enabled)):
+        raise Unchangeable("external users cannot be modified", reason="external")
+
+
+async def _rename(db: AsyncSession, user: User, username: str) -> None:
+    name = _validate_username(username)
+    if username_key(name) == user.username_key:
+        user.username = name
+        return
+    if await find_by_username(db, name) is not None:
+        raise Conflict(
+            "a user with this username already exists",
+            [FieldError("username", "conflict", "already taken")],
+        )
+    user.username, user.username_key = name, username_key(name)
 
 
 async def delete_user(db: AsyncSession, actor: Principal, user_id: str) -> None:
@@ -146,9 +190,11 @@ async def delete_user(db: AsyncSession, actor: Principal, user_id: str) -> None:
     actor.require_elevation()
     user = await get_by_id(db, user_id)
     if user.builtin:
-        raise Invalid("built-in users cannot be deleted")
+        raise Unchangeable("built-in users cannot be deleted", reason="builtin")
     if actor.user is not None and actor.user.id == user.id:
-        raise Invalid("you cannot delete yourself")
+        raise Unchangeable("you cannot delete yourself", reason="self")
+    if user.realm != "native" or user.idp_managed:
+        raise Unchangeable("external users cannot be deleted", reason="external")
     await _leave_organizations(db, user.id)
     await drop_user_subjects(db, user.id)
     await db.delete(user)

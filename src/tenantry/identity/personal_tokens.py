@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
 from tenantry.authz.scopes import SYSTEM_SCOPE
+from tenantry.clock import utcnow
 from tenantry.db.models import Token
 from tenantry.errors import FieldError, Invalid, NotFound
 from tenantry.identity.lookup import get_by_id
@@ -26,18 +29,18 @@ async def create_personal_token(
     user_id: str,
     *,
     name: str,
-    expires_in_days: int | None,
+    expires_in_days: int | None = None,
+    expires_at: datetime | None = None,
+    description: str = "",
 ) -> Minted:
-    """Anyone may mint for themselves; minting for another user needs system rights."""
+    """Anyone may mint for themselves; minting for another user needs system rights. The
+    expiry (`expires_in_days`, or a moment `expires_at`) is capped at MAX_DAYS for every face;
+    none given: the token does not expire."""
     if not _is_self(actor, user_id):
         actor.require_visible("system.users.get", SYSTEM_SCOPE, "user")
         actor.require("system.users.tokens.create", SYSTEM_SCOPE)
         actor.require_elevation()
-    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_DAYS:
-        raise Invalid(
-            "invalid expiry",
-            [FieldError("expiresInDays", "out_of_range", f"between 1 and {MAX_DAYS}")],
-        )
+    expiry = _expiry(expires_in_days, expires_at)
     if len(name) > 256:
         raise Invalid("invalid name", [FieldError("name", "invalid", "at most 256 characters")])
     user = await get_by_id(db, user_id)
@@ -46,7 +49,8 @@ async def create_personal_token(
         kind=TokenKind.PERSONAL,
         user_id=user.id,
         name=name,
-        expires_at=expiry_from_days(expires_in_days),
+        expires_at=expiry,
+        description=description,
         created_by=actor.actor_id,
     )
     await record(
@@ -58,6 +62,28 @@ async def create_personal_token(
         details={"kind": "personal", "user": user.id},
     )
     return minted
+
+
+def _expiry(days: int | None, moment: datetime | None) -> datetime | None:
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise Invalid(
+            "invalid expiry",
+            [FieldError("expiresInDays", "out_of_range", f"between 1 and {MAX_DAYS}")],
+        )
+    if moment is None:
+        return expiry_from_days(days)
+    now = utcnow()
+    if moment <= now:
+        raise Invalid(
+            "the expiry must be in the future",
+            [FieldError("expiresAt", "out_of_range", "must be in the future")],
+        )
+    if moment > now + timedelta(days=MAX_DAYS):
+        raise Invalid(
+            f"the expiry must be within {MAX_DAYS} days",
+            [FieldError("expiresAt", "out_of_range", f"at most {MAX_DAYS} days from now")],
+        )
+    return moment
 
 
 async def list_personal_tokens(db: AsyncSession, actor: Principal, user_id: str) -> list[Token]:

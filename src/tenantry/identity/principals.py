@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -9,11 +10,12 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.authz.catalogue import is_strong
 from tenantry.authz.engine import ALL_POWERFUL, Grants, load_token_grants, load_user_grants
 from tenantry.authz.scopes import Scope
 from tenantry.clock import utcnow
 from tenantry.db.models import Token, User
-from tenantry.errors import Forbidden, NotFound, Unauthenticated
+from tenantry.errors import ElevationRequired, Forbidden, NotFound, Unauthenticated
 from tenantry.identity.policy import DEFAULT_POLICY, SecurityPolicy
 from tenantry.identity.tokens import MAX_SECRET_LENGTH, TokenKind, digest, is_live
 
@@ -64,15 +66,38 @@ class Principal:
 
     @property
     def elevated(self) -> bool:
+        """Whether *this credential* re-entered its user's password recently. Elevation
+        belongs to the session that elevated, never to the user: the user's personal tokens
+        and other sessions do not share it."""
         if self.system:
             return True
-        until = self.user.elevated_until if self.user is not None else None
+        until = self.elevated_until
         return until is not None and until > utcnow()
+
+    @property
+    def elevated_until(self) -> datetime | None:
+        token = self.token
+        if token is None or token.kind != TokenKind.SESSION or self.user is None:
+            return None
+        return token.elevated_until
 
     def require_elevation(self) -> None:
         """Sensitive operations, when the instance demands it (TENANTRY_REQUIRE_ELEVATION)."""
         if self.policy.require_elevation and not self.elevated:
-            raise Forbidden(ELEVATION_HINT)
+            raise ElevationRequired(ELEVATION_HINT)
+
+    def require_elevation_to_grant(self, roles: Iterable[str]) -> None:
+        """The one guard on every path to a strong grant (role replacement, teams, invites,
+        API tokens, custom roles, system roles): elevation when the instance demands it and
+        any of `roles` is strong (authz.catalogue.is_strong)."""
+        if any(is_strong(role) for role in roles):
+            self.require_elevation()
+
+    def require_fresh_elevation(self) -> None:
+        """A proof of the password where the wire carries none (ECE's self-service password
+        change): this credential must be elevated now, whatever the instance's policy."""
+        if not self.elevated:
+            raise ElevationRequired(ELEVATION_HINT)
 
 
 def system_principal() -> Principal:

@@ -328,6 +328,10 @@ async def refresh(db: AsyncSession, actor: Principal) -> Minted:
     assert actor.user is not None
     now = utcnow()
     minted = await start_session(db, actor.policy, actor.user.id, now, token.max_expires_at)
+    if actor.elevated_until is not None and actor.elevated_until > now:
+        # The same session under a new secret: it keeps its elevation (ECE's _elevate answers
+        # with a refreshed token, which must be the elevated one).
+        await _set_elevation(db, minted.token, actor.elevated_until)
     await revoke(db, token.id, by=actor.actor_id)
     await record(
         db,
@@ -382,10 +386,12 @@ async def elevate(
     password: str,
     ip: str | None,
 ) -> ElevateOutcome:
-    """Re-enter your password to gain elevated permissions for a while ("sudo")."""
-    user = actor.user
-    if user is None or actor.token is None or actor.token.kind == TokenKind.API.value:
-        raise Invalid("only a user can elevate")
+    """Re-enter your password to gain elevated permissions for a while ("sudo"). Only a
+    session elevates, and only that session is elevated: the user's personal tokens and other
+    sessions are not (elevation belongs to the credential)."""
+    user, session = actor.user, actor.token
+    if user is None or session is None or session.kind != TokenKind.SESSION.value:
+        raise Invalid("only a session can elevate (sign in first)")
     _check_lengths(user.username, password)
     await throttle(db, limits, ip, user.username, actor)
     now = utcnow()
@@ -393,7 +399,8 @@ async def elevate(
         await _record_failure(db, actor.policy, user.id, now)
         await record(db, actor, "auth.elevate.failure", target_type="user", target_id=user.id)
         return ElevateOutcome(None)
-    user.elevated_until = now + actor.policy.elevation
+    until = now + actor.policy.elevation
+    await _set_elevation(db, session, until)
     user.login_attempts = 0
     await db.flush()
     await record(
@@ -402,17 +409,36 @@ async def elevate(
         "auth.elevate",
         target_type="user",
         target_id=user.id,
-        details={"until": user.elevated_until.isoformat()},
+        details={"until": until.isoformat(), "token": session.id},
     )
-    return ElevateOutcome(user.elevated_until)
+    return ElevateOutcome(until)
+
+
+async def _set_elevation(db: AsyncSession, session: Token, until: datetime | None) -> None:
+    """By statement: the caller's Token may be a detached copy (from the principal cache).
+    A tracked write, so that every worker's cached view of this credential ends."""
+    await db.execute(
+        update(Token)
+        .where(Token.id == session.id)
+        .values(elevated_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    session.elevated_until = until
 
 
 async def drop_elevation(db: AsyncSession, actor: Principal) -> None:
-    if actor.user is None:
+    session = actor.token
+    if actor.user is None or session is None or session.kind != TokenKind.SESSION.value:
         raise NotFound("user not found")
-    actor.user.elevated_until = None
-    await db.flush()
-    await record(db, actor, "auth.elevate.drop", target_type="user", target_id=actor.user.id)
+    await _set_elevation(db, session, None)
+    await record(
+        db,
+        actor,
+        "auth.elevate.drop",
+        target_type="user",
+        target_id=actor.user.id,
+        details={"token": session.id},
+    )
 
 
 async def active_session_count(db: AsyncSession, user_id: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from tenantry.db.models import User
+from tenantry.db.models import Token, User
 from tests.faces.ece.conftest import PASSWORD, V, basic, with_password
 from tests.faces.ece.spec import assert_ece, assert_error
 from tests.factories import World, bearer
@@ -50,7 +50,9 @@ async def test_elevate_refusals(client: httpx.AsyncClient, world: World) -> None
     assert_error(r, 400, "authc.invalid_token")
     async with world.database.transaction() as db:
         user = await db.scalar(select(User).where(User.username == "ops"))
-        assert user is not None and user.login_attempts == 1 and user.elevated_until is None
+        assert user is not None and user.login_attempts == 1
+        elevated = await db.scalar(select(Token.id).where(Token.elevated_until.is_not(None)))
+        assert elevated is None
     assert (await client.get(f"{V}/user", headers=bearer(token))).status_code == 200
     r = await client.post(ELEVATE, headers=basic("ops"), json={"token": PASSWORD})
     assert_error(r, 400, "authc.invalid_token")

@@ -152,6 +152,8 @@ class Token(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Sessions slide `expires_at` on use but never past this absolute deadline.
     max_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A session that re-entered its password ("sudo") until then; only sessions elevate.
+    elevated_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

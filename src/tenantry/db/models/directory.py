@@ -84,7 +84,6 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(256))
     login_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    elevated_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -90,7 +90,7 @@ async def drop_elevation(caller: Caller, db: Db) -> Any:
 
 @router.get("/users/auth", operation_id="get-authentication-info")
 async def authentication_info(caller: Caller) -> Any:
-    state = elevated(caller.user.elevated_until if caller.user is not None else None)
+    state = elevated(caller.elevated_until)
     body: dict[str, Any] = {
         "has_elevated_permissions": state["enabled"],
         "refresh_token_url": REFRESH_URL,

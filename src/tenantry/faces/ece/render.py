@@ -40,7 +40,7 @@ def user(view: EceUserView) -> dict[str, Any]:
         "security": {
             "roles": view.ece_roles,
             "permissions": permissions(view, OPERATIONS),
-            "elevated_permissions": elevated(u.elevated_until),
+            "elevated_permissions": elevated(view.caller.elevated_until if view.caller else None),
             "enabled": u.enabled,
             "security_realm": {"type": realm.type, "id": realm.id},
         },

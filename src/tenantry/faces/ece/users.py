@@ -44,7 +44,7 @@ async def current_user_view(request: Request, caller: Principal) -> tuple[bytes,
     """The body, and when it stops being true by itself (elevated_permissions ending)."""
     async with read_transaction(request) as db:
         view = await ece_users.current_user(db, caller)
-    until = view.user.elevated_until
+    until = caller.elevated_until
     return orjson.dumps(render.user(view)), until if until and until > utcnow() else None
 
 

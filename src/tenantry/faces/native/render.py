@@ -12,7 +12,8 @@ from tenantry.db.models import Organization, Token, User
 JSON = dict[str, Any]
 
 
-def user(u: User) -> JSON:
+def user(u: User, elevated_until: datetime | None = None) -> JSON:
+    """`elevated_until`: the caller's own credential's elevation, when `u` is the caller."""
     return {
         "id": u.id,
         "seq": u.seq,
@@ -27,7 +28,7 @@ def user(u: User) -> JSON:
         "realm": u.realm,
         "isIdpManaged": u.idp_managed,
         "primaryOrganizationId": u.primary_organization_id,
-        "elevatedPermissions": _elevation(u),
+        "elevatedPermissions": _elevation(elevated_until),
         "firstLoginAt": _ts(u.first_login_at),
         "lastLoginAt": _ts(u.last_login_at),
         "seenAt": _ts(u.seen_at),
@@ -40,10 +41,10 @@ def _ts(moment: datetime | None) -> str | None:
     return iso_z(moment) if moment is not None else None
 
 
-def _elevation(u: User) -> JSON:
-    """The user's elevated permissions ("sudo"), as the user record carries them."""
-    live = u.elevated_until is not None and u.elevated_until > utcnow()
-    return {"enabled": live, "expiresAt": _ts(u.elevated_until) if live else None}
+def _elevation(until: datetime | None) -> JSON:
+    """Elevated permissions ("sudo") belong to a session: shown for the caller's own."""
+    live = until is not None and until > utcnow()
+    return {"enabled": live, "expiresAt": _ts(until) if live else None}
 
 
 def organization(o: Organization) -> JSON:

@@ -88,7 +88,9 @@ async def list_users(
 
 @router.get("/users/{userId}", tags=["Users"])
 async def get_user(caller: Caller, db: Db, userId: AnyId) -> Any:
-    return render.user(await users.get_user(db, caller, userId))
+    found = await users.get_user(db, caller, userId)
+    own = caller.user is not None and caller.user.id == found.id
+    return render.user(found, caller.elevated_until if own else None)
 
 
 @router.patch("/users/{userId}", tags=["Users"])
