@@ -56,7 +56,7 @@ from tenantry.clock import utcnow
 from tenantry.db.models import CustomRole, Organization, RoleBinding, Token
 from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import members, organizations, tree
-from tenantry.directory.members import RoleSet, roleset_from_bindings
+from tenantry.directory.members import RoleSet, guard_strong_grants, roleset_from_bindings
 from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.errors import FieldError, Forbidden, Invalid, NotFound
 from tenantry.identity import tokens
@@ -435,7 +435,10 @@ async def _permissions_of(
 async def _within_caller(
     db: AsyncSession, actor: Principal, org_id: str, bindings: Sequence[RoleBinding]
 ) -> None:
-    """403 unless the caller holds every permission of each role at that role's scope."""
+    """403 unless the caller holds every permission of each role at that role's scope; a
+    strong role needs the caller's elevation too (creating, re-roling and rotating all hand
+    out a working secret with these roles)."""
+    await guard_strong_grants(db, actor, org_id, roleset_from_bindings(None, bindings))
     perms = await _permissions_of(db, org_id, {b.role for b in bindings})
     for binding in bindings:
         scope = scope_of(binding)

@@ -22,6 +22,7 @@ from tenantry.authz.catalogue import (
     CUSTOM_ROLE_SCOPES,
     ROLES,
     BuiltinRole,
+    is_strong_permission_set,
     permissions_valid_at,
 )
 from tenantry.authz.scopes import ScopeType
@@ -231,6 +232,8 @@ async def create_role(
         errors.append(FieldError("description", "invalid", f"at most {MAX_DESCRIPTION} chars"))
     if errors:
         raise Invalid("invalid custom role", errors)
+    if is_strong_permission_set(permissions):  # a role that grants access is a strong grant
+        actor.require_elevation()
     await _ensure_name_free(db, org_id, name)
     now = utcnow()
     role = CustomRole(
@@ -292,6 +295,8 @@ async def update_role(
             .execution_options(synchronize_session=False)
         )
         role.name = name
+    if is_strong_permission_set(set(permissions) - set(role.permissions)):
+        actor.require_elevation()  # every holder gains the new permissions at once
     role.permissions = permissions
     if workspace_ids is not None:
         role.restricted_workspace_ids = workspace_ids

@@ -26,6 +26,7 @@ from tenantry.authz.catalogue import ORGANIZATION_ROLES
 from tenantry.clock import iso_z, utcnow
 from tenantry.db.models import Invite, Organization, Token, User
 from tenantry.directory import organizations, users
+from tenantry.directory.members import RoleSet, guard_strong_grants
 from tenantry.directory.subjects import Subject, load_subjects
 from tenantry.directory.users import UserFields, looks_like_email, username_key
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
@@ -144,6 +145,7 @@ async def create_invite(
     actor.require("organization.invites.create", scopes.organization(org_id))
     email = _check_email(invitee_email)
     _check_role(role)
+    await guard_strong_grants(db, actor, org_id, RoleSet(organization_role=role))
     if ttl_days < 1:
         raise Invalid("invite lifetime must be at least one day")
     email_key = username_key(email)

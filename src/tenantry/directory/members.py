@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
 from tenantry.authz import scopes
-from tenantry.authz.catalogue import ORGANIZATION_ROLES, ROLES, WORKSPACE_ROLES
+from tenantry.authz.catalogue import (
+    ORGANIZATION_ROLES,
+    ROLE_PERMISSIONS,
+    ROLES,
+    WORKSPACE_ROLES,
+    is_strong_permission_set,
+)
 from tenantry.authz.scopes import ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
@@ -425,10 +431,10 @@ async def replace_user_roles(
     membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
     if membership is None and roles.organization_role is None:
         raise NotFound("user not found in this organization")
-    guard_owner_grant(actor, roles.organization_role, membership.role if membership else None)
     new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)
     current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
     before = roleset_from_bindings(membership.role if membership else None, current)
+    await guard_strong_grants(db, actor, org_id, roles, before)
     if membership is None:  # the organization's row before the counters (lock order)
         membership = await organizations.add_member(
             db, org_id, user_id, roles.organization_role or ""
@@ -562,10 +568,38 @@ async def lock_holder_counts(
     )
 
 
-def guard_owner_grant(actor: Principal, new_role: str | None, old_role: str | None) -> None:
-    """Making someone (or a team) ORGANIZATION_OWNER is sensitive: elevation when required."""
-    if new_role == OWNER and old_role != OWNER:
+def _grants(roles: RoleSet) -> set[tuple[str, str]]:
+    """(where, role) for every role of a RoleSet."""
+    pairs = {("organization", roles.organization_role)} if roles.organization_role else set()
+    pairs |= {(f"workspace:{w}", r) for w, r in roles.workspace_roles}
+    pairs |= {(f"deployment:{d}", r) for d, r in roles.deployment_roles}
+    pairs |= {(f"dag:{d.deployment_id}:{d.dag_id}:{d.dag_tag}", d.role) for d in roles.dag_roles}
+    return pairs
+
+
+async def guard_strong_grants(
+    db: AsyncSession, actor: Principal, org_id: str, new: RoleSet, old: RoleSet | None = None
+) -> None:
+    """The one guard on every path to a strong grant inside an organization (member roles,
+    team roles and members, invites, API tokens): when a role the subject did not hold there
+    is strong (authz.catalogue.is_strong; a custom role by its permissions), the caller's
+    credential must be elevated if the instance demands it."""
+    held = _grants(old) if old is not None else set()
+    added = {role for _, role in _grants(new) - held}
+    if not added:
+        return
+    custom = added - set(ROLE_PERMISSIONS)
+    strong_custom = False
+    if custom:
+        perms = await db.scalars(
+            select(CustomRole.permissions).where(
+                CustomRole.organization_id == org_id, CustomRole.name.in_(custom)
+            )
+        )
+        strong_custom = any(is_strong_permission_set(p) for p in perms)
+    if strong_custom:
         actor.require_elevation()
+    actor.require_elevation_to_grant(added)
 
 
 def roles_json(roles: RoleSet) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from tenantry.directory import members, organizations
 from tenantry.directory.members import (
     RoleSet,
     bindings_by_subject,
-    guard_owner_grant,
+    guard_strong_grants,
     roles_json,
     roleset_from_bindings,
 )
@@ -235,7 +235,7 @@ async def create_team(db: AsyncSession, actor: Principal, org_id: str, new: NewT
     description = _check_description(new.description)
     team_id = new_id()
     roles = RoleSet(organization_role=new.organization_role or DEFAULT_ORGANIZATION_ROLE)
-    guard_owner_grant(actor, roles.organization_role, None)
+    await guard_strong_grants(db, actor, org_id, roles)
     bindings = await _validated_bindings(db, org_id, team_id, roles, actor.actor_id)
     member_ids = await _org_members(db, org_id, new.member_ids, "memberIds")
     await _ensure_name_free(db, org_id, name)
@@ -368,8 +368,8 @@ async def add_team_members(
     actor.require("organization.teams.members.update", scopes.organization(org_id))
     team = await _load(db, org_id, team_id, lock=True)
     team_roles = (await bindings_by_subject(db, org_id, "team", [team_id]))[team_id]
-    # joining an owners' team makes an owner
-    guard_owner_grant(actor, roleset_from_bindings(None, team_roles).organization_role, None)
+    # joining a team hands its members every role of the team
+    await guard_strong_grants(db, actor, org_id, roleset_from_bindings(None, team_roles))
     if not user_ids:
         raise Invalid(
             "memberIds must not be empty", [FieldError("memberIds", "required", "at least one")]
@@ -438,7 +438,7 @@ async def replace_team_roles(
     before = roleset_from_bindings(
         None, (await bindings_by_subject(db, org_id, "team", [team_id]))[team_id]
     )
-    guard_owner_grant(actor, roles.organization_role, before.organization_role)
+    await guard_strong_grants(db, actor, org_id, roles, before)
     await db.execute(
         delete(RoleBinding).where(
             RoleBinding.subject_type == "team",
