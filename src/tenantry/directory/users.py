@@ -97,10 +97,16 @@ async def add_user(
 
 
 async def create_user(
-    db: AsyncSession, actor: Principal, username: str, fields: UserFields | None = None
+    db: AsyncSession,
+    actor: Principal,
+    username: str,
+    fields: UserFields | None = None,
+    *,
+    email_from_username: bool = True,
 ) -> User:
+    """A user without a password or roles (accounts.create_user adds those, then calls this)."""
     actor.require("system.users.create", SYSTEM_SCOPE)
-    return await add_user(db, actor, username, fields)
+    return await add_user(db, actor, username, fields, email_from_username=email_from_username)
 
 
 async def get_user(db: AsyncSession, actor: Principal, user_id: str) -> User:
