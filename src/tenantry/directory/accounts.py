@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
@@ -26,7 +26,7 @@ from tenantry.clock import utcnow
 from tenantry.db.models import RoleBinding, Token, User
 from tenantry.directory import users
 from tenantry.directory.users import UserFields
-from tenantry.errors import FieldError, Invalid, Unchangeable
+from tenantry.errors import Conflict, FieldError, Invalid, Unchangeable
 from tenantry.identity import passwords
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
@@ -138,6 +138,9 @@ class NewUser:
     # A username that is an address is also the e-mail, unless the face says otherwise
     # (Unleash keeps a user created by username alone without an e-mail).
     email_from_username: bool = True
+    # Refuse an e-mail address another user already has (a face whose users are known by
+    # their address, as Unleash's are); the directory itself allows shared addresses.
+    unique_email: bool = False
 
 
 async def create_user(db: AsyncSession, hasher: Hasher, actor: Principal, new: NewUser) -> User:
@@ -154,6 +157,8 @@ async def create_user(db: AsyncSession, hasher: Hasher, actor: Principal, new: N
         _guard_system_roles(actor, None, roles)
     if new.password is not None:
         passwords.validate(new.password, login)
+    if new.unique_email and new.email:
+        await _check_email_free(db, new.email)
     fields = UserFields(full_name=new.full_name, email=new.email or None, enabled=new.enabled)
     user = await users.add_user(
         db, actor, login, fields, email_from_username=new.email_from_username
@@ -164,6 +169,17 @@ async def create_user(db: AsyncSession, hasher: Hasher, actor: Principal, new: N
         await _write_roles(db, actor, user.id, (), roles)
     await db.flush()
     return user
+
+
+async def _check_email_free(db: AsyncSession, email: str) -> None:
+    taken = await db.scalar(
+        select(User.id).where(func.lower(User.email) == email.strip().lower()).limit(1)
+    )
+    if taken is not None:
+        raise Conflict(
+            "a user with this e-mail address already exists",
+            [FieldError("email", "conflict", "already taken")],
+        )
 
 
 # --- passwords ---------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -189,6 +191,34 @@ async def _rename(db: AsyncSession, user: User, username: str) -> None:
             [FieldError("username", "conflict", "already taken")],
         )
     user.username, user.username_key = name, username_key(name)
+
+
+async def set_own_attributes(
+    db: AsyncSession,
+    actor: Principal,
+    namespace: str,
+    value: dict[str, Any],
+    *,
+    what: Mapping[str, str] | None = None,
+) -> User:
+    """Keep a face's own per-user state (e.g. which of its screens the user has seen) in
+    `User.attributes[namespace]`, for yourself only: audited as `user.attributes.set` with the
+    namespace and `what` the face says changed (names, not values)."""
+    user = actor.user
+    if user is None:
+        raise Unchangeable("this credential does not belong to a user", reason="self")
+    # A new dict, so that the JSON column is seen as changed.
+    user.attributes = {**(user.attributes or {}), namespace: value}
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "user.attributes.set",
+        target_type="user",
+        target_id=user.id,
+        details={"namespace": namespace, **(what or {})},
+    )
+    return user
 
 
 async def delete_user(db: AsyncSession, actor: Principal, user_id: str) -> None:

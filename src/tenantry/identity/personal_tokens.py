@@ -76,7 +76,7 @@ def _expiry(days: int | None, moment: datetime | None) -> datetime | None:
     if moment <= now:
         raise Invalid(
             "the expiry must be in the future",
-            [FieldError("expiresAt", "out_of_range", "must be in the future")],
+            [FieldError("expiresAt", "past", "must be in the future")],
         )
     if moment > now + timedelta(days=MAX_DAYS):
         raise Invalid(

@@ -85,3 +85,23 @@ def shape(body: Any, volatile: frozenset[str] = VOLATILE) -> Any:
     if isinstance(body, list):
         return [shape(item, volatile) for item in body]
     return body
+
+
+VALIDATION = "Request validation failed: your request body or params contain invalid data"
+
+
+def error(r: Any, status: int) -> dict[str, Any]:
+    """An Unleash error body {id, name, message, details} with `status`, without its id."""
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert isinstance(body.pop("id"), str), body
+    return body
+
+
+def bad_data(message: str) -> dict[str, Any]:
+    """Unleash's 400 for a refusal its services raise (a message, no field)."""
+    return {
+        "name": "BadDataError",
+        "message": f"{VALIDATION}: {message}",
+        "details": [{"message": message}],
+    }

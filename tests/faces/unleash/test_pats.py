@@ -1,12 +1,19 @@
-"""/api/admin/user/tokens: PATs are Tenantry personal tokens (captures 09, 32)."""
+"""/api/admin/user/tokens: PATs are Tenantry personal tokens (captures 09, 32), under the
+expiry cap every face shares (identity.personal_tokens.MAX_DAYS)."""
 
 from __future__ import annotations
 
-import httpx
-from sqlalchemy import select
+from datetime import timedelta
+from typing import Any
 
-from tenantry.db.models import Token
+import httpx
+from sqlalchemy import func, select
+
+from tenantry.clock import utcnow
+from tenantry.db.models import Token, User
+from tenantry.identity.personal_tokens import MAX_DAYS
 from tests.faces.unleash import spec
+from tests.faces.unleash.conftest import cookie, elevate, sign_in
 from tests.faces.unleash.test_me import (
     PASSWORD,
     admin_named_admin,
@@ -17,6 +24,30 @@ from tests.faces.unleash.test_me import (
 from tests.factories import World, bearer
 
 PATS = "/api/admin/user/tokens"
+
+
+def unleash_ts(days: int) -> str:
+    """Midnight UTC `days` from now, as Unleash writes a moment."""
+    moment = (utcnow() + timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+# The captures asked for 2099-01-01, beyond the cap: the same request within it.
+WITHIN_CAP = unleash_ts(MAX_DAYS - 1)
+
+
+def capture_request(number: int) -> dict[str, Any]:
+    return {**spec.capture(number)["request"]["body"], "expiresAt": WITHIN_CAP}
+
+
+def same_as_pat_capture(number: int, r: httpx.Response) -> dict[str, Any]:
+    """As same_as_capture, with the expiry asked for (within the cap) instead of Unleash's."""
+    status, _, expected = spec.response(number)
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert spec.shape(body) == spec.shape({**expected, "expiresAt": WITHIN_CAP})
+    assert spec.errors("patSchema", body) == []
+    return body
 
 
 async def session(client: httpx.AsyncClient, username: str) -> None:
@@ -30,9 +61,8 @@ async def test_admin_pat_through_session(client: httpx.AsyncClient, world: World
     admin = await admin_named_admin(world)
     await with_password(world, admin)
     await session(client, "admin")
-    r = await client.post(PATS, json=spec.capture(9)["request"]["body"])
-    body = same_as_capture(9, r, "patSchema")
-    assert body["expiresAt"] == "2099-01-01T00:00:00.000Z" and body["userId"] == admin.seq
+    body = same_as_pat_capture(9, await client.post(PATS, json=capture_request(9)))
+    assert body["expiresAt"] == WITHIN_CAP and body["userId"] == admin.seq
     client.cookies.clear()
     me = same_as_capture(
         10, await client.get("/api/admin/user", headers={"Authorization": body["secret"]})
@@ -49,7 +79,7 @@ async def test_viewer_pat_list_and_delete(client: httpx.AsyncClient, world: Worl
     user = await viewer(world)
     await with_password(world, user)
     await session(client, "peer.user@example.com")
-    created = same_as_capture(32, await client.post(PATS, json=spec.capture(32)["request"]["body"]))
+    created = same_as_pat_capture(32, await client.post(PATS, json=capture_request(32)))
     listed = (await client.get(PATS)).json()["pats"]
     assert [p["id"] for p in listed] == [created["id"]] and "secret" not in listed[0]
     assert (await client.delete(f"{PATS}/{created['id']}")).status_code == 200
@@ -62,15 +92,83 @@ async def test_viewer_pat_list_and_delete(client: httpx.AsyncClient, world: Worl
 async def test_bad_pat_bodies_write_nothing(client: httpx.AsyncClient, world: World) -> None:
     user = await viewer(world)
     auth = {"Authorization": await world.token(user)}
-    for body in (
-        {"description": "x"},
-        {"description": "x", "expiresAt": "2000-01-01T00:00:00Z"},
-        {"description": "x", "expiresAt": "soon"},
-        {"expiresAt": "2099-01-01T00:00:00Z"},
-        {"description": "x", "expiresAt": "2099-01-01T00:00:00Z", "bogus": 1},
+    required = "property is required. It was not present on the data you sent."
+    for body, detail in (
+        (
+            {"description": "x"},
+            {"path": "/body/expiresAt", "message": f"The `/body/expiresAt` {required}"},
+        ),
+        (
+            {"description": "x", "expiresAt": "2000-01-01T00:00:00Z"},
+            {"message": "The expiry date should be in future."},
+        ),
+        (
+            {"description": "x", "expiresAt": "soon"},
+            {"path": "/body/expiresAt", "message": 'must match format "date-time"'},
+        ),
+        (
+            {"expiresAt": WITHIN_CAP},
+            {"path": "/body/description", "message": f"The `/body/description` {required}"},
+        ),
+        (
+            {"description": "x" * 257, "expiresAt": WITHIN_CAP},
+            {"message": "The description is too long."},
+        ),
+        (
+            {"description": "x", "expiresAt": WITHIN_CAP, "bogus": 1},
+            {
+                "path": "/body/bogus",
+                "message": "The `/body` object of the request body does not allow additional "
+                "properties. Your request included the `/body/bogus` property.",
+            },
+        ),
     ):
         r = await client.post(PATS, headers=auth, json=body)
         assert r.status_code == 400 and r.json()["name"] == "BadDataError", body
+        assert r.json()["details"] == [detail], r.text
     listed = (await client.get(PATS, headers=auth)).json()["pats"]
     assert [p["description"] for p in listed] == ["test"]  # only the factory's token
     assert (await client.delete(f"{PATS}/12345", headers=auth)).status_code == 404
+
+
+async def test_pat_expiry_is_capped_as_on_every_face(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Finding 10: an Unleash PAT took any `expiresAt` (9999-12-31); now the one cap of
+    identity.personal_tokens: beyond it Unleash's 400 and nothing written, within it a PAT."""
+    user = await viewer(world)
+    auth = {"Authorization": await world.token(user)}
+    message = f"The expiry date should be within {MAX_DAYS} days."
+    for too_far in ("9999-12-31T00:00:00.000Z", unleash_ts(MAX_DAYS + 1)):
+        r = await client.post(PATS, headers=auth, json={"description": "far", "expiresAt": too_far})
+        assert spec.error(r, 400) == spec.bad_data(message)
+    async with world.database.transaction() as db:
+        assert await db.scalar(select(func.count(Token.id)).where(Token.name == "far")) == 0
+    r = await client.post(PATS, headers=auth, json={"description": "near", "expiresAt": WITHIN_CAP})
+    assert r.status_code == 201, r.text
+    assert r.json()["expiresAt"] == WITHIN_CAP and r.json()["description"] == "near"
+
+
+async def test_pat_of_an_elevated_session_is_not_elevated(
+    strict: httpx.AsyncClient, world: World
+) -> None:
+    """Elevation belongs to the session that elevated: a PAT its user mints from that very
+    session cannot hand out an Admin root role (403 in Unleash's body, nothing written),
+    while the session itself can."""
+    admin = await admin_named_admin(world)
+    await with_password(world, admin)
+    secret = await sign_in(strict, "admin", PASSWORD)
+    await elevate(strict, secret, PASSWORD)
+    r = await strict.post(
+        PATS, headers=cookie(secret), json={"description": "d", "expiresAt": WITHIN_CAP}
+    )
+    assert r.status_code == 201, r.text
+    pat = {"Authorization": r.json()["secret"]}
+    boss = {"email": "boss@example.com", "rootRole": 1}
+    r = await strict.post("/api/admin/user-admin", headers=pat, json=boss)
+    assert r.status_code == 403, r.text
+    assert r.json()["name"] == "NoAccessError" and "elevated" in r.json()["message"]
+    async with world.database.transaction() as db:
+        assert await db.scalar(select(User).where(User.email == "boss@example.com")) is None
+    r = await strict.post("/api/admin/user-admin", headers=cookie(secret), json=boss)
+    assert r.status_code == 201, r.text

@@ -70,3 +70,46 @@ async def test_roles_need_a_project(client: httpx.AsyncClient, world: World) -> 
         "/api/admin/user/roles", params={"projectId": "default"}, headers=viewer_auth
     )
     assert [(x["id"], x["name"], x["type"]) for x in r.json()["roles"]] == [(3, "Viewer", "root")]
+
+
+async def test_splash_and_feedback_are_the_users_own_attributes(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Written through the directory's generic use case (users.set_own_attributes): kept in
+    attributes["unleash"], audited as `user.attributes.set` naming what changed; a credential
+    that is no user (an API token) gets Unleash's 400 and writes nothing."""
+    from sqlalchemy import select
+
+    from tenantry.db.models import AuditEvent, User
+
+    user = await viewer(world)
+    auth = {"Authorization": await world.token(user)}
+    assert (await client.post("/api/admin/splash/tour", headers=auth)).status_code == 200
+    r = await client.put("/api/admin/feedback/pnps", headers=auth, json={"neverShow": True})
+    assert r.status_code == 200
+    async with world.database.transaction() as db:
+        stored = await db.scalar(select(User).where(User.id == user.id))
+        assert stored is not None
+        assert stored.attributes["unleash"]["splash"] == {"tour": True}
+        events = list(
+            await db.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.target_id == user.id, AuditEvent.action.like("user.%"))
+                .order_by(AuditEvent.id)
+            )
+        )
+    assert [(e.action, e.details) for e in events if e.action != "user.create"] == [
+        ("user.attributes.set", {"namespace": "unleash", "splashId": "tour"}),
+        ("user.attributes.set", {"namespace": "unleash", "feedbackId": "pnps"}),
+    ]
+    org = await world.org()
+    token = {"Authorization": (await world.api_token(org)).secret}
+    r = await client.post("/api/admin/splash/tour", headers=token)
+    assert spec.error(r, 400) == spec.bad_data("User id is missing in request user object")
+    r = await client.put("/api/admin/feedback/pnps", headers=auth, json={"neverShow": "yes"})
+    assert spec.error(r, 400)["details"] == [
+        {
+            "path": "/body/neverShow",
+            "message": 'The `/body/neverShow` property must be boolean. You sent "yes".',
+        }
+    ]

@@ -209,3 +209,166 @@ async def test_editor_cannot_hand_out_root_roles(client: httpx.AsyncClient, worl
     async with world.database.transaction() as db:
         role = await db.scalar(select(RoleBinding.role).where(RoleBinding.subject_id == editor.id))
         assert role == "SYSTEM_EDITOR"
+
+
+async def _events(world: World, action: str, target_id: str) -> list[dict[str, Any]]:
+    async with world.database.transaction() as db:
+        rows = await db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == action, AuditEvent.target_id == target_id)
+            .order_by(AuditEvent.id)
+        )
+        return [dict(e.details or {}) for e in rows]
+
+
+async def _actions(world: World, target_id: str) -> list[str]:
+    async with world.database.transaction() as db:
+        rows = await db.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.target_id == target_id)
+            .order_by(AuditEvent.id)
+        )
+        return list(rows)
+
+
+async def test_root_role_changes_are_audited_as_every_face_does(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Finding 7: a root role change was `user.system_role.grant` here; it is the domain's
+    `user.system_roles.set` with the roles before and after (nothing when unchanged), and a
+    change of name or e-mail one `user.update` with each field before and after."""
+    auth = await admin_token(world)
+    body = {"email": "ed@example.com", "name": "Ed", "rootRole": "Editor"}
+    seq = (await client.post(UA, headers=auth, json=body)).json()["id"]
+    async with world.database.transaction() as db:
+        user = await db.scalar(select(User).where(User.seq == seq))
+        assert user is not None
+    for role in (1, 1, "Viewer"):
+        r = await client.put(f"{UA}/{seq}", headers=auth, json={"rootRole": role})
+        assert r.status_code == 200 and r.json()["rootRole"] == (3 if role == "Viewer" else 1)
+    assert await _events(world, "user.system_roles.set", user.id) == [
+        {"before": [], "after": ["SYSTEM_EDITOR"]},
+        {"before": ["SYSTEM_EDITOR"], "after": ["SYSTEM_ADMIN"]},
+        {"before": ["SYSTEM_ADMIN"], "after": []},
+    ]
+    r = await client.put(f"{UA}/{seq}", headers=auth, json={"name": "Eddie", "email": "e@x.io"})
+    assert r.status_code == 200 and r.json()["name"] == "Eddie" and r.json()["email"] == "e@x.io"
+    assert await _events(world, "user.update", user.id) == [
+        {"changed": {"full_name": ["Ed", "Eddie"], "email": ["ed@example.com", "e@x.io"]}}
+    ]
+    actions = await _actions(world, user.id)
+    assert not [a for a in actions if a.startswith("user.system_role.")], actions
+
+
+async def test_root_role_needs_elevation_when_required(
+    strict: httpx.AsyncClient, world: World
+) -> None:
+    """With TENANTRY_REQUIRE_ELEVATION, giving a root role above Viewer (create or update)
+    without an elevated session is 403 in Unleash's body and writes nothing; a Viewer needs
+    no elevation; once the session is elevated, the same requests succeed."""
+    from tests.faces.unleash.conftest import cookie, elevate, sign_in
+    from tests.faces.unleash.test_me import PASSWORD, with_password
+
+    admin = await admin_named_admin(world)
+    await with_password(world, admin)
+    auth = cookie(await sign_in(strict, "admin", PASSWORD))
+    before = await user_count(world)
+    r = await strict.post(UA, headers=auth, json={"email": "boss@example.com", "rootRole": 1})
+    refused = spec.error(r, 403)
+    assert refused["name"] == "NoAccessError" and "elevated" in refused["message"]
+    assert refused["details"] == [{"message": refused["message"]}]
+    assert await user_count(world) == before
+    r = await strict.post(UA, headers=auth, json={"email": "v@example.com", "rootRole": 3})
+    assert r.status_code == 201, r.text
+    seq = r.json()["id"]
+    for role in (1, "Editor"):
+        r = await strict.put(f"{UA}/{seq}", headers=auth, json={"rootRole": role, "name": "V"})
+        assert spec.error(r, 403)["name"] == "NoAccessError"
+    got = (await strict.get(f"{UA}/{seq}", headers=auth)).json()
+    assert got["rootRole"] == 3 and "name" not in got
+    async with world.database.transaction() as db:
+        user = await db.scalar(select(User).where(User.seq == seq))
+        assert user is not None
+        assert (
+            await db.scalar(select(RoleBinding.role).where(RoleBinding.subject_id == user.id))
+            is None
+        )
+    await elevate(strict, auth["Cookie"].split("%3A", 1)[1], PASSWORD)
+    r = await strict.put(f"{UA}/{seq}", headers=auth, json={"rootRole": 1})
+    assert r.status_code == 200 and r.json()["rootRole"] == 1
+    r = await strict.post(UA, headers=auth, json={"email": "boss@example.com", "rootRole": 1})
+    assert r.status_code == 201 and r.json()["rootRole"] == 1
+
+
+async def test_own_root_role_is_not_changed(client: httpx.AsyncClient, world: World) -> None:
+    """The domain's guard (not yourself) in Unleash's words; asking for the role you hold is
+    no change and no refusal."""
+    admin = await admin_named_admin(world)
+    auth = {"Authorization": await world.token(admin)}
+    r = await client.put(f"{UA}/{admin.seq}", headers=auth, json={"rootRole": 3})
+    assert spec.error(r, 400) == spec.bad_data("You cannot change your own root role")
+    r = await client.put(f"{UA}/{admin.seq}", headers=auth, json={"rootRole": "Admin"})
+    assert r.status_code == 200 and r.json()["rootRole"] == 1
+    assert await _events(world, "user.system_roles.set", admin.id) == []
+
+
+async def test_users_are_unique_by_username_and_by_email(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Unleash's "User already exists" (capture 21) for a username or an e-mail address
+    another user has, whichever the clash; nothing written."""
+    auth = await admin_token(world)
+    await client.post(UA, headers=auth, json=request_body(17))
+    before = await user_count(world)
+    for body in (
+        {"username": "other", "email": "Peer.User@example.com", "rootRole": 3},
+        {"username": "peer.user@example.com", "rootRole": 3},
+        {"username": "ADMIN", "email": "new@example.com", "rootRole": 3},
+    ):
+        r = await client.post(UA, headers=auth, json=body)
+        assert spec.error(r, 400) == spec.bad_data("User already exists"), body
+    assert await user_count(world) == before
+
+
+async def test_own_password_change_proves_the_old_one_and_ends_other_sessions(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """POST /user/change-password is accounts.set_password with the current password: a
+    wrong or missing oldPassword is Unleash's 400 and changes nothing; the change ends the
+    user's other sessions (not the one that made it) and is audited as `user.password.set`."""
+    from tests.faces.unleash.conftest import cookie, sign_in
+    from tests.faces.unleash.test_me import PASSWORD, viewer, with_password
+
+    user = await viewer(world)
+    await with_password(world, user)
+    mine = cookie(await sign_in(client, "peer.user@example.com", PASSWORD))
+    other = cookie(await sign_in(client, "peer.user@example.com", PASSWORD))
+    new = "Another-Passw0rd!y"
+    url = "/api/admin/user/change-password"
+    for old in ({"oldPassword": "nope"}, {}):
+        r = await client.post(
+            url, headers=mine, json={"password": new, "confirmPassword": new, **old}
+        )
+        assert spec.error(r, 400) == spec.bad_data("Wrong password, try again."), old
+    r = await client.post(
+        url,
+        headers=mine,
+        json={"password": new, "confirmPassword": new + "x", "oldPassword": PASSWORD},
+    )
+    assert spec.error(r, 400) == spec.bad_data("Passwords must match")
+    assert (await client.get("/api/admin/user", headers=other)).status_code == 200
+    set_up = [{"self": False}]  # with_password, by the system
+    assert await _events(world, "user.password.set", user.id) == set_up
+    r = await client.post(
+        url, headers=mine, json={"password": new, "confirmPassword": new, "oldPassword": PASSWORD}
+    )
+    assert r.status_code == 200 and r.content == b""
+    assert spec.error(await client.get("/api/admin/user", headers=other), 401)["name"] == (
+        "UnauthorizedError"
+    )
+    assert (await client.get("/api/admin/user", headers=mine)).status_code == 200
+    assert await _events(world, "user.password.set", user.id) == [*set_up, {"self": True}]
+    login = await client.post(
+        "/auth/simple/login", json={"username": "peer.user@example.com", "password": PASSWORD}
+    )
+    assert login.status_code == 401

@@ -4,6 +4,7 @@ and the per-user splash/feedback state (kept in User.attributes["unleash"])."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,11 +12,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.audit.log import record
 from tenantry.authz.engine import Grant, Grants, load_user_grants
 from tenantry.authz.scopes import ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.models import Team, TeamMember, Token, User
+from tenantry.directory import users
 from tenantry.directory.users import get_by_id
 from tenantry.errors import Invalid
 from tenantry.identity.passwords import Hasher
@@ -92,13 +93,20 @@ _ENVIRONMENT = {
 }
 
 
+def root_role_of(system_roles: Iterable[str]) -> int:
+    """A user may hold several SYSTEM roles (ECE's combinations): the strongest decides;
+    anything but SYSTEM_ADMIN and SYSTEM_EDITOR is a Viewer."""
+    held = set(system_roles)
+    return next((role for role, name in SYSTEM_ROLE_OF.items() if name in held), VIEWER)
+
+
+def system_roles_for(role: int) -> tuple[str, ...]:
+    """The SYSTEM roles a root role stands for (setting one replaces them all)."""
+    return (SYSTEM_ROLE_OF[role],) if role in SYSTEM_ROLE_OF else ()
+
+
 def root_role(grants: Grants) -> int:
-    roles = {g.role for g in grants.grants if g.scope.type is ScopeType.SYSTEM}
-    if "SYSTEM_ADMIN" in roles:
-        return ADMIN
-    if "SYSTEM_EDITOR" in roles:
-        return EDITOR
-    return VIEWER
+    return root_role_of(g.role for g in grants.grants if g.scope.type is ScopeType.SYSTEM)
 
 
 def root_role_body(role: int) -> dict[str, Any]:
@@ -107,14 +115,14 @@ def root_role_body(role: int) -> dict[str, Any]:
 
 
 def parse_root_role(value: int | str) -> int:
-    """rootRole as Unleash accepts it: 1/2/3 or "Admin"/"Editor"/"Viewer"."""
+    """rootRole as Unleash accepts it: 1/2/3 or "Admin"/"Editor"/"Viewer" ("Owner", "Member"
+    and "Reader" pass Unleash's schema but are project roles)."""
     if isinstance(value, int) and not isinstance(value, bool) and value in ROOT_ROLES:
         return value
-    if isinstance(value, str):
-        for role, (name, _) in ROOT_ROLES.items():
-            if name == value:
-                return role
-    raise Invalid(f"unknown rootRole {value!r}")
+    for role, (name, _) in ROOT_ROLES.items():
+        if name == value:
+            return role
+    raise Invalid("Could not find rootRole")
 
 
 def project_role_of(workspace_role: str) -> int:
@@ -189,7 +197,7 @@ async def groups_of(db: AsyncSession, user_id: str) -> list[Team]:
 
 
 def unleash_state(user: User) -> dict[str, Any]:
-    state = (user.attributes or {}).get("unleash")
+    state = (user.attributes or {}).get(NAMESPACE)
     return state if isinstance(state, dict) else {}
 
 
@@ -272,6 +280,10 @@ async def simple_login(
     return SimpleLogin(user, outcome.minted, await active_session_count(db, user.id))
 
 
+# The per-user state Unleash's UI keeps (splash screens seen, feedback questionnaires
+# answered) is Unleash vocabulary: it lives in User.attributes["unleash"], written through the
+# directory's generic use case for a face's own attributes (users.set_own_attributes).
+NAMESPACE = "unleash"
 MAX_KEY = 100
 MAX_ENTRIES = 100
 
@@ -288,11 +300,6 @@ def _key(value: Any, name: str) -> str:
     return value
 
 
-def _store(user: User, state: dict[str, Any]) -> None:
-    # A new dict, so that the JSON column is seen as changed.
-    user.attributes = {**(user.attributes or {}), "unleash": state}
-
-
 async def mark_splash_seen(db: AsyncSession, actor: Principal, splash_id: str) -> User:
     user = _own_user(actor)
     key = _key(splash_id, "splashId")
@@ -302,31 +309,19 @@ async def mark_splash_seen(db: AsyncSession, actor: Principal, splash_id: str) -
         raise Invalid("too many splash screens recorded")
     splash[key] = True
     state["splash"] = splash
-    _store(user, state)
-    await db.flush()
-    await record(
-        db,
-        actor,
-        "user.unleash.splash",
-        target_type="user",
-        target_id=user.id,
-        details={"splashId": key},
-    )
-    return user
+    return await users.set_own_attributes(db, actor, NAMESPACE, state, what={"splashId": key})
 
 
 async def give_feedback(
     db: AsyncSession,
     actor: Principal,
     feedback_id: Any,
-    never_show: Any,
+    never_show: bool | None,
     given: datetime | None,
 ) -> dict[str, Any]:
     """Create or update the caller's answer to one feedback questionnaire."""
     user = _own_user(actor)
     key = _key(feedback_id, "feedbackId")
-    if never_show is not None and not isinstance(never_show, bool):
-        raise Invalid("neverShow must be a boolean")
     state = dict(unleash_state(user))
     items = [dict(i) for i in state.get("feedback", []) if isinstance(i, dict)]
     item = next((i for i in items if i.get("feedbackId") == key), None)
@@ -342,16 +337,7 @@ async def give_feedback(
         f"{when.microsecond // 1000:03d}Z"
     )
     state["feedback"] = items
-    _store(user, state)
-    await db.flush()
-    await record(
-        db,
-        actor,
-        "user.unleash.feedback",
-        target_type="user",
-        target_id=user.id,
-        details={"feedbackId": key},
-    )
+    await users.set_own_attributes(db, actor, NAMESPACE, state, what={"feedbackId": key})
     return item
 
 

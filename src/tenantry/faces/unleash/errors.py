@@ -1,4 +1,5 @@
-"""Unleash's error body: {id, name, message, details}, with the names Unleash 8.2 uses."""
+"""The unleash face's one error table: every domain error as Unleash's body {id, name,
+message, details}, with the names, statuses and messages Unleash 8.2 uses."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from tenantry.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthenticated
+from tenantry.errors import (
+    Conflict,
+    DomainError,
+    ElevationRequired,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+)
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
-from tenantry.faces.unleash.user_admin import NeedsPermission
+from tenantry.identity.personal_tokens import MAX_DAYS
 
 STATUS = dict(DEFAULT_STATUS)
 LOGIN_PATH = "/auth/simple/login"
@@ -22,6 +31,11 @@ MISSING = (
 BAD_CREDENTIAL = "You must log in to use Unleash."
 VALIDATION = "Request validation failed: your request body or params contain invalid data"
 NO_ROUTE = "no such route"
+# Every Unleash route that needs a permission (user administration) needs ADMIN.
+NEEDS_ADMIN = (
+    "You don't have the required permissions to perform this operation. To perform this "
+    'action, you need the "ADMIN" permission.'
+)
 
 
 @dataclass
@@ -34,7 +48,29 @@ class ContentTypeError(Invalid):
     """A body in a content type other than JSON (415)."""
 
 
+@dataclass
+class MalformedJSON(Invalid):
+    """A body that does not parse as JSON: Unleash answers with its parser's message alone."""
+
+
+@dataclass
+class Bare(Invalid):
+    """A refusal Unleash answers with its status alone, no body (GET /user/roles without a
+    projectId)."""
+
+
 STATUS[ContentTypeError] = 415
+
+# Domain refusals in Unleash's words, by the (field, code) of the domain's FieldError. Each is
+# a 400 BadDataError with the message alone, as Unleash's services answer.
+WORDS: dict[tuple[str, str], str] = {
+    ("username", "conflict"): "User already exists",
+    ("email", "conflict"): "User already exists",
+    ("expiresAt", "past"): "The expiry date should be in future.",
+    ("expiresAt", "out_of_range"): f"The expiry date should be within {MAX_DAYS} days.",
+    ("name", "invalid"): "The description is too long.",  # a PAT's description is its name
+    ("currentPassword", "invalid"): "Wrong password, try again.",  # Unleash's PasswordMismatch
+}
 
 
 def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -46,48 +82,66 @@ def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) 
     }
 
 
-def body_for(request: Request, status: int, exc: DomainError) -> dict[str, Any]:
-    if isinstance(exc, AuthenticationRequired):
-        return {
-            **_body("AuthenticationRequired", MISSING),
-            "path": LOGIN_PATH,
-            "type": "password",
-            "defaultHidden": False,
-        }
-    if isinstance(exc, Unauthenticated):
-        return _body("UnauthorizedError", BAD_CREDENTIAL)
-    if isinstance(exc, NeedsPermission):
-        return {**_body("PermissionError", exc.message), "permissions": exc.permissions}
-    if isinstance(exc, Forbidden):
-        return _body("NoAccessError", exc.message)
-    if isinstance(exc, ContentTypeError):
-        return _body("ContentTypeError", exc.message)
-    if isinstance(exc, NotFound):
-        if exc.message == NO_ROUTE:
-            path = request.scope.get("root_path", "") + request.scope.get("path", "")
-            if request.scope.get("path", "").startswith(request.scope.get("root_path", "")):
-                path = request.scope.get("path", "")
-            return _body(
-                "NotFoundError", f"The path you were looking for ({path}) is not available."
-            )
+def _bad_data(message: str) -> dict[str, Any]:
+    return _body("BadDataError", f"{VALIDATION}: {message}", [{"message": message}])
+
+
+def _in_words(exc: DomainError) -> str | None:
+    return next((WORDS[key] for f in exc.fields if (key := (f.field, f.code)) in WORDS), None)
+
+
+def _not_found(request: Request, exc: NotFound) -> dict[str, Any]:
+    if exc.message != NO_ROUTE:
         return _body("NotFoundError", exc.message)
+    path = request.scope.get("root_path", "") + request.scope.get("path", "")
+    if request.scope.get("path", "").startswith(request.scope.get("root_path", "")):
+        path = request.scope.get("path", "")
+    return _body("NotFoundError", f"The path you were looking for ({path}) is not available.")
+
+
+def _invalid(exc: Invalid) -> dict[str, Any]:
+    if not exc.fields:
+        return _bad_data(exc.message)
+    details = [
+        {"path": f.field, "message": f.message} if f.field else {"message": f.message}
+        for f in exc.fields
+    ]
+    return _body(
+        "BadDataError", f"{VALIDATION}. Refer to the `details` list for more information.", details
+    )
+
+
+def answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[str, Any] | None]:
+    """The status and body Unleash gives `exc` (`status`: the one the face's table gives)."""
+    if isinstance(exc, AuthenticationRequired):
+        login_hint = {"path": LOGIN_PATH, "type": "password", "defaultHidden": False}
+        return status, {**_body("AuthenticationRequired", MISSING), **login_hint}
+    if isinstance(exc, Unauthenticated):
+        return status, _body("UnauthorizedError", BAD_CREDENTIAL)
+    if isinstance(exc, ElevationRequired):  # Unleash has no elevation: its generic refusal
+        return status, _body("NoAccessError", exc.message)
+    if isinstance(exc, Forbidden):
+        return status, {**_body("PermissionError", NEEDS_ADMIN), "permissions": ["ADMIN"]}
+    if isinstance(exc, Bare):
+        return status, None
+    if isinstance(exc, MalformedJSON):
+        return status, {"message": exc.message}
+    if isinstance(exc, ContentTypeError):
+        return status, _body("ContentTypeError", exc.message)
+    if isinstance(exc, NotFound):
+        return status, _not_found(request, exc)
+    if isinstance(exc, Invalid | Conflict) and (words := _in_words(exc)) is not None:
+        return 400, _bad_data(words)
     if isinstance(exc, Invalid):
-        if exc.fields:
-            details = [
-                {"path": f.field, "message": f.message} if f.field else {"message": f.message}
-                for f in exc.fields
-            ]
-            return _body(
-                "BadDataError",
-                f"{VALIDATION}. Refer to the `details` list for more information.",
-                details,
-            )
-        return _body("BadDataError", f"{VALIDATION}: {exc.message}", [{"message": exc.message}])
+        return status, _invalid(exc)
     if isinstance(exc, Conflict):
-        return _body("NameExistsError", exc.message)
+        return status, _body("NameExistsError", exc.message)
     names = {413: "ContentTooLarge", 429: "TooManyRequests"}
-    return _body(names.get(status, "UnknownError"), exc.message)
+    return status, _body(names.get(status, "UnknownError"), exc.message)
 
 
 def render(request: Request, status: int, exc: DomainError) -> Response:
-    return JSONResponse(body_for(request, status, exc), status_code=status)
+    status, body = answer(request, status, exc)
+    if body is None:
+        return Response(status_code=status)
+    return JSONResponse(body, status_code=status)

@@ -11,7 +11,8 @@ from tenantry.faces.http import Db, JSONResponse, face_router
 from tenantry.faces.unleash import pat_rules as unleash_pats
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
-from tenantry.faces.unleash.users import json_object, user_id
+from tenantry.faces.unleash.bodies import CreatePat, json_object, parse
+from tenantry.faces.unleash.users import user_id
 
 router = face_router(prefix="/user/tokens", tags=["Personal access tokens"])
 
@@ -37,10 +38,7 @@ async def list_pats(caller: Caller, db: Db) -> Any:
 
 @router.post("", status_code=201)
 async def create_pat(request: Request, caller: Caller, db: Db) -> Any:
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
-    pat = await unleash_pats.create_pat(db, caller, body)
+    pat = await unleash_pats.create_pat(db, caller, parse(CreatePat, await json_object(request)))
     return JSONResponse(_pat(pat), status_code=201)
 
 

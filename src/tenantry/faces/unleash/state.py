@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
 
-from tenantry.errors import Invalid
 from tenantry.faces.http import Db, face_router
 from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
-from tenantry.faces.unleash.users import json_object
+from tenantry.faces.unleash.bodies import Feedback, json_object, parse
+from tenantry.faces.unleash.errors import Bare
 
 router = face_router(tags=["Users"])
 
@@ -24,29 +22,14 @@ async def splash_seen(caller: Caller, db: Db, id: str) -> Any:
     return {"userId": user.seq, "splashId": id, "seen": True}
 
 
-def _given(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid("given must be a date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-async def _feedback(request: Request, caller: Caller, db: Db, feedback_id: Any) -> Any:
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
-    user_id = body.get("userId")  # feedbackUpdateSchema: an integer (ignored: the caller's)
-    if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool)):
-        raise Invalid("userId must be an integer")
+async def _feedback(request: Request, caller: Caller, db: Db, feedback_id: str | None) -> Any:
+    body = parse(Feedback, await json_object(request))
     return await unleash_me.give_feedback(
         db,
         caller,
-        feedback_id if feedback_id is not None else body.get("feedbackId"),
-        body.get("neverShow"),
-        _given(body.get("given")),
+        feedback_id if feedback_id is not None else body.feedbackId,
+        body.neverShow,
+        body.given,
     )
 
 
@@ -70,7 +53,7 @@ async def my_roles(caller: Caller, projectId: str | None = None) -> Any:
     """Unleash 8 answers only with a projectId (without one: 400 and no body): the root role,
     then the caller's project roles in that project."""
     if not projectId:
-        return Response(status_code=400)
+        raise Bare("projectId is required")
     held = unleash_me.own_roles(caller, projectId)
     roles = [unleash_me.root_role_body(held.root_role)]
     roles += [unleash_me.project_role_body(r) for r in held.project_roles]

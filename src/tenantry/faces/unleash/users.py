@@ -1,8 +1,9 @@
-"""/api/admin/user-admin: Unleash's user administration."""
+"""/api/admin/user-admin: Unleash's user administration. Each write reads the JSON body,
+checks Unleash's route permission, parses the body by its model and calls one translation in
+user_admin.py; refusals are domain errors answered by the face's error table."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
@@ -14,7 +15,7 @@ from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash import user_admin as unleash_users
 from tenantry.faces.unleash.auth import Caller
-from tenantry.faces.unleash.errors import ContentTypeError
+from tenantry.faces.unleash.bodies import CreateUser, Password, UpdateUser, json_object, parse
 
 router = face_router(prefix="/user-admin", tags=["Users"])
 
@@ -34,55 +35,29 @@ def user_id(raw: str) -> int:
     return int(raw)
 
 
-async def json_object(request: Request) -> dict[str, Any] | Response:
-    """The JSON body, or Unleash's own answer to a body that is not a JSON object."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/json":
-        raise ContentTypeError(
-            f"We do not accept the content-type you provided ({kind or 'none'}). Try using one "
-            "of the content-types we do accept instead (application/json) and make sure the "
-            "body is in the corresponding format."
-        )
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
-        return JSONResponse({"message": "Unexpected end of JSON input"}, status_code=400)
-    if not isinstance(body, dict):
-        raise Invalid(
-            "invalid body",
-            [FieldError("/body", "type", "The `/body` property must be object.")],
-        )
-    try:  # a lone surrogate (e.g. a \ud800 escape) is valid JSON but no storable text
-        json.dumps(body, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise Invalid(
-            "invalid body",
-            [FieldError("/body", "format", "The body contains a lone surrogate (not Unicode).")],
-        ) from None
-    return body
-
-
 def _listed(row: unleash_users.UnleashUser) -> dict[str, Any]:
     return {**render.user_full(row.user), "rootRole": row.root_role, "inviteLink": ""}
 
 
 @router.get("")
 async def list_users(caller: Caller, db: Db) -> Any:
-    rows = await unleash_users.list_users(db, caller)
+    unleash_users.route_permission(caller, "system.users.list")
+    rows = await unleash_users.list_users(db)
     return {"users": [_listed(r) for r in rows], "rootRoles": render.root_roles()}
 
 
 @router.get("/search")
 async def search_users(caller: Caller, db: Db, q: str = "") -> Any:
-    rows = await unleash_users.search_users(db, caller, q)
+    unleash_users.route_permission(caller, "system.users.list")
+    rows = await unleash_users.search_users(db, q)
     return [{**render.user_full(r.user), "rootRole": r.root_role} for r in rows]
 
 
 @router.post("", status_code=201)
 async def create_user(request: Request, caller: Caller, db: Db) -> Any:
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
+    raw = await json_object(request)
+    unleash_users.route_permission(caller, "system.users.create")
+    body = parse(CreateUser, raw)
     created = await unleash_users.create_user(db, security(request).hasher, caller, body)
     rendered = {
         **render.user_full(created.user),
@@ -95,19 +70,18 @@ async def create_user(request: Request, caller: Caller, db: Db) -> Any:
 
 @router.post("/validate-password")
 async def validate_password(request: Request, caller: Caller) -> Any:
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
-    unleash_users.validate_password(caller, body)
+    raw = await json_object(request)
+    unleash_users.route_permission(caller, "system.users.list")
+    unleash_users.validate_password(parse(Password, raw))
     return Response(status_code=200)
 
 
 @router.post("/{id}/change-password")
 async def set_password(request: Request, caller: Caller, db: Db, id: str) -> Any:
     seq = user_id(id)
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
+    raw = await json_object(request)
+    unleash_users.route_permission(caller, "system.users.update")
+    body = parse(Password, raw)
     await unleash_users.set_password(db, security(request).hasher, caller, seq, body)
     return Response(status_code=200)
 
@@ -115,6 +89,7 @@ async def set_password(request: Request, caller: Caller, db: Db, id: str) -> Any
 @router.get("/{id}/permissions")
 async def access_overview(caller: Caller, db: Db, id: str, project: str | None = None) -> Any:
     seq = user_id(id)
+    unleash_users.route_permission(caller, "system.users.get")
     view = await unleash_users.access_overview(db, caller, seq, project or None)
 
     def item(kind: str, p: tuple[int, str, str, bool]) -> dict[str, Any]:
@@ -144,21 +119,24 @@ async def access_overview(caller: Caller, db: Db, id: str, project: str | None =
 
 @router.get("/{id}")
 async def get_user(caller: Caller, db: Db, id: str) -> Any:
-    row = await unleash_users.get_user(db, caller, user_id(id))
+    seq = user_id(id)
+    unleash_users.route_permission(caller, "system.users.get")
+    row = await unleash_users.get_user(db, seq)
     return {**render.user_full(row.user), "rootRole": row.root_role}
 
 
 @router.put("/{id}")
 async def update_user(request: Request, caller: Caller, db: Db, id: str) -> Any:
     seq = user_id(id)
-    body = await json_object(request)
-    if isinstance(body, Response):
-        return body
-    row = await unleash_users.update_user(db, caller, seq, body)
+    raw = await json_object(request)
+    unleash_users.route_permission(caller, "system.users.update")
+    row = await unleash_users.update_user(db, caller, seq, parse(UpdateUser, raw))
     return {**render.user_full(row.user), "rootRole": row.root_role}
 
 
 @router.delete("/{id}")
 async def delete_user(caller: Caller, db: Db, id: str) -> Response:
-    await unleash_users.delete_user(db, caller, user_id(id))
+    seq = user_id(id)
+    unleash_users.route_permission(caller, "system.users.delete")
+    await unleash_users.delete_user(db, caller, seq)
     return Response(status_code=200)

@@ -1,0 +1,249 @@
+"""Unleash's request bodies: read as JSON the way Unleash's server reads them, then parsed by
+one pydantic model per body schema (createUserSchema, passwordSchema, createPatSchema, ...).
+A body that does not fit is a domain error (ContentTypeError, MalformedJSON, Invalid) with
+the field errors in Unleash's own words (its OpenAPI validator's messages), which the face's
+one error table (errors.py) renders; routes never answer an error themselves."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainValidator, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from tenantry.errors import FieldError, Invalid
+from tenantry.faces.unleash.errors import ContentTypeError, MalformedJSON
+
+# The names createUserSchema's rootRole enum allows ("Owner", "Member" and "Reader" pass the
+# schema but are project roles, refused afterwards as "Could not find rootRole").
+ROOT_ROLE_NAMES = ("Admin", "Editor", "Viewer", "Owner", "Member", "Reader")
+SECRET_FIELDS = frozenset({"password", "confirmPassword", "oldPassword"})
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The JSON object in the request body (content type first, then syntax, as Unleash)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise ContentTypeError(
+            f"We do not accept the content-type you provided ({kind or 'none'}). Try using one "
+            "of the content-types we do accept instead (application/json) and make sure the "
+            "body is in the corresponding format."
+        )
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
+        raise MalformedJSON("Unexpected end of JSON input") from None
+    if not isinstance(body, dict):
+        raise Invalid(
+            "invalid body",
+            [FieldError("/body", "type", "The `/body` property must be object.")],
+        )
+    try:  # a lone surrogate (e.g. a \ud800 escape) is valid JSON but no storable text
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise Invalid(
+            "invalid body",
+            [FieldError("/body", "format", "The body contains a lone surrogate (not Unicode).")],
+        ) from None
+    return body
+
+
+# --- value types -------------------------------------------------------------------------------
+
+
+def _not_null(expected: str) -> BeforeValidator:
+    """An optional property that, when present, must not be null (Unleash's schemas declare
+    these properties without `nullable`)."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("type", "must be {expected}", {"expected": expected})
+        return value
+
+    return BeforeValidator(check)
+
+
+def _root_role(value: Any) -> int | str:
+    """oneOf: an integer >= 0, or one of ROOT_ROLE_NAMES (which one it names is decided by
+    the face afterwards)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise PydanticCustomError("minimum", "must be >= 0")
+        return value
+    if isinstance(value, str) and value in ROOT_ROLE_NAMES:
+        return value
+    raise PydanticCustomError("root_role", "not a root role")
+
+
+def _date_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise PydanticCustomError("type", "must be {expected}", {"expected": "string"})
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PydanticCustomError("date_time", "not a date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _nullable_date_time(value: Any) -> datetime | None:
+    return None if value is None else _date_time(value)
+
+
+Text = Annotated[str | None, _not_null("string")]
+Flag = Annotated[bool | None, _not_null("boolean")]
+RootRole = Annotated[int | str, PlainValidator(_root_role)]
+OptionalRootRole = Annotated[int | str | None, PlainValidator(_root_role)]
+DateTime = Annotated[datetime, PlainValidator(_date_time)]
+NullableDateTime = Annotated[datetime | None, PlainValidator(_nullable_date_time)]
+
+
+# --- the bodies --------------------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    # Strict: JSON types as sent (no "2" for 2, no 1 for true), like Unleash's validator.
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class Closed(Body):
+    """A schema with `additionalProperties: false` (or one Tenantry keeps closed)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class CreateUser(Closed):
+    """createUserSchema (POST /user-admin)."""
+
+    rootRole: RootRole
+    username: Text = None
+    email: Text = None
+    name: Text = None
+    password: Text = None
+    sendEmail: Flag = None
+
+
+class UpdateUser(Closed):
+    """updateUserSchema (PUT /user-admin/{id})."""
+
+    email: Text = None
+    name: Text = None
+    rootRole: OptionalRootRole = None
+
+
+class Password(Body):
+    """passwordSchema as an administrator sends it (POST /user-admin/{id}/change-password,
+    /user-admin/validate-password)."""
+
+    password: str
+
+
+class OwnPassword(Body):
+    """passwordSchema as a user changing their own password sends it."""
+
+    password: str
+    confirmPassword: str
+    oldPassword: Text = None
+
+
+class CreatePat(Closed):
+    """createPatSchema (POST /user/tokens)."""
+
+    description: str
+    expiresAt: DateTime
+
+
+class Feedback(Body):
+    """feedbackCreateSchema / feedbackUpdateSchema (POST|PUT /feedback[/{id}]): the id comes
+    from the path when the route has one."""
+
+    feedbackId: str | None = None
+    neverShow: bool | None = None
+    given: NullableDateTime = None
+    userId: int | None = None  # ignored: the state is always the caller's
+
+
+Model = TypeVar("Model", bound=Body)
+
+
+def parse(model: type[Model], raw: dict[str, Any]) -> Model:
+    """`raw` as `model`, or Invalid with Unleash's messages (unknown properties first, then
+    the schema's properties in order, as Unleash lists them)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        found = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+        raise Invalid("invalid body", [f for e in found for f in _unleash_errors(e)]) from None
+
+
+# --- pydantic's errors in Unleash's words ------------------------------------------------------
+
+_TYPES = {"string_type": "string", "bool_type": "boolean", "int_type": "integer"}
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _unleash_errors(error: ErrorDetails) -> list[FieldError]:
+    name = ".".join(str(part) for part in error["loc"])
+    path = f"/body/{name}"
+    kind = error["type"]
+    if kind == "missing":
+        return [
+            FieldError(
+                path,
+                "required",
+                f"The `{path}` property is required. It was not present on the data you sent.",
+            )
+        ]
+    if kind == "extra_forbidden":
+        return [
+            FieldError(
+                path,
+                "additional",
+                "The `/body` object of the request body does not allow additional properties. "
+                f"Your request included the `{path}` property.",
+            )
+        ]
+    if kind == "minimum":
+        return [FieldError(path, "minimum", "must be >= 0")]
+    if kind == "root_role":
+        return _root_role_errors(name, error["input"])
+    if kind == "date_time":
+        return [FieldError(path, "format", 'must match format "date-time"')]
+    expected = _TYPES.get(kind) or str(error.get("ctx", {}).get("expected", ""))
+    if expected:
+        sent = "" if name in SECRET_FIELDS else f" You sent {_shown(error['input'])}."
+        return [FieldError(path, "type", f"The `{path}` property must be {expected}.{sent}")]
+    return [FieldError(path, kind, error["msg"])]
+
+
+def _root_role_errors(name: str, value: Any) -> list[FieldError]:
+    """What Unleash's validator says of a rootRole matching neither of its oneOf options."""
+    allowed = ", ".join(f'"{n}"' for n in ROOT_ROLE_NAMES)
+    shown = _shown(value)
+    return [
+        FieldError(
+            f"/body/{name}",
+            "type",
+            f"The `/body/{name}` property must be integer. You sent {shown}.",
+        ),
+        FieldError(
+            name,
+            "enum",
+            f"The `{name}` property must be equal to one of the allowed values: {allowed}. "
+            f"You provided {shown}, which is not valid. Please use one of the allowed values "
+            "instead..",
+        ),
+        FieldError(
+            f"/body/{name}",
+            "oneOf",
+            f'The "/body/{name}" property must match exactly one schema in oneOf. The data '
+            "you provided matches more than one option in the schema. These options are "
+            "mutually exclusive. Please refer back to the schema and remove any excess "
+            "properties.",
+        ),
+    ]
