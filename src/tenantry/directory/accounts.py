@@ -84,12 +84,14 @@ async def set_system_roles(
     db: AsyncSession, actor: Principal, user_id: str, roles: Iterable[str]
 ) -> tuple[str, ...]:
     """Make `roles` exactly the user's SYSTEM roles (none: remove them all). Unchanged roles
-    are no change: nothing is checked, written or audited."""
+    are no change: nothing is checked, written or audited. A built-in user keeps its roles."""
     wanted = _check_known(roles)
     user = await users.get_by_id(db, user_id)
     before = (await system_roles_of(db, [user.id])).get(user.id, ())
     if wanted == before:
         return before
+    if user.builtin:  # like every other setting of a built-in user (users.change_user)
+        raise Unchangeable("built-in users keep their system roles", reason="builtin")
     _guard_system_roles(actor, user.id, wanted)
     await _write_roles(db, actor, user.id, before, wanted)
     return wanted

@@ -119,11 +119,20 @@ async def get_user(db: AsyncSession, actor: Principal, user_id: str) -> User:
 
 
 async def list_users(
-    db: AsyncSession, actor: Principal, *, offset: int = 0, limit: int = 20, search: str = ""
+    db: AsyncSession,
+    actor: Principal,
+    *,
+    offset: int = 0,
+    limit: int = 20,
+    search: str = "",
+    enabled: bool | None = None,
 ) -> Page[User]:
+    """Users by username; `enabled` True or False: only the enabled or disabled ones."""
     actor.require("system.users.list", SYSTEM_SCOPE)
     check_window(offset, limit)
     query = select(User)
+    if enabled is not None:
+        query = query.where(User.enabled.is_(enabled))
     if search:
         pattern = f"%{search.casefold()}%"
         query = query.where(

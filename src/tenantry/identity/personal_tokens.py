@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.audit.log import record
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
-from tenantry.db.models import Token
+from tenantry.db.models import Token, User
 from tenantry.errors import FieldError, Invalid, NotFound
 from tenantry.identity.lookup import get_by_id
 from tenantry.identity.principals import Principal
@@ -96,6 +96,19 @@ async def list_personal_tokens(db: AsyncSession, actor: Principal, user_id: str)
         .order_by(Token.created_at, Token.id)
     )
     return list(rows)
+
+
+async def list_every_personal_token(db: AsyncSession, actor: Principal) -> list[tuple[Token, str]]:
+    """Every user's personal tokens (oldest first) with their user's username, for whoever
+    may list other users' tokens."""
+    actor.require("system.users.tokens.list", SYSTEM_SCOPE)
+    rows = await db.execute(
+        select(Token, User.username)
+        .join(User, User.id == Token.user_id)
+        .where(Token.kind == TokenKind.PERSONAL.value)
+        .order_by(Token.created_at, Token.id)
+    )
+    return [(token, str(username)) for token, username in rows]
 
 
 async def revoke_token(db: AsyncSession, actor: Principal, token_id: str) -> Token:

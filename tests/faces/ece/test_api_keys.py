@@ -133,3 +133,25 @@ async def test_admin_manages_every_users_keys(client: httpx.AsyncClient, world: 
     r = await client.delete(f"{V}/users/ann/auth/keys", headers=basic("root"))
     assert r.status_code == 200
     assert (await client.get(f"{KEYS}/_all", headers=basic("root"))).json() == {"keys": []}
+
+
+async def test_expiry_cap_is_the_domains(client: httpx.AsyncClient, world: World) -> None:
+    """One cap for personal tokens, whichever face mints them (3650 days): ECE's body, and
+    no token written, above it."""
+    await with_password(world, "ann")
+    before = await _live_tokens(world)
+    for expiration in ("3651d", "522w", "11y", "999999y"):
+        r = await client.post(
+            KEYS, headers=basic("ann"), json={"description": "x", "expiration": expiration}
+        )
+        body = assert_error(r, 400, "api_keys.invalid_expiration")
+        assert body["errors"][0]["fields"] == ["expiration"]
+    assert await _live_tokens(world) == before
+    created = await _create(client, "ann", expiration="3650d")
+    expires = datetime.fromisoformat(str(created["expiration_date"]))
+    made = datetime.fromisoformat(str(created["creation_date"]))
+    assert timedelta(days=3649, hours=23) < expires - made <= timedelta(days=3650)
+    r = await client.post(KEYS, headers=basic("ann"), json={"description": "x" * 257})
+    body = assert_error(r, 400, "api_keys.invalid_description")
+    assert body["errors"][0]["fields"] == ["description"]
+    assert await _live_tokens(world) == before + 1

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.faces.ece import key_rules as ece_api_keys
 from tenantry.faces.ece.credentials import Caller
-from tenantry.faces.ece.dialect import EceInvalid
+from tenantry.faces.ece.errors import EceInvalid
 from tenantry.faces.ece.key_rules import ApiKey
 from tenantry.faces.ece.render import ts
 from tenantry.faces.http import Db, face_router

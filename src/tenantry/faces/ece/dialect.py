@@ -1,7 +1,12 @@
 """Elastic Cloud Enterprise's view of the directory: ECE users are Tenantry users, their
-`security.roles` are the user's SYSTEM roles under their ECE names, and ECE's own rules (which
-role combinations are allowed, built-in `admin` and `readonly`, its error codes) live here, not
-in the face."""
+`security.roles` are the user's SYSTEM roles under their ECE names.
+
+This module translates, the domain decides: ECE's own vocabulary and rules live here (role names
+and which combinations ECE allows, its user name pattern, its read-only fields, realm types),
+and every change is the one domain use case every face calls (directory.accounts,
+directory.users). Each call runs inside an `errors.part`, which tells the face's error table
+what ECE calls a refusal there.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,19 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.audit.log import record
 from tenantry.authz.engine import Grant, Grants
 from tenantry.authz.scopes import SYSTEM_SCOPE
-from tenantry.authz.system_roles import set_system_roles
-from tenantry.clock import utcnow
-from tenantry.db.models import RoleBinding, User
-from tenantry.directory import users
-from tenantry.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthenticated
-from tenantry.identity import passwords
+from tenantry.db.models import User
+from tenantry.db.paging import MAX_LIMIT
+from tenantry.directory import accounts, users
+from tenantry.directory.accounts import NewUser, ProfileUpdate
+from tenantry.directory.users import UserFields
+from tenantry.errors import NotFound
+
+# Re-exported: auth.py's inline refusals import them from here (until they use the table).
+from tenantry.faces.ece.errors import EceInvalid as EceInvalid
+from tenantry.faces.ece.errors import EceUnauthenticated as EceUnauthenticated
+from tenantry.faces.ece.errors import part
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
 
@@ -38,44 +47,8 @@ DEPLOYMENT_ROLES = frozenset({"ece_deployment_manager", "ece_deployment_viewer"}
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,319}$")
 
 
-class _Coded:
-    ece_code: str
-
-
-def _fields(code: str, message: str, names: Iterable[str]) -> list[FieldError]:
-    return [FieldError(name, code, message) for name in names]
-
-
-class EceInvalid(Invalid, _Coded):
-    def __init__(self, code: str, message: str, fields: Iterable[str] = ()) -> None:
-        super().__init__(message, _fields(code, message, fields))
-        self.ece_code = code
-
-
-class EceNotFound(NotFound, _Coded):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.ece_code = code
-
-
-class EceConflict(Conflict, _Coded):
-    def __init__(self, code: str, message: str, fields: Iterable[str] = ()) -> None:
-        super().__init__(message, _fields(code, message, fields))
-        self.ece_code = code
-
-
-class EceForbidden(Forbidden, _Coded):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.ece_code = code
-
-
-def user_not_found() -> EceNotFound:
-    return EceNotFound("user.not_found", "user not found")
-
-
 def _ordered(roles: Iterable[str]) -> tuple[str, ...]:
-    """Distinct SYSTEM roles in a stable order (ECE's roles first, in ECE_ROLES order)."""
+    """Distinct SYSTEM roles in ECE's order (its roles first, in ECE_ROLES order)."""
     held = set(roles)
     return tuple(r for r in ROLE_ORDER if r in held) + tuple(sorted(held - set(ROLE_ORDER)))
 
@@ -123,9 +96,12 @@ class EceUserPatch:
     restricted: tuple[str, ...] = ()
 
 
+# --- ECE's rules -------------------------------------------------------------------------------
+
+
 def system_roles_for(roles: list[str]) -> tuple[str, ...]:
     """ECE's role rules (ece_platform_admin alone; not both deployment roles; any other
-    combination), as the SYSTEM roles to hold, in a stable order."""
+    combination), as the SYSTEM roles to hold."""
     unknown = [r for r in roles if r not in SYSTEM_ROLE_OF]
     if unknown:
         raise EceInvalid(
@@ -147,64 +123,6 @@ def system_roles_for(roles: list[str]) -> tuple[str, ...]:
     return _ordered(SYSTEM_ROLE_OF[r] for r in distinct)
 
 
-async def _roles_of(db: AsyncSession, user_ids: list[str]) -> dict[str, tuple[str, ...]]:
-    if not user_ids:
-        return {}
-    rows = await db.execute(
-        select(RoleBinding.subject_id, RoleBinding.role).where(
-            RoleBinding.subject_type == "user",
-            RoleBinding.scope_key == SYSTEM_SCOPE.key,
-            RoleBinding.subject_id.in_(user_ids),
-        )
-    )
-    found: dict[str, list[str]] = {}
-    for subject, role in rows:
-        found.setdefault(str(subject), []).append(str(role))
-    return {subject: _ordered(roles) for subject, roles in found.items()}
-
-
-async def _view(db: AsyncSession, user: User) -> EceUserView:
-    return EceUserView(user, (await _roles_of(db, [user.id])).get(user.id, ()))
-
-
-async def _by_name(db: AsyncSession, user_name: str) -> User:
-    user = await users.find_by_username(db, user_name)
-    if user is None:
-        raise user_not_found()
-    return user
-
-
-def _own_user(actor: Principal) -> User:
-    if actor.user is None:
-        raise user_not_found()
-    return actor.user
-
-
-async def current_user(db: AsyncSession, actor: Principal) -> EceUserView:
-    view = await _view(db, _own_user(actor))
-    view.caller = actor
-    return view
-
-
-async def list_users(
-    db: AsyncSession, actor: Principal, *, include_disabled: bool = True
-) -> list[EceUserView]:
-    actor.require("system.users.list", SYSTEM_SCOPE)
-    query = select(User)
-    if not include_disabled:
-        query = query.where(User.enabled.is_(True))
-    found = list(await db.scalars(query.order_by(User.username_key)))
-    roles = await _roles_of(db, [u.id for u in found])
-    return [EceUserView(u, roles.get(u.id, ())) for u in found]
-
-
-async def get_user(db: AsyncSession, actor: Principal, user_name: str) -> EceUserView:
-    own = actor.user is not None and users.username_key(user_name) == actor.user.username_key
-    if not own and not actor.can("system.users.get", SYSTEM_SCOPE):
-        raise user_not_found()
-    return await _view(db, await _by_name(db, user_name))
-
-
 def _check_user_name(name: str) -> str:
     if not _USER_NAME.match(name):
         raise EceInvalid(
@@ -224,183 +142,167 @@ def _check_restricted(patch: EceUserPatch) -> None:
         )
 
 
-def _check_email(email: str | None) -> None:
-    if email and not users.looks_like_email(email):
-        raise EceInvalid("user.email.invalid", "not an e-mail address", ["email"])
+@dataclass(frozen=True)
+class _Change:
+    """What an ECE patch asks of the domain: user fields, SYSTEM roles (None: leave them) and
+    a new password (None: keep it)."""
+
+    fields: UserFields
+    roles: tuple[str, ...] | None
+    password: str | None
+
+    @property
+    def has_fields(self) -> bool:
+        return self.fields != UserFields()
 
 
-def _check_role_change(actor: Principal, target_id: str | None) -> None:
-    if not actor.can("system.users.roles.update", SYSTEM_SCOPE):
-        raise EceInvalid(
-            "user.roles.forbidden", "you may not assign platform roles", ["security.roles"]
+def _change(patch: EceUserPatch) -> _Change:
+    """ECE's body in the domain's terms, after ECE's own checks (nothing is written yet)."""
+    _check_restricted(patch)
+    if patch.user_name is not None:
+        _check_user_name(patch.user_name)
+    roles = None
+    if patch.roles is not None or "roles" in patch.reset:
+        roles = system_roles_for(patch.roles or [])
+    fields = UserFields(
+        username=patch.user_name,
+        full_name="" if "full_name" in patch.reset else patch.full_name,
+        email="" if "email" in patch.reset else patch.email,
+        enabled=patch.enabled,
+    )
+    return _Change(fields, roles, patch.password)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+async def _view(db: AsyncSession, user: User) -> EceUserView:
+    return EceUserView(user, (await accounts.system_roles_of(db, [user.id])).get(user.id, ()))
+
+
+async def _named(db: AsyncSession, actor: Principal, user_name: str) -> User:
+    """The user ECE names: yourself, or anyone for whoever may see users (else not found)."""
+    with part("user"):
+        user = await users.find_by_username(db, user_name)
+        if user is None:
+            raise NotFound("user not found")
+        return await users.get_user(db, actor, user.id)
+
+
+def _own(actor: Principal) -> User:
+    with part("user"):
+        if actor.user is None:  # an organization's API token acts as no user
+            raise NotFound("user not found")
+        return actor.user
+
+
+async def current_user(db: AsyncSession, actor: Principal) -> EceUserView:
+    view = await _view(db, _own(actor))
+    view.caller = actor
+    return view
+
+
+async def list_users(
+    db: AsyncSession, actor: Principal, *, include_disabled: bool = True
+) -> list[EceUserView]:
+    """Every user (ECE's list has no pages: the domain's pages, one after another)."""
+    found: list[User] = []
+    while True:
+        page = await users.list_users(
+            db,
+            actor,
+            offset=len(found),
+            limit=MAX_LIMIT,
+            enabled=None if include_disabled else True,
         )
-    if actor.user is not None and actor.user.id == target_id:
-        raise EceInvalid(
-            "user.roles.forbidden", "you cannot change your own roles", ["security.roles"]
-        )
-    # Platform roles are system roles: as sensitive here as through any other face.
-    actor.require_elevation()
+        found += page.items
+        if not page.items or len(found) >= page.total:
+            break
+    roles = await accounts.system_roles_of(db, [u.id for u in found])
+    return [EceUserView(u, roles.get(u.id, ())) for u in found]
+
+
+async def get_user(db: AsyncSession, actor: Principal, user_name: str) -> EceUserView:
+    return await _view(db, await _named(db, actor, user_name))
+
+
+# --- changing ----------------------------------------------------------------------------------
 
 
 async def create_user(
     db: AsyncSession, hasher: Hasher, actor: Principal, patch: EceUserPatch
 ) -> EceUserView:
-    actor.require("system.users.create", SYSTEM_SCOPE)
-    _check_restricted(patch)
-    name = _check_user_name(patch.user_name or "")
-    roles = system_roles_for(patch.roles or [])
-    if roles:
-        _check_role_change(actor, None)
-    _check_email(patch.email)
-    if patch.password is not None:
-        passwords.validate(patch.password, name)
-    if await users.find_by_username(db, name) is not None:
-        raise EceConflict(
-            "user.user_name.conflict", "the user name is already in use", ["user_name"]
-        )
-    user = await users.add_user(
-        db,
-        actor,
-        name,
-        users.UserFields(
-            full_name=patch.full_name or "",
-            email=patch.email or None,
-            enabled=True if patch.enabled is None else patch.enabled,
-        ),
+    change = _change(patch)
+    new = NewUser(
+        username=_check_user_name(patch.user_name or ""),
+        email=patch.email or None,
+        full_name=patch.full_name or "",
+        password=change.password,
+        system_roles=change.roles or (),
+        enabled=True if patch.enabled is None else patch.enabled,
     )
-    if patch.password is not None:
-        user.password_hash = await hasher.hash(patch.password)
-    if roles:
-        await set_system_roles(db, user.id, roles)
-        await record(
-            db,
-            actor,
-            "user.system_role.set",
-            target_type="user",
-            target_id=user.id,
-            details={"roles": list(roles), "face": "ece"},
-        )
-    await db.flush()
-    return EceUserView(user, roles)
+    user = await accounts.create_user(db, hasher, actor, new)
+    return EceUserView(user, new.system_roles)
 
 
-def _check_modifiable(user: User) -> None:
-    if user.builtin:
-        raise EceInvalid("user.cannot_modify", "built-in users cannot be modified")
-    if user.realm != "native" or user.idp_managed:
-        raise EceInvalid("user.cannot_modify_external", "external users cannot be modified")
-
-
-async def _apply(
-    db: AsyncSession, hasher: Hasher, actor: Principal, user: User, patch: EceUserPatch
-) -> EceUserView:
-    _check_restricted(patch)
-    view = await _view(db, user)
-    if patch.user_name is not None and users.username_key(patch.user_name) != user.username_key:
-        _check_modifiable(user)
-        name = _check_user_name(patch.user_name)
-        if await users.find_by_username(db, name) is not None:
-            raise EceConflict(
-                "user.user_name.conflict", "the user name is already in use", ["user_name"]
-            )
-        user.username, user.username_key = name, users.username_key(name)
-    if patch.roles is not None or "roles" in patch.reset:
-        roles = system_roles_for(patch.roles or [])
-        if roles != view.roles:
-            _check_modifiable(user)
-            _check_role_change(actor, user.id)
-            await set_system_roles(db, user.id, roles)
-            await record(
-                db,
-                actor,
-                "user.system_role.set",
-                target_type="user",
-                target_id=user.id,
-                details={"roles": list(roles), "face": "ece"},
-            )
-            view.roles = roles
-    if patch.enabled is not None and patch.enabled != user.enabled:
-        _check_modifiable(user)
-        if actor.user is not None and actor.user.id == user.id:
-            raise EceInvalid("user.restricted_field", "you cannot disable yourself", ["enabled"])
-        user.enabled = patch.enabled
-    if patch.password is not None:
-        _check_modifiable(user)
-        passwords.validate(patch.password, user.username)
-        user.password_hash = await hasher.hash(patch.password)
-    _check_email(patch.email)
-    if patch.full_name is not None or "full_name" in patch.reset:
-        user.full_name = patch.full_name or ""
-    if patch.email is not None or "email" in patch.reset:
-        user.email = patch.email or None
-    user.updated_at = utcnow()
-    user.updated_by = actor.actor_id
-    await db.flush()
-    changed = sorted(
-        name
-        for name in ("user_name", "full_name", "email", "roles", "enabled", "password")
-        if getattr(patch, name) is not None or name in patch.reset
-    )
-    await record(
-        db,
-        actor,
-        "user.update",
-        target_type="user",
-        target_id=user.id,
-        details={"changed": changed, "face": "ece"},
-    )
-    return view
+async def _roles_and_password(
+    db: AsyncSession, hasher: Hasher, actor: Principal, user: User, change: _Change
+) -> None:
+    """The parts of a patch that are not plain fields, each through its one use case. ECE's
+    wire has no current password: changing your own needs a fresh elevation of this very
+    credential (POST /users/auth/_elevate), an administrator's change of another user's the
+    administrator's rights."""
+    if change.roles is not None:
+        with part("roles"):
+            await accounts.set_system_roles(db, actor, user.id, change.roles)
+    if change.password is not None:
+        await accounts.set_password(db, hasher, actor, user.id, change.password, proof="elevation")
 
 
 async def update_current_user(
-    db: AsyncSession, hasher: Hasher, actor: Principal, patch: EceUserPatch
-) -> EceUserView:
-    """PATCH /user: your own name, e-mail and password (roles need an administrator)."""
-    user = _own_user(actor)
-    if patch.enabled is not None:
-        raise EceInvalid(
-            "user.restricted_field", "you cannot enable or disable yourself", ["enabled"]
-        )
-    view = await _apply(db, hasher, actor, user, patch)
+    db: AsyncSession, hasher: Hasher, actor: Principal, patch: EceUserPatch, *, public_url: str
+) -> tuple[EceUserView, ProfileUpdate | None]:
+    """PATCH /user: your own name, e-mail and password (roles need an administrator). The
+    profile update, when there is one, may carry a mail to send once committed."""
+    change = _change(patch)
+    user = _own(actor)
+    profile = None
+    if change.has_fields:
+        with part("profile"):
+            profile = await accounts.update_own_profile(
+                db, actor, change.fields, public_url=public_url
+            )
+    await _roles_and_password(db, hasher, actor, user, change)
+    view = await _view(db, user)
     view.caller = actor
-    return view
+    return view, profile
 
 
 async def update_user(
     db: AsyncSession, hasher: Hasher, actor: Principal, user_name: str, patch: EceUserPatch
 ) -> EceUserView:
-    if not actor.can("system.users.get", SYSTEM_SCOPE):
-        raise user_not_found()
-    actor.require("system.users.update", SYSTEM_SCOPE)
-    user = await _by_name(db, user_name)
-    return await _apply(db, hasher, actor, user, patch)
+    change = _change(patch)
+    user = await _named(db, actor, user_name)
+    if change.has_fields:
+        with part("profile"):
+            await users.update_user(db, actor, user.id, change.fields)
+    await _roles_and_password(db, hasher, actor, user, change)
+    return await _view(db, user)
 
 
 async def delete_user(db: AsyncSession, actor: Principal, user_name: str) -> None:
-    if not actor.can("system.users.get", SYSTEM_SCOPE):
-        raise user_not_found()
-    actor.require("system.users.delete", SYSTEM_SCOPE)
-    actor.require_elevation()
-    user = await _by_name(db, user_name)
-    if user.builtin:
-        raise EceInvalid("user.restricted_deletion", "built-in users cannot be deleted")
-    if actor.user is not None and actor.user.id == user.id:
-        raise EceInvalid("user.restricted_deletion", "you cannot delete yourself")
-    if user.realm != "native" or user.idp_managed:
-        raise EceInvalid("user.cannot_modify_external", "external users cannot be deleted")
-    await users.delete_user(db, actor, user.id)
+    user = await _named(db, actor, user_name)
+    with part("deletion"):
+        await users.delete_user(db, actor, user.id)
+
+
+# --- permissions and realms --------------------------------------------------------------------
 
 
 def permissions(view: EceUserView, operations: Mapping[str, str | None]) -> list[str]:
     """The operationIds (of `operations`: operationId → catalogue permission) the user may call,
     from what the union of the user's SYSTEM roles grants in the catalogue."""
     return sorted(op for op, perm in operations.items() if view.holds(perm))
-
-
-class EceUnauthenticated(Unauthenticated, _Coded):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.ece_code = code
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,22 @@
 """ECE's elevated permissions: `POST /users/auth/_elevate` re-authenticates (Tenantry has no
 MFA device, so the factor is the user's password, sent as ECE's `token`) and, like ECE, answers
-with a new session token; `DELETE` drops the elevation, also with a new token."""
+with a new session token; `DELETE` drops the elevation, also with a new token.
+
+identity.sessions decides: only a session elevates, and only that session is elevated (never
+the user's API keys or other sessions). Any other credential is ECE's `authc.invalid_token`
+(the error table's "elevation" part).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.faces.ece.dialect import EceInvalid
+from tenantry.faces.ece.errors import part
 from tenantry.identity import sessions
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
 from tenantry.identity.sessions import Limits
-from tenantry.identity.tokens import Minted, TokenKind
-
-
-def _require_session(actor: Principal) -> None:
-    if actor.user is None or actor.token is None or actor.token.kind != TokenKind.SESSION.value:
-        raise EceInvalid(
-            "authc.invalid_token",
-            "elevated permissions need a session token (POST /api/v1/users/auth/_login)",
-        )
+from tenantry.identity.tokens import Minted
 
 
 async def elevate(
@@ -32,14 +29,14 @@ async def elevate(
 ) -> Minted | None:
     """A new session token once elevated; None when the password is wrong (the failure is
     counted in the transaction, so the face must answer, not raise)."""
-    _require_session(actor)
-    outcome = await sessions.elevate(db, hasher, limits, actor, password, ip)
-    if outcome.until is None:
-        return None
-    return await sessions.refresh(db, actor)
+    with part("elevation"):
+        outcome = await sessions.elevate(db, hasher, limits, actor, password, ip)
+        if outcome.until is None:
+            return None
+        return await sessions.refresh(db, actor)
 
 
 async def drop(db: AsyncSession, actor: Principal) -> Minted:
-    _require_session(actor)
-    await sessions.drop_elevation(db, actor)
-    return await sessions.refresh(db, actor)
+    with part("elevation"):
+        await sessions.drop_elevation(db, actor)
+        return await sessions.refresh(db, actor)

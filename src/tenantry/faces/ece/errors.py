@@ -1,15 +1,39 @@
-"""ECE's error body: {errors: [{code, message, fields?}]} and header x-cloud-error-codes."""
+"""ECE's error body: {errors: [{code, message, fields?}]} and header x-cloud-error-codes, and the
+one table from domain errors to ECE's codes.
+
+The domain refuses with its own errors (tenantry/errors.py); ECE names the same refusal by what
+the request was doing. So the face runs each domain call of an operation inside `part(...)`
+(finding the named user, its roles, a deletion, an API key...), and `CODES` says, per part and
+for the whole face, which ECE code (and, where ECE's differs, status and field names) a domain
+error gets. Refusals by ECE's own rules (its body, role names and combinations, user name
+pattern, key duration syntax) are `EceInvalid` and carry their code themselves.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
 
 from fastapi import Request
 from fastapi.responses import Response
 
-from tenantry.errors import DomainError
+from tenantry.errors import (
+    Conflict,
+    DomainError,
+    ElevationRequired,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+    Unchangeable,
+)
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
 
 STATUS = dict(DEFAULT_STATUS)
-_CODES = {
+_GENERIC = {
     400: "root.invalid_json_request",
     401: "root.unauthorized",
     403: "root.forbidden",
@@ -21,11 +45,134 @@ _CODES = {
 }
 
 
+class _Coded:
+    ece_code: str
+
+
+def _fields(code: str, message: str, names: Iterable[str]) -> list[FieldError]:
+    return [FieldError(name, code, message) for name in names]
+
+
+class EceInvalid(Invalid, _Coded):
+    """A refusal by one of ECE's own rules, with ECE's code."""
+
+    def __init__(self, code: str, message: str, fields: Iterable[str] = ()) -> None:
+        super().__init__(message, _fields(code, message, fields))
+        self.ece_code = code
+
+
+class EceUnauthenticated(Unauthenticated, _Coded):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.ece_code = code
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+Part = Literal["user", "profile", "roles", "deletion", "key", "key_owner", "elevation"]
+
+
+@dataclass(frozen=True)
+class Code:
+    """How ECE answers a domain error: its code, and where ECE's differ from the domain's, the
+    status (None: the domain error's) and the field names (None: the domain error's)."""
+
+    code: str
+    status: int | None = None
+    fields: tuple[str, ...] | None = None
+
+
+# A domain error as the table sees it: its class, and its reason (Unchangeable) or first field.
+Key = tuple[type, str | None]
+
+_EVERYWHERE: dict[Key, Code] = {
+    (ElevationRequired, None): Code("root.unauthorized.rbac.elevated_permissions_required"),
+    (Unchangeable, "builtin"): Code("user.cannot_modify"),
+    (Unchangeable, "external"): Code("user.cannot_modify_external"),
+    (Unchangeable, "self"): Code("user.restricted_field"),
+    (Conflict, "username"): Code("user.user_name.conflict", fields=("user_name",)),
+    (Invalid, "email"): Code("user.email.invalid"),
+}
+_USER_NOT_FOUND = Code("user.not_found")
+_RESTRICTED_DELETION = Code("user.restricted_deletion")
+_ROLES_FORBIDDEN = Code("user.roles.forbidden", 400, ("security.roles",))
+_INVALID_TOKEN = Code("authc.invalid_token", 400)
+
+CODES: dict[Part | None, dict[Key, Code]] = {
+    None: _EVERYWHERE,
+    # Finding the user an operation names (`/users/{user_name}`, the caller for `/user`).
+    "user": {(NotFound, None): _USER_NOT_FOUND},
+    # The caller's own name, e-mail and `security.enabled` (PATCH /user, PATCH /users/{name}).
+    "profile": {(Unchangeable, "self"): Code("user.restricted_field", fields=("enabled",))},
+    # `security.roles`: a refused role change is ECE's 400, for yourself as for anyone.
+    "roles": {(Forbidden, None): _ROLES_FORBIDDEN, (Unchangeable, "self"): _ROLES_FORBIDDEN},
+    "deletion": {
+        (NotFound, None): _USER_NOT_FOUND,
+        (Unchangeable, "builtin"): _RESTRICTED_DELETION,
+        (Unchangeable, "self"): _RESTRICTED_DELETION,
+    },
+    "key": {
+        (NotFound, None): Code("api_keys.key_not_found"),
+        (Invalid, "expiresAt"): Code("api_keys.invalid_expiration", fields=("expiration",)),
+        (Invalid, "name"): Code("api_keys.invalid_description", fields=("description",)),
+    },
+    "key_owner": {(NotFound, None): Code("api_keys.user_not_found")},
+    # Only a session elevates: any other credential is ECE's invalid token.
+    "elevation": {(Invalid, None): _INVALID_TOKEN, (NotFound, None): _INVALID_TOKEN},
+}
+_PART = "_ece_part"
+
+
+@contextmanager
+def part(name: Part) -> Iterator[None]:
+    """Domain calls made for one part of an ECE operation: a refusal raised inside is answered
+    with that part's codes (the innermost part wins)."""
+    try:
+        yield
+    except DomainError as exc:
+        if getattr(exc, _PART, None) is None:
+            setattr(exc, _PART, name)
+        raise
+
+
+def _detail(exc: DomainError) -> str | None:
+    if isinstance(exc, Unchangeable):
+        return exc.reason
+    return exc.fields[0].field if exc.fields else None
+
+
+def code_for(exc: DomainError) -> Code | None:
+    """The table's answer: the most specific class first; for each, its reason or field before
+    any, and a part's entry before the face's."""
+    tables = [CODES[p] for p in (getattr(exc, _PART, None), None) if p in CODES]
+    details = (_detail(exc), None)
+    for cls in type(exc).__mro__:
+        for detail in details:
+            for table in tables:
+                found = table.get((cls, detail))
+                if found is not None:
+                    return found
+    return None
+
+
+def _answer(exc: DomainError, status: int) -> tuple[int, str, list[str]]:
+    """The status, code and field names ECE answers `exc` with."""
+    names = [f.field for f in exc.fields]
+    own: str | None = getattr(exc, "ece_code", None)
+    if own is not None:
+        return status, own, names
+    found = code_for(exc)
+    if found is None:
+        return status, _GENERIC.get(status, "root.unexpected_error"), names
+    fields = names if found.fields is None else list(found.fields)
+    return found.status or status, found.code, fields
+
+
 def render(request: Request, status: int, exc: DomainError) -> Response:
-    code = getattr(exc, "ece_code", None) or _CODES.get(status, "root.unexpected_error")
+    status, code, fields = _answer(exc, status)
     error: dict[str, object] = {"code": code, "message": exc.message}
-    if exc.fields:
-        error["fields"] = [f.field for f in exc.fields]
+    if fields:
+        error["fields"] = fields
     return JSONResponse(
         {"errors": [error]}, status_code=status, headers={"x-cloud-error-codes": code}
     )

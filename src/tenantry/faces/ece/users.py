@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Body, Path, Query, Request
+from fastapi import BackgroundTasks, Body, Depends, Path, Query, Request
 
 from tenantry.clock import utcnow
+from tenantry.config import Settings
 from tenantry.faces import hot
 from tenantry.faces.ece import dialect as ece_users
 from tenantry.faces.ece import render
@@ -22,6 +23,7 @@ from tenantry.faces.http import (
     security,
 )
 from tenantry.identity.principals import Principal
+from tenantry.mail import Mail, Mailer, deliver
 
 router = face_router(tags=["ClusterSecurity"])
 UserName = Annotated[str, Path(max_length=320)]
@@ -48,10 +50,38 @@ async def current_user_view(request: Request, caller: Principal) -> tuple[bytes,
     return orjson.dumps(render.user(view)), until if until and until > utcnow() else None
 
 
+class Outbox:
+    """Sends a mail the domain asked for (an e-mail change's confirmation link) once the
+    response, and so the commit, is done: a rolled-back change never mails anyone."""
+
+    def __init__(self, request: Request, tasks: BackgroundTasks) -> None:
+        self._mailer: Mailer = request.app.state.mailer
+        self._tasks = tasks
+
+    def send(self, mail: Mail | None) -> None:
+        if mail is not None:
+            self._tasks.add_task(deliver, self._mailer, mail)
+
+
+def _public_url(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.public_url
+
+
 @router.patch("/user", operation_id="update-current-user")
-async def update_current_user(request: Request, caller: Caller, db: Db, body: UserBody) -> Any:
+async def update_current_user(
+    request: Request,
+    caller: Caller,
+    db: Db,
+    body: UserBody,
+    outbox: Annotated[Outbox, Depends()],
+) -> Any:
     patch = render.user_patch(body)
-    view = await ece_users.update_current_user(db, security(request).hasher, caller, patch)
+    hasher = security(request).hasher
+    view, profile = await ece_users.update_current_user(
+        db, hasher, caller, patch, public_url=_public_url(request)
+    )
+    outbox.send(profile.mail if profile else None)
     return render.user(view)
 
 
