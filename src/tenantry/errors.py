@@ -66,3 +66,22 @@ class Unchangeable(Invalid):
     "external" (an identity provider owns it), "self" (you may not do this to yourself)."""
 
     reason: str = field(default="builtin", kw_only=True)
+
+
+class SignInRefused(Unauthenticated):
+    """A password was refused: unknown account, wrong password, locked, disabled or pending
+    all read the same (401). The failure's count and audit event are kept (`keeps_writes`).
+    `method` says how the password came (`login`: to start a session; `basic`: HTTP Basic on
+    a request), for faces whose wire words the two refusals differently."""
+
+    def __init__(self, message: str, *, method: str) -> None:
+        super().__init__(message, keeps_writes=True)
+        self.method = method
+
+
+class ElevationRefused(Forbidden):
+    """The password re-entered to elevate is wrong (403 unless a face says otherwise); the
+    failure's count and audit event are kept."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, keeps_writes=True)

@@ -43,6 +43,7 @@ from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Organization, Token, User
 from tenantry.directory import accounts, invites, members
 from tenantry.directory.members import RoleSet
+from tenantry.errors import DomainError
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import system_principal
 from tests.factories import World, bearer
@@ -107,20 +108,29 @@ class ProbeDatabase(Database):
             try:
                 try:
                     yield session
+                except DomainError as refusal:  # a refusal may keep its writes (sign-in)
+                    if not refusal.keeps_writes:
+                        await session.rollback()
+                    else:
+                        await self._finish(session, tx)
+                    raise
                 except BaseException:
                     await session.rollback()
                     raise
-                if self.rollback_only:
-                    await session.rollback()
-                    # The code believes it committed (e.g. a token's first use, which the
-                    # cached caller remembers): forget what the process derived since.
-                    self.generation.bump()
-                else:
-                    await session.commit()
-                    tx.committed = True
+                await self._finish(session, tx)
             finally:
                 self._open.pop(conn, None)
                 self.finished.append(tx)
+
+    async def _finish(self, session: AsyncSession, tx: Tx) -> None:
+        if self.rollback_only:
+            await session.rollback()
+            # The code believes it committed (e.g. a token's first use, which the
+            # cached caller remembers): forget what the process derived since.
+            self.generation.bump()
+        else:
+            await session.commit()
+            tx.committed = True
 
 
 async def fingerprint(database: Database) -> dict[str, list[tuple[str, ...]]]:

@@ -6,9 +6,11 @@ Only a GET of exactly those paths with no query string, no body and an Authoriza
 takes this path; anything else (and anything a hot endpoint declines, e.g. HTTP Basic on
 ece) goes to the face's normal route, so validation, input guards and error bodies stay
 exactly the face's. An answer is cached under the path and the SHA-256 of the Authorization
-value (never the value itself), tagged like every entry of access/cache.py: it is dropped when
-anything it derives from changes (any worker, any host), when its caller's own data changes,
-and at its deadlines (the token's expiry, an invite or an elevation running out).
+value (never the value itself; the one header that faces/credentials.py reads: a request with
+several takes the normal route, which refuses it), tagged like every entry of
+identity/cache.py: it is dropped when anything it derives from changes (any worker, any host),
+when its caller's own data changes, and at its deadlines (the token's expiry, an invite or an
+elevation running out).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tenantry.audit.log import current_request
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.errors import DomainError
+from tenantry.faces.credentials import AmbiguousCredential, raw_authorization
 from tenantry.faces.http import ErrorRenderer, reading_principal, request_context, status_for
 from tenantry.identity.cache import AuthCache
 from tenantry.identity.principals import Principal
@@ -138,14 +141,19 @@ def _cache_key(scope: Scope, routes: Mapping[str, HotRoute]) -> tuple[str, bytes
 
 
 def _credential(scope: Scope) -> bytes | None:
-    """The Authorization value of a request without a body (None: not for the hot path)."""
-    found = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            found = value
-        elif (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+    """The Authorization value of a request without a body (None: not for the hot path).
+
+    Read by the one reader that every face's credential parsing uses, so that the cache key
+    and the caller always come from the same header. Several Authorization headers are not
+    for the cache either: the face's own route refuses them in its error body."""
+    headers = scope["headers"]
+    for name, value in headers:
+        if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
             return None
-    return found
+    try:
+        return raw_authorization(headers)
+    except AmbiguousCredential:
+        return None
 
 
 async def _send(send: Send, answer: HotAnswer, *extra: tuple[bytes, bytes]) -> None:

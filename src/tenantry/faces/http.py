@@ -40,6 +40,7 @@ from tenantry.errors import (
     RateLimited,
     Unauthenticated,
 )
+from tenantry.faces.credentials import scheme_and_value
 from tenantry.identity.cache import AuthCache
 from tenantry.identity.principals import Principal, authenticate
 from tenantry.identity.security import Security
@@ -245,13 +246,10 @@ Db = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
 def bearer_secret(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
+    """The token of `Authorization: Bearer <token>`, None for anything else; more than one
+    Authorization header is refused (faces/credentials.py)."""
+    scheme, value = scheme_and_value(request.scope)
+    return value if scheme == "bearer" and value else None
 
 
 # --- errors ----------------------------------------------------------------------------------

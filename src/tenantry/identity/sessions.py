@@ -1,7 +1,11 @@
 """Signing in and out: password login, session tokens, lockout, elevation.
 
-A failed sign-in must still be counted, so `login` and `elevate` return an outcome instead of
-raising: the face renders the refusal after the transaction has committed the failure.
+A refused password raises `SignInRefused` (or `ElevationRefused`) with `keeps_writes`: the
+request's transaction commits the failure's count and its audit event, then each face's error
+table renders the refusal. Every password path (a session sign-in, HTTP Basic, elevation)
+counts and audits its failures through `_refuse`, with the same statements whether or not the
+account exists, so that neither the answer nor its timing tells the two apart (issue 14,
+finding 11; tests/rules/test_sign_in_failures.py counts the statements).
 
 `login` reads and writes with prepared Core statements, not ORM objects: its event-loop time
 is what other requests wait behind while sign-ins pour in (issue 5's sign-in target; the
@@ -10,22 +14,43 @@ measurements are in docs/performance.md).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
-from sqlalchemy import CTE, Insert, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit import log as audit
-from tenantry.audit.log import event_row, record
+from tenantry.audit.log import Actor, event_row, record
 from tenantry.authz.engine import load_user_grants
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
 from tenantry.db.base import UTCDateTime
 from tenantry.db.engine import UNTRACKED, user_notice, wrote_for_user
 from tenantry.db.models import Token, User
-from tenantry.errors import FieldError, Invalid, NotFound, RateLimited
+from tenantry.errors import (
+    ElevationRefused,
+    FieldError,
+    Invalid,
+    NotFound,
+    RateLimited,
+    SignInRefused,
+)
 from tenantry.identity import lookup, passwords, tokens
 from tenantry.identity.names import username_key
 from tenantry.identity.passwords import Hasher
@@ -36,6 +61,11 @@ from tenantry.identity.tokens import Minted, TokenKind, mint_session, revoke
 
 WINDOW_SECONDS = 60
 REFUSED = "invalid username or password"
+ELEVATION_REFUSED = "the password is incorrect"
+# (audit action, method) of each way a password is refused
+_LOGIN_FAILED = ("auth.login.failure", "login")
+_BASIC_FAILED = ("auth.login.failure", "basic")
+_ELEVATE_FAILED = ("auth.elevate.failure", "elevate")
 
 
 @dataclass(frozen=True)
@@ -47,7 +77,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class LoginOutcome:
-    minted: Minted | None  # None: refused (the reason is in the audit log only)
+    minted: Minted  # a refusal raises SignInRefused (the reason is in the audit log only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,33 +162,115 @@ async def throttle(
         )
 
 
-async def _record_failure(
-    db: AsyncSession, policy: SecurityPolicy, user_id: str, now: datetime
-) -> None:
-    """Atomic in SQL, so N parallel failures count exactly N."""
-    attempts = await db.scalar(
-        update(User)
-        .where(User.id == user_id)
-        .values(login_attempts=User.login_attempts + 1)
-        .returning(User.login_attempts)
-        .execution_options(synchronize_session=False)
+# --- refused passwords -----------------------------------------------------------------------
+# One UPDATE counts the failure and, from the threshold on, sets the lock (its length from the
+# count the same statement reaches, so N parallel failures count exactly N and lock as the
+# N-th should). It is keyed by the login name, not the id, so that an unknown account runs the
+# very same statement, matching no row.
+
+
+class _Known(Account, Protocol):
+    """An account a refused password is counted against (the sign-in's row, or a User)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+@functools.cache
+def _lock_steps(policy: SecurityPolicy) -> tuple[timedelta, ...]:
+    """The lock after the threshold-th failure, the one after, ... up to the cap."""
+    steps: list[timedelta] = []
+    for extra in range(31):
+        lock = policy.lockout_for(policy.lockout_threshold + extra)
+        assert lock is not None
+        steps.append(lock)
+        if lock >= policy.lockout_max:
+            break
+    return tuple(steps)
+
+
+@functools.cache
+def _failure_statement(policy: SecurityPolicy, postgres: bool) -> Update | Select[Any]:
+    """The statement that counts a failure; on PostgreSQL it also writes the audit event and
+    announces the change to other processes (when a row changed), in one round trip."""
+    attempts = _users.c.login_attempts + 1
+    steps = _lock_steps(policy)
+    lock = [bindparam(f"lock{i}", type_=UTCDateTime()) for i in range(len(steps))]
+    whens: list[tuple[ColumnElement[bool], Any]] = [
+        (attempts < policy.lockout_threshold, _users.c.locked_until)
+    ]
+    whens += [(attempts == policy.lockout_threshold + i, lock[i]) for i in range(len(steps) - 1)]
+    counted = (
+        update(_users)
+        .where(_users.c.username_key == bindparam("key"))
+        .values(login_attempts=attempts, locked_until=case(*whens, else_=lock[-1]))
+        .returning(_users.c.login_attempts)
     )
-    lock = policy.lockout_for(int(attempts or 0))
-    if lock is not None:
-        await db.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(locked_until=now + lock)
-            .execution_options(synchronize_session=False)
+    if not postgres:
+        return counted
+    failed = counted.cte("failed")
+    return (
+        select(
+            failed.c.login_attempts,
+            func.pg_notify(bindparam("channel"), bindparam("payload")).label("notified"),
         )
+        .select_from(failed)
+        .add_cte(_bound_insert(audit.INSERT, audit.EVENT_COLUMNS, "a_"))
+    )
+
+
+def _reason(account: _Known | None, now: datetime) -> str:
+    """Why a password was refused, for the audit log only (every refusal answers alike)."""
+    if account is None:
+        return "unknown_account"
+    if _is_locked(account, now):
+        return "locked"
+    if not user_can_sign_in(account):
+        return "inactive"
+    return "no_password" if account.password_hash is None else "wrong_password"
+
+
+async def _refuse(
+    db: AsyncSession,
+    policy: SecurityPolicy,
+    failure: tuple[str, str],
+    key: str,
+    account: _Known | None,
+    now: datetime,
+    actor: Actor | None = None,
+) -> None:
+    """Count a refused password against the account under login name `key` (if there is
+    one) and audit it: `failure` is (action, method), e.g. ("auth.login.failure", "basic").
+    The same statements run for an unknown account as for a known one; only the rare failure
+    that locks the account writes a second event (`auth.lockout`)."""
+    action, method = failure
+    user_id = account.id if account else None
+    details = {"method": method, "reason": _reason(account, now)}
+    event = event_row(
+        actor or anonymous(), action, now, target_type="user", target_id=user_id, details=details
+    )
+    postgres = db.get_bind().dialect.name == "postgresql"
+    statement = _failure_statement(policy, postgres)
+    params: dict[str, Any] = {"key": key}
+    params |= {f"lock{i}": now + lock for i, lock in enumerate(_lock_steps(policy))}
+    if postgres:
+        params |= _prefixed("a_", event) | user_notice(user_id or "")
+    attempts = (await db.execute(statement, params, execution_options=_BOOKKEEPING)).scalar()
+    if not postgres:
+        await db.execute(audit.INSERT, event, execution_options=_BOOKKEEPING)
+    if attempts is not None and user_id is not None:
+        wrote_for_user(db, user_id, announced=postgres)
         if attempts == policy.lockout_threshold:
+            lock = policy.lockout_for(attempts)
+            assert lock is not None
+            seconds = int(lock.total_seconds())
             await record(
                 db,
                 anonymous(),
                 "auth.lockout",
                 target_type="user",
                 target_id=user_id,
-                details={"seconds": int(lock.total_seconds())},
+                details={"seconds": seconds},
             )
 
 
@@ -207,6 +319,8 @@ async def login(
     password: str,
     ip: str | None,
 ) -> LoginOutcome:
+    """A session for the right password; SignInRefused (keeping its count and audit event)
+    for anything else."""
     _check_lengths(username, password)
     await throttle(db, limits, ip, username)
     now = utcnow()
@@ -214,16 +328,8 @@ async def login(
         account = await _find_account(db, username)
         verified = await _verify(hasher, account, password, now, in_slot=True)
     if not verified or account is None:
-        if account is not None:
-            await _record_failure(db, policy, account.id, now)
-        await record(
-            db,
-            anonymous(),
-            "auth.login.failure",
-            target_type="user",
-            target_id=account.id if account else None,
-        )
-        return LoginOutcome(None)
+        await _refuse(db, policy, _LOGIN_FAILED, username_key(username), account, now)
+        raise SignInRefused(REFUSED, method="login")
     if account.password_hash and hasher.needs_rehash(account.password_hash):
         rehashed = {"uid": account.id, "hash": await hasher.hash(password)}
         await db.execute(_REHASHED, rehashed, execution_options=_BOOKKEEPING)
@@ -289,10 +395,10 @@ async def authenticate_password(
     username: str,
     password: str,
     ip: str | None,
-) -> Principal | None:
+) -> Principal:
     """Username and password on every request (HTTP Basic, as ECE clients use it): the same
-    checks, rate limits and lockout as a sign-in, but no session. None when refused; the
-    failure is counted in the request's transaction, so the face must answer, not raise."""
+    checks, rate limits, lockout and audit of failures as a sign-in, but no session.
+    SignInRefused (keeping its count and audit event) when refused."""
     _check_lengths(username, password)
     await throttle(db, limits, ip, username)
     now = utcnow()
@@ -300,9 +406,8 @@ async def authenticate_password(
         user = await lookup.find_by_username(db, username)
         verified = await _verify(hasher, user, password, now, in_slot=True)
     if not verified or user is None:
-        if user is not None:
-            await _record_failure(db, policy, user.id, now)
-        return None
+        await _refuse(db, policy, _BASIC_FAILED, username_key(username), user, now)
+        raise SignInRefused(REFUSED, method="basic")
     if user.login_attempts:
         user.login_attempts = 0
     user.seen_at = now
@@ -375,7 +480,7 @@ async def revoke_sessions(db: AsyncSession, actor: Principal, user_id: str) -> i
 
 @dataclass(frozen=True)
 class ElevateOutcome:
-    until: datetime | None  # None: wrong password
+    until: datetime  # a wrong password raises ElevationRefused
 
 
 async def elevate(
@@ -396,9 +501,8 @@ async def elevate(
     await throttle(db, limits, ip, user.username, actor)
     now = utcnow()
     if not await _verify(hasher, user, password, now):
-        await _record_failure(db, actor.policy, user.id, now)
-        await record(db, actor, "auth.elevate.failure", target_type="user", target_id=user.id)
-        return ElevateOutcome(None)
+        await _refuse(db, actor.policy, _ELEVATE_FAILED, user.username_key, user, now, actor)
+        raise ElevationRefused(ELEVATION_REFUSED)
     until = now + actor.policy.elevation
     await _set_elevation(db, session, until)
     user.login_attempts = 0

@@ -82,7 +82,9 @@ async def test_viewer_pat_list_and_delete(client: httpx.AsyncClient, world: Worl
     created = same_as_pat_capture(32, await client.post(PATS, json=capture_request(32)))
     listed = (await client.get(PATS)).json()["pats"]
     assert [p["id"] for p in listed] == [created["id"]] and "secret" not in listed[0]
-    assert (await client.delete(f"{PATS}/{created['id']}")).status_code == 200
+    # As Unleash's web client sends every call (a cookie-only change must say JSON: CSRF).
+    as_the_ui = {"content-type": "application/json"}
+    assert (await client.delete(f"{PATS}/{created['id']}", headers=as_the_ui)).status_code == 200
     assert (await client.get(PATS)).json()["pats"] == []
     client.cookies.clear()
     gone = await client.get("/api/admin/user", headers={"Authorization": created["secret"]})

@@ -8,9 +8,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.faces.ece import elevation as ece_sessions
-from tenantry.faces.ece import errors
 from tenantry.faces.ece.credentials import Caller
-from tenantry.faces.ece.dialect import EceInvalid, EceUnauthenticated
 from tenantry.faces.ece.render import elevated, ts
 from tenantry.faces.http import Db, client_ip, face_router, security
 from tenantry.identity import sessions
@@ -35,7 +33,8 @@ def token_body(minted: Minted) -> dict[str, Any]:
 
 @router.post("/users/auth/_login", operation_id="login")
 async def login(request: Request, db: Db, body: LoginRequest) -> Any:
-    """Username and password → a bearer token; every refusal is the same 401."""
+    """Username and password → a bearer token; every refusal is the same 401 (SignInRefused,
+    worded by the face's error table)."""
     sec = security(request)
     outcome = await sessions.login(
         db,
@@ -46,11 +45,6 @@ async def login(request: Request, db: Db, body: LoginRequest) -> Any:
         password=body.password,
         ip=client_ip(request),
     )
-    if outcome.minted is None:  # returned, not raised: the failure count must commit
-        refused = EceUnauthenticated(
-            "root.unauthenticated", "the supplied authentication is invalid"
-        )
-        return errors.render(request, 401, refused)
     return token_body(outcome.minted)
 
 
@@ -72,14 +66,12 @@ class ElevatePermissionsRequest(BaseModel):
 
 @router.post("/users/auth/_elevate", operation_id="enable-elevated-permissions")
 async def elevate(request: Request, caller: Caller, db: Db, body: ElevatePermissionsRequest) -> Any:
-    """Re-enter your password (as `token`) for elevated permissions; a new token comes back."""
+    """Re-enter your password (as `token`) for elevated permissions; a new token comes back.
+    A wrong password is ECE's 400 authc.invalid_token (ElevationRefused, in the error table)."""
     sec = security(request)
     minted = await ece_sessions.elevate(
         db, sec.hasher, sec.limits, caller, body.token, client_ip(request)
     )
-    if minted is None:  # returned, not raised: the failure count must commit
-        refused = EceInvalid("authc.invalid_token", "the password is incorrect", ["token"])
-        return errors.render(request, 400, refused)
     return token_body(minted)
 
 

@@ -1,4 +1,5 @@
-"""Who is calling the ece face: `ApiKey <key>`, `Bearer <token>` or HTTP Basic."""
+"""Who is calling the ece face: `ApiKey <key>`, `Bearer <token>` or HTTP Basic, read from
+the request's one Authorization header (faces/credentials.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tenantry.errors import Invalid, Unauthenticated
+from tenantry.faces.credentials import scheme_and_value
+from tenantry.faces.ece.errors import BASIC_REFUSED as REFUSED
 from tenantry.faces.http import Db, client_ip, principal_from_secret, security
 from tenantry.identity import sessions
 from tenantry.identity.principals import Principal
-
-REFUSED = "the supplied credentials are invalid"
 
 
 def _basic_pair(value: str) -> tuple[str, str]:
@@ -29,25 +30,23 @@ def _basic_pair(value: str) -> tuple[str, str]:
 
 def token_secret(request: Request) -> str | None:
     """The secret of `ApiKey <key>` or `Bearer <token>`; None for anything else."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    value = value.strip()
-    return value if scheme.lower() in ("apikey", "bearer") and value else None
+    scheme, value = scheme_and_value(request.scope)
+    return value if scheme in ("apikey", "bearer") and value else None
 
 
 async def ece_principal(request: Request, db: Db) -> Principal:
-    """401 (root.unauthorized) when the credential is absent, unknown or refused."""
-    secret = token_secret(request)
-    if secret is not None:
-        return await principal_from_secret(request, db, secret)
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    value = value.strip()
-    kind = scheme.lower()
-    if kind != "basic" or not value:
+    """401 (root.unauthorized) when the credential is absent, unknown or refused. A refused
+    password is counted and audited like any failed sign-in: `authenticate_password` raises
+    a refusal that keeps those writes (the face's error table renders it)."""
+    scheme, value = scheme_and_value(request.scope)
+    if scheme in ("apikey", "bearer") and value:
+        return await principal_from_secret(request, db, value)
+    if scheme != "basic" or not value:
         raise Unauthenticated("missing credentials (ApiKey, Bearer or Basic)")
     username, password = _basic_pair(value)
     sec = security(request)
     try:
-        principal = await sessions.authenticate_password(
+        return await sessions.authenticate_password(
             db,
             sec.hasher,
             sec.policy,
@@ -56,14 +55,8 @@ async def ece_principal(request: Request, db: Db) -> Principal:
             password=password,
             ip=client_ip(request),
         )
-    except Invalid:
+    except Invalid:  # a username or password of impossible length: nothing was counted
         raise Unauthenticated(REFUSED) from None
-    if principal is None:
-        # A refused password counts towards the lockout: commit the count now, since the
-        # 401 raised next rolls the request's transaction back.
-        await db.commit()
-        raise Unauthenticated(REFUSED)
-    return principal
 
 
 Caller = Annotated[Principal, Depends(ece_principal)]

@@ -26,13 +26,11 @@ async def elevate(
     actor: Principal,
     password: str,
     ip: str | None,
-) -> Minted | None:
-    """A new session token once elevated; None when the password is wrong (the failure is
-    counted in the transaction, so the face must answer, not raise)."""
+) -> Minted:
+    """A new session token once elevated; a wrong password raises ElevationRefused (which
+    keeps the failure's count and audit event)."""
     with part("elevation"):
-        outcome = await sessions.elevate(db, hasher, limits, actor, password, ip)
-        if outcome.until is None:
-            return None
+        await sessions.elevate(db, hasher, limits, actor, password, ip)
         return await sessions.refresh(db, actor)
 
 

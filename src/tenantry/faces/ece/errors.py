@@ -22,17 +22,21 @@ from fastapi.responses import Response
 from tenantry.errors import (
     Conflict,
     DomainError,
+    ElevationRefused,
     ElevationRequired,
     FieldError,
     Forbidden,
     Invalid,
     NotFound,
+    SignInRefused,
     Unauthenticated,
     Unchangeable,
 )
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
 
 STATUS = dict(DEFAULT_STATUS)
+# ECE answers a wrong elevation password as a bad `token` field, not as a 403.
+STATUS[ElevationRefused] = 400
 _GENERIC = {
     400: "root.invalid_json_request",
     401: "root.unauthorized",
@@ -43,6 +47,23 @@ _GENERIC = {
     429: "root.too_many_requests",
     500: "root.unexpected_error",
 }
+# Any refused HTTP Basic credential, malformed or not (faces/ece/credentials.py).
+BASIC_REFUSED = "the supplied credentials are invalid"
+# How ECE words a refused password: (code, message, fields), by how the password came.
+_SIGN_IN_REFUSED: dict[str, tuple[str, str, list[str]]] = {
+    "login": ("root.unauthenticated", "the supplied authentication is invalid", []),
+    "basic": ("root.unauthorized", BASIC_REFUSED, []),
+}
+_ELEVATION_REFUSED = ("authc.invalid_token", "the password is incorrect", ["token"])
+
+
+def _refused_password(exc: DomainError) -> tuple[str, str, list[str]] | None:
+    """How ECE words a refused password (code, message, field names), or None."""
+    if isinstance(exc, SignInRefused) and exc.method in _SIGN_IN_REFUSED:
+        return _SIGN_IN_REFUSED[exc.method]
+    if isinstance(exc, ElevationRefused):
+        return _ELEVATION_REFUSED
+    return None
 
 
 class _Coded:
@@ -169,8 +190,13 @@ def _answer(exc: DomainError, status: int) -> tuple[int, str, list[str]]:
 
 
 def render(request: Request, status: int, exc: DomainError) -> Response:
-    status, code, fields = _answer(exc, status)
-    error: dict[str, object] = {"code": code, "message": exc.message}
+    refused = _refused_password(exc)
+    if refused is not None:
+        code, message, fields = refused
+    else:
+        status, code, fields = _answer(exc, status)
+        message = exc.message
+    error: dict[str, object] = {"code": code, "message": message}
     if fields:
         error["fields"] = fields
     return JSONResponse(

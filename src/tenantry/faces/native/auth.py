@@ -9,9 +9,9 @@ from fastapi.responses import Response
 
 from tenantry.clock import iso_z
 from tenantry.directory import accounts
-from tenantry.errors import Forbidden, Invalid, Unauthenticated
+from tenantry.errors import Invalid
 from tenantry.faces.http import BearerCaller, Db, client_ip, face_router, security
-from tenantry.faces.native import errors, render, schemas
+from tenantry.faces.native import render, schemas
 from tenantry.identity import personal_tokens, sessions
 from tenantry.identity.tokens import Minted
 from tenantry.ids import ID_PATTERN
@@ -34,7 +34,7 @@ def _session_body(minted: Minted) -> dict[str, Any]:
 @router.post("/auth/login")
 async def login(request: Request, db: Db, body: schemas.Login) -> Any:
     """Password sign-in → a session token. Unknown user, wrong password, locked, disabled or
-    pending accounts all get the same 401."""
+    pending accounts all get the same 401 (SignInRefused, through the face's error table)."""
     sec = security(request)
     outcome = await sessions.login(
         db,
@@ -45,8 +45,6 @@ async def login(request: Request, db: Db, body: schemas.Login) -> Any:
         password=body.password,
         ip=client_ip(request),
     )
-    if outcome.minted is None:  # returned, not raised: the failure count must commit
-        return errors.render(request, 401, Unauthenticated(sessions.REFUSED))
     return _session_body(outcome.minted)
 
 
@@ -64,13 +62,12 @@ async def refresh(caller: BearerCaller, db: Db) -> Any:
 
 @router.post("/auth/elevate")
 async def elevate(request: Request, caller: BearerCaller, db: Db, body: schemas.Elevate) -> Any:
-    """Re-enter your password for elevated permissions (TENANTRY_ELEVATION_MINUTES)."""
+    """Re-enter your password for elevated permissions (TENANTRY_ELEVATION_MINUTES); a wrong
+    one is a 403 (ElevationRefused)."""
     sec = security(request)
     outcome = await sessions.elevate(
         db, sec.hasher, sec.limits, caller, body.password, client_ip(request)
     )
-    if outcome.until is None:
-        return errors.render(request, 403, Forbidden("the password is incorrect"))
     return {"elevatedUntil": iso_z(outcome.until)}
 
 

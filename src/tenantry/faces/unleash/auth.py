@@ -1,39 +1,86 @@
 """Unleash's credentials: the raw token as the whole Authorization value, `Bearer <token>`,
-or the `unleash-session` cookie set by /auth/simple/login."""
+or the `unleash-session` cookie set by /auth/simple/login.
+
+The Authorization header, when there is one, is the credential and the cookie is not read
+(faces/credentials.py reads the header, and refuses more than one). A request authenticated
+by the cookie alone is one a browser may have been tricked into sending (CSRF): when it would
+change something (any method but GET, HEAD and OPTIONS) it must say `Content-Type:
+application/json`, which a cross-site form cannot send and a cross-site script can send only
+after a CORS preflight that Tenantry does not grant. Otherwise it is refused as Unleash
+refuses a body in another content type: 415 ContentTypeError, before anything is read or
+written. Unleash's own web client sends that header on every call."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
-from tenantry.faces.http import Db, principal_from_secret
-from tenantry.faces.unleash.errors import AuthenticationRequired
+from tenantry.faces.credentials import authorization
+from tenantry.faces.http import SAFE_METHODS, Db, principal_from_secret
+from tenantry.faces.unleash.errors import AuthenticationRequired, ContentTypeError
 from tenantry.identity.principals import Principal
 
 COOKIE = "unleash-session"
+JSON = "application/json"
 
 
-def presented_secret(request: Request) -> str | None:
-    header = request.headers.get("authorization", "").strip()
+@dataclass(frozen=True, slots=True)
+class Presented:
+    secret: str
+    source: Literal["header", "cookie"]
+
+
+def presented(request: Request) -> Presented | None:
+    """The credential the request presents, and where it came from."""
+    header = authorization(request.scope).strip()
     if header:
         scheme, _, rest = header.partition(" ")
         if scheme.lower() == "bearer" and rest.strip():
-            return rest.strip()
-        return header
+            return Presented(rest.strip(), "header")
+        return Presented(header, "header")
     cookie = request.cookies.get(COOKIE)
     if cookie:
         value = unquote(cookie)
-        return value[2:] if value.startswith("s:") else value
+        return Presented(value[2:] if value.startswith("s:") else value, "cookie")
     return None
 
 
+def presented_secret(request: Request) -> str | None:
+    found = presented(request)
+    return None if found is None else found.secret
+
+
+def content_type_error(kind: str) -> ContentTypeError:
+    """Unleash's answer to a body in a content type it does not accept (capture 27)."""
+    return ContentTypeError(
+        f"We do not accept the content-type you provided ({kind or 'none'}). Try using one "
+        f"of the content-types we do accept instead ({JSON}) and make sure the "
+        "body is in the corresponding format."
+    )
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def require_json_for_cookie(request: Request, found: Presented) -> None:
+    """A state change authenticated by the session cookie alone must be JSON (see above)."""
+    if found.source != "cookie" or request.method in SAFE_METHODS:
+        return
+    kind = media_type(request)
+    if kind != JSON:
+        raise content_type_error(kind)
+
+
 async def unleash_principal(request: Request, db: Db) -> Principal:
-    secret = presented_secret(request)
-    if secret is None:
+    found = presented(request)
+    if found is None:
         raise AuthenticationRequired("no credential")
-    return await principal_from_secret(request, db, secret)
+    require_json_for_cookie(request, found)
+    return await principal_from_secret(request, db, found.secret)
 
 
 Caller = Annotated[Principal, Depends(unleash_principal)]

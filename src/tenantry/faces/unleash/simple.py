@@ -1,4 +1,9 @@
-"""POST /auth/simple/login: password sign-in that sets Unleash's session cookie."""
+"""POST /auth/simple/login: password sign-in that sets Unleash's session cookie.
+
+A refused password raises SignInRefused from the domain (its count and audit event kept), and
+the face's error table answers Unleash's 401 UnauthorizedError. The cookie is HttpOnly and
+SameSite=Lax as Unleash sets it, and also Secure when Tenantry is reached over https
+(TENANTRY_PUBLIC_URL), so that a browser never sends it in clear."""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ from urllib.parse import quote
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from tenantry.config import Settings
 from tenantry.errors import Unauthenticated
 from tenantry.faces.http import Db, JSONResponse, client_ip, face_router, security
 from tenantry.faces.unleash import dialect as unleash_me
-from tenantry.faces.unleash import errors, render
+from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import COOKIE
 from tenantry.identity import sessions
 
@@ -23,6 +29,12 @@ class Login(BaseModel):
     # Bounded like ECE's sign-in (and so checked as real Unicode: no lone surrogates).
     username: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+
+
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies get `Secure`: when people reach Tenantry over https."""
+    settings: Settings = request.app.state.settings
+    return settings.public_url.lower().startswith("https://")
 
 
 @router.post("/login")
@@ -37,8 +49,8 @@ async def login(request: Request, db: Db, body: Login) -> Any:
         password=body.password,
         ip=client_ip(request),
     )
-    if outcome is None:  # returned, not raised: the failure count must commit
-        return errors.render(request, 401, Unauthenticated(sessions.REFUSED))
+    if outcome is None:  # a session without a user, which a sign-in never mints: roll back
+        raise Unauthenticated(sessions.REFUSED)
     response = JSONResponse(
         {
             **render.user_full(outcome.user),
@@ -53,5 +65,6 @@ async def login(request: Request, db: Db, body: Login) -> Any:
         expires=outcome.minted.token.expires_at,
         httponly=True,
         samesite="lax",
+        secure=secure_cookies(request),
     )
     return response
