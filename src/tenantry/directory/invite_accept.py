@@ -10,6 +10,14 @@ Two cases, decided by the invited user's state:
   everywhere), the account becomes ACTIVE and is signed in at once (a session token);
 - any other user: the request must be authenticated as that very user, or anyone who got hold of
   the link could attach someone's existing account to an organization.
+One more: an invite bound to a PENDING account may be accepted by a signed-in account that uses
+the invited address (its e-mail, unverified, or its login name): the link went to that mailbox,
+so holding it proves the address. That account joins; the PENDING account stays unused. A
+PENDING account without a login name of its own (the address is another account's login name,
+see directory.invites) can be activated only once that name is free.
+
+Accepting proves the mailbox: the account's e-mail is marked verified when it is the invited
+address (identity.names keys).
 
 Single use, race-safe: the invite is claimed with `UPDATE … SET accepted_at … WHERE accepted_at
 IS NULL` and the row count decides; a refusal after the claim raises, which rolls the claim back.
@@ -31,8 +39,17 @@ from tenantry.clock import utcnow
 from tenantry.db.models import Invite, Membership, User
 from tenantry.directory import organizations
 from tenantry.directory.invites import LINK_PREFIX
-from tenantry.errors import FieldError, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
-from tenantry.identity import passwords
+from tenantry.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from tenantry.identity import names, passwords
+from tenantry.identity.lookup import find_by_username
 from tenantry.identity.principals import Principal
 from tenantry.identity.ratelimit import RateLimiter
 from tenantry.identity.security import Security
@@ -107,18 +124,43 @@ async def _claim(db: AsyncSession, secret: str) -> Invite:
     return invite
 
 
-async def _invitee(db: AsyncSession, invite: Invite) -> User:
-    """The invited user, locked and read fresh: their state decides which case applies, and
-    two invites of one PENDING user must not both set the password."""
-    user = await db.scalar(
+async def _locked(db: AsyncSession, user_id: str | None) -> User | None:
+    return await db.scalar(
         select(User)
-        .where(User.id == invite.user_id)
+        .where(User.id == user_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
+
+
+async def _invitee(db: AsyncSession, actor: Principal, invite: Invite) -> User:
+    """The user who accepts, locked and read fresh: their state decides which case applies, and
+    two invites of one PENDING user must not both set the password. For an invite bound to a
+    PENDING account, a signed-in account that uses the invited address takes its place."""
+    user = await _locked(db, invite.user_id)
     if user is None:
         raise NotFound(REFUSED)
-    return user
+    caller = actor.user
+    if user.status != "PENDING" or caller is None or caller.id == user.id:
+        return user
+    holder = await _locked(db, caller.id)
+    if holder is None or invite.invitee_email not in (holder.username_key, holder.email_key):
+        return user
+    invite.user_id = holder.id
+    return holder
+
+
+async def _give_login_name(db: AsyncSession, user: User) -> None:
+    """A PENDING account that holds no login name (directory.invites) takes its username as
+    one when it is activated, if no other account uses it by then."""
+    if not user.username_key.startswith(names.UNREACHABLE):
+        return
+    if await find_by_username(db, user.username) is not None:
+        raise Conflict(
+            "this address is the login name of another account: sign in to it and open the "
+            "link again"
+        )
+    user.username_key = names.username_key(user.username)
 
 
 async def _activate(
@@ -190,12 +232,15 @@ async def accept_invite(
     await throttle(db, actor, sec.limits.limiter, ip, rate_per_ip)
     name = _check_full_name(full_name)
     invite = await _claim(db, secret)
-    user = await _invitee(db, invite)
+    user = await _invitee(db, actor, invite)
     new_account = user.status == "PENDING"
     if new_account:
         await _activate(db, sec, actor, user, password, name)
+        await _give_login_name(db, user)
     else:
         _require_self(actor, user, password, full_name)
+    if user.email_key == invite.invitee_email:
+        user.email_verified = True  # the link reached this mailbox
     org_id = invite.organization_id
     membership = await db.get(
         Membership, (org_id, user.id), with_for_update=True, populate_existing=True
