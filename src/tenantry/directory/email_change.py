@@ -120,7 +120,7 @@ async def request_email_change(
         target_id=user.id,
         details={"email": address.text, "expiresAt": iso_z(expires_at)},
     )
-    mail = _mail(address.text, secret, expires_at, public_url)
+    mail = _mail(address.normalized, secret, expires_at, public_url)
     return PendingEmail(user, address.text, expires_at, secret, mail)
 
 

@@ -234,7 +234,7 @@ async def create_invite(
         details={"inviteeEmail": email_key, "userId": user.id, "role": role},
     )
     subjects = await load_subjects(db, [user.id, invite.inviter_id])
-    return CreatedInvite(InviteView(invite, org, subjects), secret, address.text)
+    return CreatedInvite(InviteView(invite, org, subjects), secret, address.normalized)
 
 
 async def delete_invite(db: AsyncSession, actor: Principal, org_id: str, invite_id: str) -> None:

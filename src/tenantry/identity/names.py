@@ -68,7 +68,8 @@ def unreachable_key(user_id: str) -> str:
 class Address:
     """A validated single mailbox."""
 
-    text: str  # the normalized form to store and to mail: local part as typed, domain lowercased
+    text: str  # as given (NFC, trimmed): what is stored and shown
+    normalized: str  # what mail goes to: the local part as given, the domain lowercased
     key: str  # what comparisons use
 
 
@@ -140,13 +141,13 @@ def check_email(value: str, field: str = "email") -> Address:
     for label in valid.domain.split("."):
         if (problem := _problem(label)) is not None:
             raise _refuse(field, problem)
-    return Address(valid.normalized, _address_key(valid))
+    return Address(text, valid.normalized, _address_key(valid))
 
 
 def check_username(value: str, field: str = "username") -> str:
-    """The login name to store (NFC; an e-mail-like name in its normalized address form), or
-    Invalid(field). A name with an "@" must be one valid address: it is also the account's
-    e-mail, and keys of address-like names must mean exactly one mailbox."""
+    """The login name to store (NFC, trimmed), or Invalid(field). A name with an "@" must be
+    one valid address: it is also the account's e-mail, and the key of an address-like name
+    must mean exactly one mailbox."""
     text = unicodedata.normalize("NFC", value.strip())
     if "@" in text:
         return check_email(text, field).text
