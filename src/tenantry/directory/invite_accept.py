@@ -10,11 +10,11 @@ Two cases, decided by the invited user's state:
   everywhere), the account becomes ACTIVE and is signed in at once (a session token);
 - any other user: the request must be authenticated as that very user, or anyone who got hold of
   the link could attach someone's existing account to an organization.
-One more: an invite bound to a PENDING account may be accepted by a signed-in account that uses
-the invited address (its e-mail, unverified, or its login name): the link went to that mailbox,
-so holding it proves the address. That account joins; the PENDING account stays unused. A
-PENDING account without a login name of its own (the address is another account's login name,
-see directory.invites) can be activated only once that name is free.
+An invite is accepted only for the account it is bound to (directory.invites binds by verified
+addresses): an account that merely set the invited address as its e-mail or username cannot
+accept it, not even with the link. A PENDING account without a login name of its own (the
+address is another account's login name, see directory.invites) takes that name when it is
+activated, and cannot be activated while another account holds it.
 
 Accepting proves the mailbox: the account's e-mail is marked verified when it is the invited
 address (identity.names keys).
@@ -124,30 +124,18 @@ async def _claim(db: AsyncSession, secret: str) -> Invite:
     return invite
 
 
-async def _locked(db: AsyncSession, user_id: str | None) -> User | None:
-    return await db.scalar(
+async def _invitee(db: AsyncSession, invite: Invite) -> User:
+    """The invited user, locked and read fresh: their state decides which case applies, and
+    two invites of one PENDING user must not both set the password."""
+    user = await db.scalar(
         select(User)
-        .where(User.id == user_id)
+        .where(User.id == invite.user_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-
-
-async def _invitee(db: AsyncSession, actor: Principal, invite: Invite) -> User:
-    """The user who accepts, locked and read fresh: their state decides which case applies, and
-    two invites of one PENDING user must not both set the password. For an invite bound to a
-    PENDING account, a signed-in account that uses the invited address takes its place."""
-    user = await _locked(db, invite.user_id)
     if user is None:
         raise NotFound(REFUSED)
-    caller = actor.user
-    if user.status != "PENDING" or caller is None or caller.id == user.id:
-        return user
-    holder = await _locked(db, caller.id)
-    if holder is None or invite.invitee_email not in (holder.username_key, holder.email_key):
-        return user
-    invite.user_id = holder.id
-    return holder
+    return user
 
 
 async def _give_login_name(db: AsyncSession, user: User) -> None:
@@ -157,8 +145,8 @@ async def _give_login_name(db: AsyncSession, user: User) -> None:
         return
     if await find_by_username(db, user.username) is not None:
         raise Conflict(
-            "this address is the login name of another account: sign in to it and open the "
-            "link again"
+            "this address is the login name of another account; if that account is yours, "
+            "confirm the address as its e-mail and ask for a new invite"
         )
     user.username_key = names.username_key(user.username)
 
@@ -232,7 +220,7 @@ async def accept_invite(
     await throttle(db, actor, sec.limits.limiter, ip, rate_per_ip)
     name = _check_full_name(full_name)
     invite = await _claim(db, secret)
-    user = await _invitee(db, actor, invite)
+    user = await _invitee(db, invite)
     new_account = user.status == "PENDING"
     if new_account:
         await _activate(db, sec, actor, user, password, name)

@@ -16,8 +16,8 @@ account holds the address unverified, as its e-mail or as its login name, that a
 ignored: the invite gets a new PENDING account, and the inviter's answer is the same as for an
 unknown address (no oracle for other tenants' users). If the address is that account's login
 name, the new PENDING account holds no login name (identity.names.unreachable_key) until it is
-activated. Whoever reads the mailbox gets the link; invite_accept lets a signed-in account that
-uses the address accept with it.
+activated, which needs that name to be free (invite_accept). Such an account that really owns the
+address confirms it as its e-mail (directory.email_change); later invites then bind to it.
 
 The secret reaches the invitee only by e-mail (`invite_mail`), in the fragment of the link
 `{public_url}/invite#<secret>`: a browser never sends a fragment to any server, so the secret

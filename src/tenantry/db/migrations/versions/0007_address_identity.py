@@ -15,6 +15,9 @@ Data:
   identity.names.unreachable_key(id), which no login name reaches: that account can no longer
   sign in by name (an operator renames it). A name with invisible characters (key "") is
   treated the same way. Such rows are written to the migration log by id, never by name.
+- `invites.invitee_email` is rewritten as identity.names.email_key of what it held (the
+  casefolded address: for ASCII the same key; `ß` already lost, which binding by user_id makes
+  harmless);
 - `email_key` for every row with an e-mail; `email_verified` is true where there is an address
   that is one valid mailbox, except for accounts whose audit log shows a self-service change of
   it (`user.update` by the account itself, details naming `email`): those addresses were only
@@ -67,6 +70,7 @@ _events = sa.table(
     sa.column("target_id", sa.String),
     sa.column("details", sa.JSON),
 )
+_invites = sa.table("invites", sa.column("id", sa.String), sa.column("invitee_email", sa.String))
 _TEMPORARY = "\x02"  # a key no row holds and no login reaches, while keys move
 
 
@@ -91,6 +95,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     _rekey_usernames(connection, names.username_key)
     _key_addresses(connection, _self_changed(connection))
+    _rekey_invites(connection)
 
 
 def _new_keys(rows: Sequence[Any], key_of: Callable[[str], str]) -> dict[str, str]:
@@ -129,7 +134,7 @@ def _self_changed(connection: Connection) -> set[str]:
         sa.select(_events.c.target_id, _events.c.details).where(
             _events.c.action == "user.update", _events.c.actor_id == _events.c.target_id
         )
-    )
+    ).all()
     found: set[str] = set()
     for target_id, details in rows:
         text = details if isinstance(details, str) else json.dumps(details)
@@ -145,6 +150,16 @@ def _key_addresses(connection: Connection, self_changed: set[str]) -> None:
     for row in rows:
         verified = row.id not in self_changed and names.looks_like_email(row.email)
         _set(connection, row.id, email_key=names.email_key(row.email), email_verified=verified)
+
+
+def _rekey_invites(connection: Connection) -> None:
+    rows = connection.execute(sa.select(_invites.c.id, _invites.c.invitee_email)).all()
+    for invite_id, email in rows:
+        key = names.email_key(email)
+        if key and key != email:
+            connection.execute(
+                sa.update(_invites).where(_invites.c.id == invite_id).values(invitee_email=key)
+            )
 
 
 def _set(connection: Connection, user_id: str, **values: Any) -> None:
