@@ -19,11 +19,12 @@ from tenantry.identity import names
 from tests.conftest import _admin, _with_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+FULL_WIDTH_STRASSE = "\uff53\uff54\uff52\uff41\uff53\uff53\uff45"
 # username, username_key under 0006 (casefold), email, minutes after T0
 USERS = {
     "admin": ("admin", "admin", None, 0),
     "fullwidth": ("\uff41dmin", "\uff41dmin", None, 5),  # newer, NFKC-equal to admin
-    "x": ("\uff53\uff54\uff52\uff41\uff53\uff53\uff45", "\uff53\uff54\uff52\uff41\uff53\uff53\uff45", None, 1),
+    "x": (FULL_WIDTH_STRASSE, FULL_WIDTH_STRASSE, None, 1),
     "y": ("STRA\u1e9eE", "strasse", None, 2),  # capital sharp s: casefold gave X's new key
     "zws": ("bob\u200b", "bob\u200b", None, 3),
     "eszett": ("Bob@Straße.test", "bob@strasse.test", "Bob@Straße.test", 4),

@@ -97,9 +97,7 @@ async def counts(world: World) -> tuple[int, int, int]:
 
 
 async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> str | None:
-    r = await client.post(
-        f"{NATIVE}/auth/login", json={"username": username, "password": password}
-    )
+    r = await client.post(f"{NATIVE}/auth/login", json={"username": username, "password": password})
     if r.status_code != 200:
         return None
     user_id: str = r.json()["userId"]

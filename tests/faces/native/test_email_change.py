@@ -51,7 +51,7 @@ async def client(
 
 
 def secret_of(mail: Mail) -> str:
-    links = re.findall(r"https://id\.acme\.test/\S*", mail.text)
+    links: list[str] = re.findall(r"https://id\.acme\.test/\S*", mail.text)
     assert any(link.startswith("https://id.acme.test/email#tne_") for link in links), mail.text
     return next(link.partition("#")[2] for link in links if "#" in link)
 
@@ -200,9 +200,8 @@ async def test_an_administrator_sets_a_verified_address(
 ) -> None:
     admin = await world.admin()
     ann = await world.user("ann")
-    r = await client.patch(
-        f"{V}/users/{ann.id}", json={"email": "ann@x.test"}, headers=bearer(await world.token(admin))
-    )
+    headers = bearer(await world.token(admin))
+    r = await client.patch(f"{V}/users/{ann.id}", json={"email": "ann@x.test"}, headers=headers)
     assert r.status_code == 200 and r.json()["emailVerified"] is True
     user = await fresh(world, ann.id)
     assert user.email_key == "ann@x.test" and user.email_verified
