@@ -214,6 +214,37 @@ async def test_renaming_yourself_to_an_address_does_not_capture_an_invite(
         assert await db.get(Membership, (org_b.id, attacker.id)) is None
 
 
+async def _rename(world: World, user: User, username: str) -> None:
+    """As a face that writes the column would (identity.lookup keeps the key in step)."""
+    async with world.database.transaction() as db:
+        row = await db.scalar(select(User).where(User.id == user.id))
+        assert row is not None
+        row.username = username
+
+
+async def test_an_address_that_is_someone_elses_login_name_gets_an_account_of_its_own(
+    client: httpx.AsyncClient, world: World, mailer: FakeMailer
+) -> None:
+    org_a, _, _ = await owner_of(world, "A")
+    org_b, _, token_b = await owner_of(world, "B")
+    squatter, token = await world.member(org_a, username="mallory")
+    await _rename(world, squatter, "Victim@x.test")
+    body, secret = await invite_ok(client, mailer, token_b, org_b, "victim@x.test")
+    assert body["userId"] != squatter.id and mailer.sent[-1].to == "victim@x.test"
+    assert await _self_invites(client, token) == []
+    stand_in = await load_user(world, body["userId"])
+    assert stand_in.status == "PENDING" and stand_in.username_key.startswith("\x01")
+    r = await client.post(ACCEPT, json={"secret": secret}, headers=bearer(token))
+    assert r.status_code == 403, r.text
+    r = await client.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
+    assert r.status_code == 409, r.text  # the name is taken: nothing changes
+    assert (await load_user(world, stand_in.id)).status == "PENDING"
+    await _rename(world, squatter, "mallory")
+    r = await client.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["userId"] == stand_in.id
+    assert await sign_in(client, "victim@x.test", PASSWORD) == stand_in.id
+
+
 async def test_a_verified_holder_gets_the_invite_and_sees_it(
     client: httpx.AsyncClient, world: World, mailer: FakeMailer
 ) -> None:
