@@ -37,15 +37,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Mount
 
 from tenantry.app import create_app
+from tenantry.authz.engine import Grants
 from tenantry.config import Settings, load_settings
 from tenantry.db.base import Base
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Organization, Token, User
-from tenantry.directory import accounts, invites, members
+from tenantry.directory import accounts, email_change, invites, members
 from tenantry.directory.members import RoleSet
 from tenantry.errors import DomainError
 from tenantry.identity.passwords import Hasher
-from tenantry.identity.principals import system_principal
+from tenantry.identity.principals import Principal, system_principal
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
@@ -783,6 +784,28 @@ async def invite_acceptance(h: Harness, world: World) -> None:
     assert (e.target_id, e.organization_id) == (created.view.invite.id, org.id)
 
 
+async def self_service_email(h: Harness, world: World) -> None:
+    user = await world.user("changer@example.com")
+    token = await world.token(user)
+    body = {"email": "changed@example.com"}
+    await h.step(
+        "POST",
+        "/users/me/email",
+        token=token,
+        json=body,
+        expect=["token.first_use", "user.email.change_requested"],
+    )
+    async with world.database.transaction() as db:
+        actor = Principal(grants=Grants([]), user=await db.get_one(User, user.seq))
+        pending = await email_change.request_email_change(
+            db, actor, "confirmed@example.com", public_url="http://t"
+        )
+    _, ev = await h.step(
+        "POST", "/email/confirm", json={"secret": pending.secret}, expect=["user.email.change"]
+    )
+    assert one(ev, "user.email.change").target_id == user.id
+
+
 async def test_every_mutation_is_audited_in_its_transaction(harness: Harness, world: World) -> None:
     admin_user = await world.admin()
     admin = await world.token(admin_user)
@@ -791,6 +814,7 @@ async def test_every_mutation_is_audited_in_its_transaction(harness: Harness, wo
     await authentication(harness, world)
     await astro_directory(harness, world, admin)
     await invite_acceptance(harness, world)
+    await self_service_email(harness, world)
     async with world.database.transaction() as db:
         joined = RoleSet("ORGANIZATION_MEMBER", [], [], [])
         await members.replace_user_roles(db, system_principal(), made["org"], made["user"], joined)

@@ -6,7 +6,8 @@ one transaction. It keeps every invariant the services keep:
 
 - ids have the cuid format (`c` + 24 lowercase alphanumerics) and are unique: a time prefix,
   a random per-load tag and a counter, so repeated loads into one database never collide;
-- `users.username_key` is the casefolded username, `email` is the username (as `add_user` does);
+- `users.username_key` and `email_key` are identity.names' key of the username (an ASCII
+  address: its `.lower()`), `email` is the username, verified (as an operator's `add_user`);
 - every user gets exactly one membership and `organizations.member_count` is exact;
 - role bindings carry `Scope(...).key` and the ancestor ids (`workspace_id`, `deployment_id`)
   exactly as `directory.members.build_bindings` fills them, one binding per (user, scope);
@@ -118,7 +119,8 @@ SHARE_WITH_DAG_ROLES = 0.10
 SHARE_WITH_DAG_TAG_ROLES = 0.10
 
 USER_COLUMNS = (
-    "id", "username", "username_key", "email", "full_name", "avatar_url", "status", "enabled",
+    "id", "username", "username_key", "email", "email_key", "email_verified", "full_name",
+    "avatar_url", "status", "enabled",
     "builtin", "account_type", "realm", "idp_managed", "login_attempts", "attributes",
     "first_login_at", "last_login_at", "created_at", "updated_at",
 )  # fmt: skip
@@ -345,11 +347,14 @@ class _Plan:
                 first_login = last_login = None
             updated = created if rng.random() < 0.7 else created + (now - created) * rng.random()
             avatar = f"https://avatars.example.com/u/{uid}.png" if rng.random() < 0.6 else ""
+            key = username.lower()  # = names.username_key(username) for an ASCII address
             yield (
                 uid,
                 username,
-                username.casefold(),
+                key,
                 username,
+                key,
+                True,
                 f"{first} {last}",
                 avatar,
                 status,

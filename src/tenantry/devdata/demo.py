@@ -429,7 +429,8 @@ async def _invite(
     email_key = users.username_key(email)
     user = await users.find_by_username(db, email_key)
     if user is None:
-        user = await users.add_user(db, actor, email_key, UserFields(status="PENDING"))
+        pending = UserFields(status="PENDING")
+        user = await users.add_user(db, actor, email_key, pending, email_verified=False)
     now = utcnow()
     secret = secrets.token_urlsafe(32)
     db.add(

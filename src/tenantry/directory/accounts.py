@@ -24,12 +24,13 @@ from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.authz.system_roles import set_system_roles as write_system_roles
 from tenantry.clock import utcnow
 from tenantry.db.models import RoleBinding, Token, User
-from tenantry.directory import users
+from tenantry.directory import email_change, users
 from tenantry.directory.users import UserFields
 from tenantry.errors import Conflict, FieldError, Invalid, Unchangeable
 from tenantry.identity import passwords
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
+from tenantry.identity.ratelimit import RateLimiter
 from tenantry.identity.tokens import TokenKind
 from tenantry.mail import Mail
 
@@ -270,7 +271,12 @@ class ProfileUpdate:
 
 
 async def update_own_profile(
-    db: AsyncSession, actor: Principal, fields: UserFields, *, public_url: str
+    db: AsyncSession,
+    actor: Principal,
+    fields: UserFields,
+    *,
+    public_url: str,
+    limiter: RateLimiter | None = None,
 ) -> ProfileUpdate:
     """A user changes their own name, username or e-mail (no administrator right needed).
     Enabling or disabling yourself is refused; an e-mail address is only ever taken from a
@@ -285,15 +291,7 @@ async def update_own_profile(
     await users.change_user(db, actor, user, own)
     if new_email is None or new_email == (user.email or ""):
         return ProfileUpdate(user)
-    return await _request_email(db, actor, user, new_email, public_url)
-
-
-async def _request_email(
-    db: AsyncSession, actor: Principal, user: User, new_email: str, public_url: str
-) -> ProfileUpdate:
-    # Wired to directory.email_change (confirmation links) when that lands; until then the
-    # address is refused rather than taken unverified.
-    raise Invalid(
-        "changing your own e-mail address needs a confirmation link (not available yet)",
-        [FieldError("email", "unverified", "an e-mail change must be confirmed")],
+    pending = await email_change.request_email_change(
+        db, actor, new_email, public_url=public_url, limiter=limiter
     )
+    return ProfileUpdate(user, email_pending=pending.address, mail=pending.mail)

@@ -10,6 +10,14 @@ Two cases, decided by the invited user's state:
   everywhere), the account becomes ACTIVE and is signed in at once (a session token);
 - any other user: the request must be authenticated as that very user, or anyone who got hold of
   the link could attach someone's existing account to an organization.
+An invite is accepted only for the account it is bound to (directory.invites binds by verified
+addresses): an account that merely set the invited address as its e-mail or username cannot
+accept it, not even with the link. A PENDING account without a login name of its own (the
+address is another account's login name, see directory.invites) takes that name when it is
+activated, and cannot be activated while another account holds it.
+
+Accepting proves the mailbox: the account's e-mail is marked verified when it is the invited
+address (identity.names keys).
 
 Single use, race-safe: the invite is claimed with `UPDATE … SET accepted_at … WHERE accepted_at
 IS NULL` and the row count decides; a refusal after the claim raises, which rolls the claim back.
@@ -31,8 +39,17 @@ from tenantry.clock import utcnow
 from tenantry.db.models import Invite, Membership, User
 from tenantry.directory import organizations
 from tenantry.directory.invites import LINK_PREFIX
-from tenantry.errors import FieldError, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
-from tenantry.identity import passwords
+from tenantry.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from tenantry.identity import names, passwords
+from tenantry.identity.lookup import find_by_username
 from tenantry.identity.principals import Principal
 from tenantry.identity.ratelimit import RateLimiter
 from tenantry.identity.security import Security
@@ -121,6 +138,19 @@ async def _invitee(db: AsyncSession, invite: Invite) -> User:
     return user
 
 
+async def _give_login_name(db: AsyncSession, user: User) -> None:
+    """A PENDING account that holds no login name (directory.invites) takes its username as
+    one when it is activated, if no other account uses it by then."""
+    if not user.username_key.startswith(names.UNREACHABLE):
+        return
+    if await find_by_username(db, user.username) is not None:
+        raise Conflict(
+            "this address is the login name of another account; if that account is yours, "
+            "confirm the address as its e-mail and ask for a new invite"
+        )
+    user.username_key = names.username_key(user.username)
+
+
 async def _activate(
     db: AsyncSession,
     sec: Security,
@@ -194,8 +224,11 @@ async def accept_invite(
     new_account = user.status == "PENDING"
     if new_account:
         await _activate(db, sec, actor, user, password, name)
+        await _give_login_name(db, user)
     else:
         _require_self(actor, user, password, full_name)
+    if user.email_key == invite.invitee_email:
+        user.email_verified = True  # the link reached this mailbox
     org_id = invite.organization_id
     membership = await db.get(
         Membership, (org_id, user.id), with_for_update=True, populate_existing=True

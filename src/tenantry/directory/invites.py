@@ -1,9 +1,23 @@
 """Organization invites: invite an e-mail address with an organization role, or withdraw it.
 
-An invite names its organization, the invitee's e-mail (casefolded), the role, the inviter, an
-expiry and a single-use secret for the invite link, of which only the SHA-256 digest is kept.
-Inviting an address that no user has yet creates a PENDING user (username = the address) who
-joins the organization only when the invite is accepted (tenantry.directory.invite_accept).
+An invite names its organization, the invitee's address key (identity.names), the role, the
+inviter, an expiry and a single-use secret for the invite link, of which only the SHA-256 digest
+is kept. The address must be one mailbox; the mail goes to its normalized form, whose key is the
+one the invite is bound by.
+
+Whom an invite binds to (the invitee joins only when the invite is accepted,
+tenantry.directory.invite_accept):
+- the account that holds the address **verified** (proved by an accepted invite or a confirmed
+  change, or asserted by an operator);
+- else the PENDING account an earlier invite created for exactly this address;
+- else a new PENDING account with the address as its username.
+Never an account by its username alone, never by an address it only asserted. When another
+account holds the address unverified, as its e-mail or as its login name, that account is
+ignored: the invite gets a new PENDING account, and the inviter's answer is the same as for an
+unknown address (no oracle for other tenants' users). If the address is that account's login
+name, the new PENDING account holds no login name (identity.names.unreachable_key) until it is
+activated, which needs that name to be free (invite_accept). Such an account that really owns the
+address confirms it as its e-mail (directory.email_change); later invites then bind to it.
 
 The secret reaches the invitee only by e-mail (`invite_mail`), in the fragment of the link
 `{public_url}/invite#<secret>`: a browser never sends a fragment to any server, so the secret
@@ -17,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
@@ -28,8 +42,11 @@ from tenantry.db.models import Invite, Organization, Token, User
 from tenantry.directory import organizations, users
 from tenantry.directory.members import RoleSet, guard_strong_grants
 from tenantry.directory.subjects import Subject, load_subjects
-from tenantry.directory.users import UserFields, looks_like_email, username_key
+from tenantry.directory.users import UserFields
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
+from tenantry.identity import names
+from tenantry.identity.lookup import find_by_username
+from tenantry.identity.names import Address
 from tenantry.identity.principals import Principal
 from tenantry.identity.tokens import digest
 from tenantry.ids import new_id
@@ -39,7 +56,7 @@ from tenantry.mail import Mail
 # the other in logs or support tickets.
 LINK_PREFIX = "tni_"
 DEFAULT_TTL_DAYS = 7
-MAX_EMAIL = 320
+MAX_EMAIL = names.MAX_EMAIL
 
 
 def new_invite_secret() -> str:
@@ -57,7 +74,7 @@ class InviteView:
 class CreatedInvite:
     view: InviteView
     secret: str  # for the invite link; never stored, and not part of Astro's Invite body
-    address: str = ""  # the invitee's address as the inviter wrote it (for the e-mail)
+    address: str = ""  # the invitee's normalized address, whose key the invite is bound by
 
 
 def invite_link(public_url: str, secret: str) -> str:
@@ -98,14 +115,9 @@ def invite_mail(created: CreatedInvite, public_url: str) -> Mail:
     )
 
 
-def _check_email(email: str) -> str:
-    email = email.strip()
-    if len(email) > MAX_EMAIL or not looks_like_email(email):
-        raise Invalid(
-            "inviteeEmail is not an e-mail address",
-            [FieldError("inviteeEmail", "invalid", "not an e-mail address")],
-        )
-    return email
+def _check_email(email: str) -> Address:
+    """One mailbox (identity.names): no lists, display forms or look-alikes."""
+    return names.check_email(email, "inviteeEmail")
 
 
 def _check_role(role: str) -> None:
@@ -116,19 +128,64 @@ def _check_role(role: str) -> None:
         )
 
 
-async def _invitee(db: AsyncSession, email_key: str) -> User | None:
-    """The user this address names: by username, else by e-mail; locked, so that two invites
-    for one person are decided one after the other."""
-    user = await db.scalar(select(User).where(User.username_key == email_key).with_for_update())
-    if user is not None:
-        return user
-    return await db.scalar(
+async def _invitee(db: AsyncSession, key: str) -> User | None:
+    """The account this address key names: its verified holder, else the PENDING account an
+    invite created for it. Locked, so that two invites for one person are decided one after the
+    other."""
+    verified = await db.scalar(
         select(User)
-        .where(func.lower(User.email) == email_key)
+        .where(User.email_key == key, User.email_verified.is_(True))
         .order_by(User.seq)
         .limit(1)
         .with_for_update()
     )
+    if verified is not None:
+        return verified
+    return await db.scalar(
+        select(User)
+        .where(
+            User.email_key == key,
+            User.status == "PENDING",
+            User.password_hash.is_(None),
+            or_(User.username_key == key, User.username_key.startswith(names.UNREACHABLE)),
+        )
+        .order_by(User.seq)
+        .limit(1)
+        .with_for_update()
+    )
+
+
+async def _new_pending_account(db: AsyncSession, actor: Principal, address: Address) -> User:
+    """A PENDING account for the address; without a login name of its own when another account
+    already uses the address as one (see the module docstring)."""
+    fields = UserFields(status="PENDING")
+    if await find_by_username(db, address.text) is None:
+        return await users.add_user(db, actor, address.text, fields, email_verified=False)
+    return await users.add_user(
+        db, actor, address.text, fields, email_verified=False, login_name=False
+    )
+
+
+async def _refuse_duplicate(db: AsyncSession, org_id: str, key: str, user: User) -> None:
+    if await organizations.is_member(db, org_id, user.id):
+        raise Conflict(
+            "this user is already a member of the organization",
+            [FieldError("inviteeEmail", "conflict", "already a member")],
+        )
+    pending = await db.scalar(
+        select(Invite.id).where(
+            Invite.organization_id == org_id,
+            or_(Invite.invitee_email == key, Invite.user_id == user.id),
+            Invite.accepted_at.is_(None),
+            Invite.expires_at > utcnow(),
+        )
+    )
+    if pending is not None:
+        raise Conflict(
+            "this address already has a pending invite to the organization; "
+            "delete it before inviting again",
+            [FieldError("inviteeEmail", "conflict", "already invited")],
+        )
 
 
 async def create_invite(
@@ -143,36 +200,18 @@ async def create_invite(
     """409 when the address already belongs to a member or has a pending invite here."""
     org = await organizations.get_visible(db, actor, org_id)
     actor.require("organization.invites.create", scopes.organization(org_id))
-    email = _check_email(invitee_email)
+    address = _check_email(invitee_email)
     _check_role(role)
     await guard_strong_grants(db, actor, org_id, RoleSet(organization_role=role))
     if ttl_days < 1:
         raise Invalid("invite lifetime must be at least one day")
-    email_key = username_key(email)
+    email_key = address.key
     user = await _invitee(db, email_key)
-    now = utcnow()
     if user is not None:
-        if await organizations.is_member(db, org_id, user.id):
-            raise Conflict(
-                "this user is already a member of the organization",
-                [FieldError("inviteeEmail", "conflict", "already a member")],
-            )
-        pending = await db.scalar(
-            select(Invite.id).where(
-                Invite.organization_id == org_id,
-                or_(Invite.invitee_email == email_key, Invite.user_id == user.id),
-                Invite.accepted_at.is_(None),
-                Invite.expires_at > now,
-            )
-        )
-        if pending is not None:
-            raise Conflict(
-                "this address already has a pending invite to the organization; "
-                "delete it before inviting again",
-                [FieldError("inviteeEmail", "conflict", "already invited")],
-            )
+        await _refuse_duplicate(db, org_id, email_key, user)
     else:
-        user = await users.add_user(db, actor, email, UserFields(status="PENDING"))
+        user = await _new_pending_account(db, actor, address)
+    now = utcnow()
     secret = new_invite_secret()
     invite = Invite(
         id=new_id(),
@@ -197,7 +236,7 @@ async def create_invite(
         details={"inviteeEmail": email_key, "userId": user.id, "role": role},
     )
     subjects = await load_subjects(db, [user.id, invite.inviter_id])
-    return CreatedInvite(InviteView(invite, org, subjects), secret, email)
+    return CreatedInvite(InviteView(invite, org, subjects), secret, address.normalized)
 
 
 async def delete_invite(db: AsyncSession, actor: Principal, org_id: str, invite_id: str) -> None:

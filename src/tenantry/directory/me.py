@@ -37,11 +37,13 @@ async def feature_flags_for(db: AsyncSession, user_id: str) -> list[tuple[str, b
 
 
 async def pending_invites_for(db: AsyncSession, user: User) -> list[Invite]:
-    email = (user.email or user.username).casefold()
+    """Only invites bound to this account (directory.invites decides whom an invite binds to,
+    by verified addresses). Never by the caller's own e-mail or username: those they can set
+    themselves, and an invite for an address is no business of whoever claims it."""
     rows = await db.scalars(
         select(Invite)
         .where(
-            (Invite.user_id == user.id) | (Invite.invitee_email == email),
+            Invite.user_id == user.id,
             Invite.accepted_at.is_(None),
             Invite.expires_at > utcnow(),
         )

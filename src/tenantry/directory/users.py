@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,24 +17,21 @@ from tenantry.db.models import Membership, User
 from tenantry.db.paging import Page, check_window
 from tenantry.directory.organizations import adjust_member_count
 from tenantry.errors import Conflict, FieldError, Invalid, Unchangeable
+from tenantry.identity import names
 from tenantry.identity.lookup import find_by_username as find_by_username
 from tenantry.identity.lookup import get_by_id as get_by_id
+from tenantry.identity.lookup import set_verified_email
 from tenantry.identity.names import looks_like_email as looks_like_email
 from tenantry.identity.names import username_key as username_key
 from tenantry.identity.principals import Principal
+from tenantry.ids import new_id
 
 USER_STATUSES = ("ACTIVE", "INACTIVE", "PENDING", "BANNED")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _validate_username(username: str) -> str:
-    name = username.strip()
-    if not name or len(name) > 320 or _CONTROL.search(name):
-        raise Invalid(
-            "invalid username",
-            [FieldError("username", "invalid", "1 to 320 printable characters")],
-        )
-    return name
+    """identity.names decides (look-alikes, invisible characters, one mailbox)."""
+    return names.check_username(username)
 
 
 @dataclass
@@ -53,15 +49,29 @@ class UserFields:
 _FIELDS = ("full_name", "avatar_url", "email", "status", "enabled")
 
 
-def _apply(user: User, fields: UserFields) -> None:
+def _apply(user: User, fields: UserFields, *, email_verified: bool) -> None:
+    """`email_verified`: whether an address set here counts as proven (an operator's word).
+    Everything is checked before anything is written."""
     if fields.status is not None and fields.status not in USER_STATUSES:
         raise Invalid("invalid status", [FieldError("status", "invalid", "unknown status")])
-    if fields.email is not None and fields.email and not looks_like_email(fields.email):
-        raise Invalid("invalid email", [FieldError("email", "invalid", "not an e-mail address")])
-    for name in _FIELDS:
+    email = names.check_email(fields.email).text if fields.email else fields.email
+    for name in ("full_name", "avatar_url", "status", "enabled"):
         value = getattr(fields, name)
         if value is not None:
             setattr(user, name, value)
+    if email is None:
+        return
+    if not email:
+        user.email = None
+    elif email_verified:
+        set_verified_email(user, email)
+    else:
+        user.email = email
+
+
+def _operator(actor: Principal) -> bool:
+    """Someone who may create users asserts the addresses they give (as Keycloak's admins do)."""
+    return actor.can("system.users.create", SYSTEM_SCOPE)
 
 
 async def add_user(
@@ -71,27 +81,38 @@ async def add_user(
     fields: UserFields | None = None,
     *,
     email_from_username: bool = True,
+    email_verified: bool | None = None,
+    login_name: bool = True,
 ) -> User:
-    """Insert a user (no permission check: callers are use cases that did theirs). A username
-    that is an address is the e-mail too, unless `email_from_username` is False."""
+    """Insert a user (no permission check: callers are use cases that did theirs). The e-mail
+    (the username when it is an address and `email_from_username`, or `fields.email`) is
+    verified when `email_verified` says so, by default when the actor is an operator (may
+    create users); an invite's pending account passes False: its address is proven only when
+    the invite is accepted. `login_name=False`: the account's username is shown but reaches it
+    through no look-up or sign-in (see directory.invites)."""
     name = _validate_username(username)
-    if await find_by_username(db, name) is not None:
+    if login_name and await find_by_username(db, name) is not None:
         raise Conflict(
             "a user with this username already exists",
             [FieldError("username", "conflict", "already taken")],
         )
+    verified = _operator(actor) if email_verified is None else email_verified
     now = utcnow()
+    user_id = new_id()
     user = User(
+        id=user_id,
         username=name,
-        username_key=username_key(name),
-        email=name if email_from_username and looks_like_email(name) else None,
+        username_key=username_key(name) if login_name else names.unreachable_key(user_id),
         created_at=now,
         updated_at=now,
         created_by=actor.actor_id,
         updated_by=actor.actor_id,
         attributes={},
     )
-    _apply(user, fields or UserFields())
+    fields = fields or UserFields()
+    if fields.email is None and email_from_username and "@" in name:
+        fields = replace(fields, email=name)
+    _apply(user, fields, email_verified=verified)
     db.add(user)
     await db.flush()
     await record(db, actor, "user.create", target_type="user", target_id=user.id)
@@ -134,7 +155,7 @@ async def list_users(
     if enabled is not None:
         query = query.where(User.enabled.is_(enabled))
     if search:
-        pattern = f"%{search.casefold()}%"
+        pattern = f"%{search.lower()}%"
         query = query.where(
             or_(User.username_key.like(pattern), func.lower(User.full_name).like(pattern))
         )
@@ -145,7 +166,9 @@ async def list_users(
 
 async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: UserFields) -> User:
     """An administrator changes a user (`system.users.update`): one `user.update` event with
-    each changed field's value before and after, whichever face asked."""
+    each changed field's value before and after, whichever face asked. An e-mail set here is
+    verified: the operator asserts it (as a Keycloak administrator can); self-service changes
+    go through directory.email_change."""
     actor.require("system.users.update", SYSTEM_SCOPE)
     user = await get_by_id(db, user_id)
     return await change_user(db, actor, user, fields)
@@ -158,13 +181,10 @@ async def change_user(db: AsyncSession, actor: Principal, user: User, fields: Us
     _check_owned_here(user, fields)
     if fields.enabled is False and actor.user is not None and actor.user.id == user.id:
         raise Unchangeable("you cannot disable yourself", reason="self")
-    if fields.email == "":
-        fields = replace(fields, email=None)
-        user.email = None
     before = {name: getattr(user, name) for name in (*_FIELDS, "username")}
     if fields.username is not None:
         await _rename(db, user, fields.username)
-    _apply(user, fields)
+    _apply(user, fields, email_verified=True)
     user.updated_at = utcnow()
     user.updated_by = actor.actor_id
     await db.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.clock import utcnow
@@ -67,9 +67,21 @@ class User(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(ID, unique=True, default=new_id)
     username: Mapped[str] = mapped_column(String(320))
-    # casefolded username: uniqueness and look-ups ignore case on both databases.
+    # identity.names.username_key(username): uniqueness and look-ups on both databases. Kept in
+    # step with `username` by identity.lookup; a row may instead hold a key no login reaches
+    # (identity.names.UNREACHABLE, see migration 0007 and directory.invites).
     username_key: Mapped[str] = mapped_column(String(320), unique=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True)
+    # identity.names.email_key(email), and whether the account proved that mailbox (an invite
+    # accepted, a confirmed change) or an operator asserted it. Invites bind only to verified
+    # addresses. Setting `email` anywhere drops the verification (identity.lookup).
+    email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A self-service change waits here until the link mailed to the new address confirms it;
+    # only the SHA-256 digest of the link's secret is kept (directory.email_change).
+    pending_email: Mapped[str | None] = mapped_column(String(320))
+    pending_email_digest: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    pending_email_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     full_name: Mapped[str] = mapped_column(String(256), default="")
     avatar_url: Mapped[str] = mapped_column(String(2048), default="")
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")

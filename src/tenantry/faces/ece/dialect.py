@@ -32,6 +32,7 @@ from tenantry.faces.ece.errors import EceUnauthenticated as EceUnauthenticated
 from tenantry.faces.ece.errors import part
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
+from tenantry.identity.ratelimit import RateLimiter
 
 ECE_ROLES: dict[str, str] = {
     "SYSTEM_ADMIN": "ece_platform_admin",
@@ -260,7 +261,13 @@ async def _roles_and_password(
 
 
 async def update_current_user(
-    db: AsyncSession, hasher: Hasher, actor: Principal, patch: EceUserPatch, *, public_url: str
+    db: AsyncSession,
+    hasher: Hasher,
+    actor: Principal,
+    patch: EceUserPatch,
+    *,
+    public_url: str,
+    limiter: RateLimiter | None = None,
 ) -> tuple[EceUserView, ProfileUpdate | None]:
     """PATCH /user: your own name, e-mail and password (roles need an administrator). The
     profile update, when there is one, may carry a mail to send once committed."""
@@ -270,7 +277,7 @@ async def update_current_user(
     if change.has_fields:
         with part("profile"):
             profile = await accounts.update_own_profile(
-                db, actor, change.fields, public_url=public_url
+                db, actor, change.fields, public_url=public_url, limiter=limiter
             )
     await _roles_and_password(db, hasher, actor, user, change)
     view = await _view(db, user)

@@ -79,7 +79,12 @@ async def update_current_user(
     patch = render.user_patch(body)
     hasher = security(request).hasher
     view, profile = await ece_users.update_current_user(
-        db, hasher, caller, patch, public_url=_public_url(request)
+        db,
+        hasher,
+        caller,
+        patch,
+        public_url=_public_url(request),
+        limiter=security(request).limits.limiter,
     )
     outbox.send(profile.mail if profile else None)
     return render.user(view)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.native import audit, auth, errors, invites, routes
+from tenantry.faces.native import audit, auth, email, errors, invites, routes
 
 PREFIX = "/tenantry/v1"
 
@@ -21,5 +21,6 @@ def build(max_body_bytes: int) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(auth.router)
     app.include_router(invites.router)
+    app.include_router(email.router)
     app.include_router(audit.router)
     return app

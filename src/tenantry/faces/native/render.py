@@ -19,6 +19,7 @@ def user(u: User, elevated_until: datetime | None = None) -> JSON:
         "seq": u.seq,
         "username": u.username,
         "email": u.email,
+        "emailVerified": u.email_verified,
         "fullName": u.full_name,
         "avatarUrl": u.avatar_url,
         "status": u.status,

@@ -5,7 +5,7 @@ inherited the elevation of its user's browser session. Elevation is now a proper
 session that re-entered the password. Elevations live at most minutes, so none is carried over.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 09:20:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import tenantry.db.base
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
