@@ -27,8 +27,8 @@ from tenantry.cli import app as cli_app
 from tenantry.clock import utcnow
 from tenantry.db.models import Deployment, Organization, Workspace
 from tenantry.ids import new_id
-from tests.factories import bearer
 from tests.faces.routes import assert_face_error
+from tests.factories import bearer
 from tests.rules.matrix import (
     NATIVE,
     PASSWORD,
@@ -331,7 +331,9 @@ class Native(Face):
 
     async def write(self, headers: list[tuple[str, str]]) -> Reply:
         body = {"name": unique("token")}
-        return Reply.of(await self.rig.client.post(f"{NATIVE}/me/tokens", json=body, headers=headers))
+        return Reply.of(
+            await self.rig.client.post(f"{NATIVE}/me/tokens", json=body, headers=headers)
+        )
 
     async def system_role_target(self) -> RoleTarget:
         target = await self.rig.account(system_role="SYSTEM_VIEWER")
@@ -739,7 +741,7 @@ class Astro(Face):
     def _member_roles(self) -> dict[str, Any]:
         """The roles a member-* variant gives: each one lets its holder grant access."""
         member = "ORGANIZATION_MEMBER"
-        return {
+        roles: dict[str, dict[str, Any]] = {
             "member-organization-owner": {"organizationRole": "ORGANIZATION_OWNER"},
             "member-workspace-owner": {
                 "organizationRole": member,
@@ -753,7 +755,8 @@ class Astro(Face):
                 "organizationRole": member,
                 "deploymentRoles": [{"deploymentId": self.dep.id, "role": "DEPLOYMENT_ADMIN"}],
             },
-        }[self.variant]
+        }
+        return roles[self.variant]
 
     async def strong_grant(self, credential: Credential, target: Any) -> Reply:
         org = f"{ASTRO}/organizations/{self.org.id}"
@@ -884,7 +887,9 @@ class Cli(Face):
         return await self.run("bootstrap", "--username", target.username)
 
     async def mint_token(self, account: Account, credential: Credential, days: int) -> Reply:
-        return await self.run("token", "create", "--user", account.username, "--expires-in", f"{days}d")
+        return await self.run(
+            "token", "create", "--user", account.username, "--expires-in", f"{days}d"
+        )
 
 
 # --- the matrix --------------------------------------------------------------------------------

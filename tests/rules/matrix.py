@@ -23,9 +23,9 @@ from tenantry.db.base import Base
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Membership, RoleBinding, Token, User
 from tenantry.directory import accounts
-from tenantry.ids import new_id
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import system_principal
+from tenantry.ids import new_id
 from tenantry.mail import Mail
 from tests.factories import World, bearer
 
@@ -318,9 +318,7 @@ class Rig:
         """The SQL statements the app sends while the block runs."""
         sent: list[str] = []
 
-        def count(
-            conn: Connection, cursor: Any, statement: str, *args: Any, **kwargs: Any
-        ) -> None:
+        def count(conn: Connection, cursor: Any, statement: str, *args: Any, **kwargs: Any) -> None:
             sent.append(" ".join(statement.split())[:120])
 
         engine = self.database.engine.sync_engine

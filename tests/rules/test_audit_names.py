@@ -39,9 +39,7 @@ async def test_a_system_role_change_is_one_event_with_before_and_after(
 
 
 @across_faces("update_full_name")
-async def test_a_full_name_change_is_one_update_saying_what_changed(
-    face: Face, rig: Rig
-) -> None:
+async def test_a_full_name_change_is_one_update_saying_what_changed(face: Face, rig: Rig) -> None:
     admin = await face.actor()
     target = await rig.account(full_name="Old Name")
     mark = await rig.audit_mark()

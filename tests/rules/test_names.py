@@ -1,8 +1,8 @@
 """Rule 2: one way to compare names and addresses, on every face that makes users.
 
-- Look-alikes of an existing name (a Cyrillic `а`, a dotless `ı`, full-width letters, a
+- Look-alikes of an existing name (a Cyrillic a, a dotless i, full-width letters, a
   trailing zero-width space) are refused, 400 in the face's body, and nothing is written.
-- `bob@straße.test` and `bob@strasse.test` are two users (no casefold merge); `Alice@X.test`
+- `bob@stra\u00dfe.test` and `bob@strasse.test` are two users (no casefold merge); `Alice@X.test`
   and `alice@x.test` are one (the second create is the face's conflict).
 - An invite address must be one plain address: lists and display forms are refused (400).
 """

@@ -43,9 +43,7 @@ async def test_a_foreign_id_answers_like_a_made_up_one(face: Face, rig: Rig) -> 
 
 
 @across_faces("who_can")
-async def test_who_can_at_an_organization_hides_system_administrators(
-    face: Face, rig: Rig
-) -> None:
+async def test_who_can_at_an_organization_hides_system_administrators(face: Face, rig: Rig) -> None:
     tenants = await rig.two_tenants()
     admin = await rig.account(system_role="SYSTEM_ADMIN")
     reply, holders = await face.who_can(await face.session(tenants.owner_a), tenants.org_a)

@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from tests.factories import bearer
 from tests.faces.routes import assert_face_error
+from tests.factories import bearer
 from tests.rules.faces import Face, across_faces
 from tests.rules.matrix import NATIVE, Credential, Refusal, Rig
 
