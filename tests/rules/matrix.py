@@ -229,6 +229,12 @@ class Rig:
     async def signs_in(self, username: str, password: str) -> bool:
         return (await self.native_login(username, password)).status_code == 200
 
+    async def warm(self, credential: Credential) -> None:
+        """Use the credential until the caches know it (on PostgreSQL the first use only
+        starts the caches' change listener)."""
+        for _ in range(2):
+            assert await self.authenticates(credential)
+
     async def authenticates(self, credential: Credential) -> bool:
         """Whether the secret still gets a user in (a cached GET: a revoked session must be
         refused even when it was just used)."""

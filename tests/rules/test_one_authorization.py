@@ -29,6 +29,14 @@ async def _values(face: Face) -> tuple[str, str]:
     return face.auth(credential)["Authorization"], face.auth(made_up)["Authorization"]
 
 
+async def _warm(face: Face, valid: str) -> None:
+    """The valid token's hot answer in the cache: asked twice, since on PostgreSQL the first
+    use only starts the cache's change listener (nothing is cached before it listens)."""
+    for _ in range(2):
+        warm = await face.hot_get([("Authorization", valid)])
+        assert warm.ok, warm
+
+
 def _two(valid: str, made_up: str, order: str) -> list[tuple[str, str]]:
     values = [valid, made_up] if order == "valid-first" else [made_up, valid]
     return [("Authorization", v) for v in values]
@@ -42,8 +50,7 @@ async def test_two_authorization_headers_on_the_hot_get(
 ) -> None:
     valid, made_up = await _values(face)
     if cache == "warm":
-        warm = await face.hot_get([("Authorization", valid)])
-        assert warm.ok, warm
+        await _warm(face, valid)
     face.assert_error(await face.hot_get(_two(valid, made_up, order)), REFUSED, "two headers")
     alone = await face.hot_get([("Authorization", made_up)])
     face.assert_error(alone, UNAUTHENTICATED, "the made-up value alone, afterwards")
@@ -58,7 +65,7 @@ async def test_two_authorization_headers_on_a_write(
 ) -> None:
     valid, made_up = await _values(face)
     if cache == "warm":
-        await face.hot_get([("Authorization", valid)])
+        await _warm(face, valid)
     before = await rig.snapshot()
     face.assert_error(await face.write(_two(valid, made_up, order)), REFUSED, "two headers")
     assert not changed(before, await rig.snapshot())

@@ -42,7 +42,7 @@ async def test_an_own_password_change_ends_other_sessions_and_is_audited_once(
 ) -> None:
     account = await rig.account()
     other = await rig.native_session(account)
-    assert await rig.authenticates(other)  # and now it is in the cache
+    await rig.warm(other)
     mark = await rig.audit_mark()
     reply = await face.proven_own_password_change(account, NEW_PASSWORD)
     assert reply.ok, reply
@@ -58,7 +58,7 @@ async def test_an_administrator_password_change_ends_sessions_and_is_audited_onc
     admin = await face.actor()
     target = await rig.account()
     before = await rig.native_session(target)
-    assert await rig.authenticates(before)
+    await rig.warm(before)
     mark = await rig.audit_mark()
     reply = await face.set_password(admin, target, NEW_PASSWORD)
     assert reply.ok, reply
