@@ -16,7 +16,7 @@ import base64
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, unquote
 
@@ -248,9 +248,10 @@ class Face:
 
 
 def _in_days(days: int) -> str:
-    """An instant `days` from now as the faces write it (clamped to year 9999)."""
-    moment = min(utcnow() + timedelta(days=days), utcnow().replace(year=9999, month=12, day=31))
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An instant `days` from now as the faces write it (at most 9999-12-31)."""
+    now = utcnow()
+    days = min(days, (date(9999, 12, 31) - now.date()).days)
+    return (now + timedelta(days=days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- native ------------------------------------------------------------------------------------
