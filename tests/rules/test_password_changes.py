@@ -1,0 +1,68 @@
+"""Rule 1: changing a password proves who you are, ends the other sessions, is audited once.
+
+- Your own password: native and Unleash want the current one (`currentPassword`,
+  `oldPassword`) and refuse it missing or wrong (400 in the face's body); ECE wants an
+  elevated session (`_elevate` with the password): from an API key or a session that is not
+  elevated it answers 403 `root.unauthorized.rbac.elevated_permissions_required`. A refused
+  change changes nothing: the old password still signs in.
+- Every change (your own or an administrator's, any face, the CLI's `user set-password`) ends
+  the user's other sessions and is audited as exactly one `user.password.set`, whose details
+  are `{"self": true|false}` and nothing else (no secret).
+"""
+
+from __future__ import annotations
+
+from tests.rules.faces import Face, across_faces
+from tests.rules.matrix import NEW_PASSWORD, Account, Rig
+
+# What a password change may write to the audit log besides its one event: sign-in and
+# elevation bookkeeping of the adapter's own requests, and tokens it mints.
+_BOOKKEEPING = ("auth.", "token.")
+
+
+async def _actions(rig: Rig, since: int, account: Account) -> list[tuple[str, object]]:
+    events = await rig.events(since, target_id=account.id)
+    return [(e.action, e.details) for e in events if not e.action.startswith(_BOOKKEEPING)]
+
+
+@across_faces("unproven_own_password_changes")
+async def test_an_own_password_change_without_proof_is_refused(face: Face, rig: Rig) -> None:
+    account = await rig.account()
+    attempts = await face.unproven_own_password_changes(account, NEW_PASSWORD)
+    assert attempts, "no unproven way listed"
+    for label, reply in attempts.items():
+        face.assert_error(reply, face.unproven_password_refusal, label)
+    assert await rig.signs_in(account.username, account.password), "the password changed"
+    assert not await rig.signs_in(account.username, NEW_PASSWORD)
+
+
+@across_faces("proven_own_password_change")
+async def test_an_own_password_change_ends_other_sessions_and_is_audited_once(
+    face: Face, rig: Rig
+) -> None:
+    account = await rig.account()
+    other = await rig.native_session(account)
+    await rig.warm(other)
+    mark = await rig.audit_mark()
+    reply = await face.proven_own_password_change(account, NEW_PASSWORD)
+    assert reply.ok, reply
+    assert not await rig.authenticates(other), "a session from before still works"
+    assert await rig.signs_in(account.username, NEW_PASSWORD)
+    assert await _actions(rig, mark, account) == [("user.password.set", {"self": True})]
+
+
+@across_faces("set_password")
+async def test_an_administrator_password_change_ends_sessions_and_is_audited_once(
+    face: Face, rig: Rig
+) -> None:
+    admin = await face.actor()
+    target = await rig.account()
+    before = await rig.native_session(target)
+    await rig.warm(before)
+    mark = await rig.audit_mark()
+    reply = await face.set_password(admin, target, NEW_PASSWORD)
+    assert reply.ok, reply
+    assert not await rig.authenticates(before), "the user's session from before still works"
+    assert await rig.signs_in(target.username, NEW_PASSWORD)
+    assert not await rig.signs_in(target.username, target.password)
+    assert await _actions(rig, mark, target) == [("user.password.set", {"self": False})]
