@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
+from tenantry.clock import utcnow
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
@@ -80,7 +83,7 @@ async def test_an_unleash_pat_works_as_an_ece_api_key_and_an_astro_bearer(
     r = await client.post(
         "/api/admin/user/tokens",
         headers={"Authorization": token},
-        json={"description": "ci", "expiresAt": "2099-01-01T00:00:00.000Z"},
+        json={"description": "ci", "expiresAt": (utcnow() + timedelta(days=365)).isoformat()},
     )
     assert r.status_code == 201, r.text
     pat = r.json()["secret"]

@@ -196,6 +196,12 @@ async def groups_of(db: AsyncSession, user_id: str) -> list[Team]:
     return list(rows)
 
 
+# The per-user state Unleash's UI keeps (splash screens seen, feedback questionnaires
+# answered) is Unleash vocabulary: it lives in User.attributes["unleash"], written through the
+# directory's generic use case for a face's own attributes (users.set_own_attributes).
+NAMESPACE = "unleash"
+
+
 def unleash_state(user: User) -> dict[str, Any]:
     state = (user.attributes or {}).get(NAMESPACE)
     return state if isinstance(state, dict) else {}
@@ -280,10 +286,6 @@ async def simple_login(
     return SimpleLogin(user, outcome.minted, await active_session_count(db, user.id))
 
 
-# The per-user state Unleash's UI keeps (splash screens seen, feedback questionnaires
-# answered) is Unleash vocabulary: it lives in User.attributes["unleash"], written through the
-# directory's generic use case for a face's own attributes (users.set_own_attributes).
-NAMESPACE = "unleash"
 MAX_KEY = 100
 MAX_ENTRIES = 100
 
