@@ -127,6 +127,7 @@ async def test_patch_current_user_refusals_write_nothing(
         ({"security": {"permissions": ["get-users"]}, "full_name": "X"}, "user.restricted_field"),
         ({"metadata": {"created_by": "me"}, "full_name": "X"}, "user.restricted_field"),
         ({"security": {"roles": ["root"]}, "full_name": "X"}, "user.roles.invalid"),
+        ({"security": {"enabled": False}, "full_name": "X"}, "user.restricted_field"),
         ({"full_name": 5}, "root.invalid_json_request"),
         ({"security": {"roles": "ece_platform_admin"}}, "root.invalid_json_request"),
         ([1, 2], "root.invalid_json_request"),
@@ -247,7 +248,7 @@ async def test_update_user_roles_and_state(client: httpx.AsyncClient, world: Wor
     assert_ece(r.json(), "User")
     assert r.json()["security"]["roles"] == ["ece_deployment_manager"]
     assert r.json()["security"]["enabled"] is False
-    assert (await client.get(f"{V}/user", headers=basic("bob"))).status_code == 401
+    assert_error(await client.get(f"{V}/user", headers=basic("bob")), 401, "root.unauthorized")
     r = await client.patch(
         f"{V}/users/bob", headers=basic("root"), json={"security": {"roles": None, "enabled": True}}
     )
@@ -265,6 +266,15 @@ async def test_update_user_roles_and_state(client: httpx.AsyncClient, world: Wor
         f"{V}/users/root", headers=basic("root"), json={"security": {"roles": []}}
     )
     assert_error(r, 400, "user.roles.forbidden")
+    r = await client.patch(
+        f"{V}/users/root", headers=basic("root"), json={"security": {"enabled": False}}
+    )
+    assert_error(r, 400, "user.restricted_field")
+    r = await client.patch(f"{V}/users/robert", headers=basic("root"), json={"user_name": "root"})
+    assert_error(r, 409, "user.user_name.conflict")
+    r = await client.get(f"{V}/user", headers=basic("root"))
+    assert r.json()["security"]["roles"] == ["ece_platform_admin"]
+    assert r.json()["security"]["enabled"] is True
 
 
 async def test_builtin_and_external_users_are_protected(
