@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.audit.log import record
 from tenantry.authz import scopes
 from tenantry.authz.catalogue import ORGANIZATION_ROLES, ROLES, WORKSPACE_ROLES
-from tenantry.authz.scopes import ScopeType
+from tenantry.authz.scopes import SYSTEM_SCOPE, ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
 from tenantry.db.models.directory import HolderCount, TeamMember
@@ -410,7 +410,10 @@ async def replace_user_roles(
     db: AsyncSession, actor: Principal, org_id: str, user_id: str, roles: RoleSet
 ) -> RoleSet:
     """Replace every role the user holds in the organization. A non-member given an
-    organizationRole joins the organization. Serialized per user by a row lock."""
+    organizationRole joins the organization, when the caller may see every user of the
+    instance (system rights); to anyone else a non-member is "user not found", exactly as a
+    made-up id, so that an organization's owner can neither learn that another tenant's user
+    exists nor pull them in without an invite. Serialized per user by a row lock."""
     await organizations.get_visible(db, actor, org_id)
     actor.require("organization.users.roles.update", scopes.organization(org_id))
     has_scoped = roles.workspace_roles or roles.deployment_roles or roles.dag_roles
@@ -420,9 +423,9 @@ async def replace_user_roles(
             [FieldError("organizationRole", "required", "required with scoped roles")],
         )
     user = await db.scalar(select(User).where(User.id == user_id).with_for_update())
-    if user is None:
-        raise NotFound("user not found")
     membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
+    if user is None or (membership is None and not actor.can("system.users.get", SYSTEM_SCOPE)):
+        raise NotFound("user not found")
     if membership is None and roles.organization_role is None:
         raise NotFound("user not found in this organization")
     guard_owner_grant(actor, roles.organization_role, membership.role if membership else None)
