@@ -14,8 +14,10 @@ each way to present a password (native `POST /tenantry/v1/auth/login`, ECE
 `POST /auth/simple/login`) `--tries` refusals of the known account with a wrong password and
 `--tries` of an unknown account, alternated (so that drift in the machine's load falls on both
 alike), after a few unmeasured ones. Printed: the two medians, their difference and their
-ratio (known / unknown; 1.00 is the goal). Latency is client-side, one keep-alive connection
-on 127.0.0.1.
+ratio (known / unknown; 1.00 is the goal), and the median of the differences within each
+back-to-back pair with its 95% bootstrap interval (which drift in the machine's load disturbs
+least; an interval that holds 0 means no difference was seen). Latency is client-side, one
+keep-alive connection on 127.0.0.1.
 
 The per-account and per-address sign-in limits would refuse most of these, and the lockout
 would lock the account after five, so the server runs with both limits raised to 100000 and
@@ -28,6 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -45,8 +49,8 @@ from bench.common import default_pg_url, fresh_database, server
 console = Console(stderr=True)
 USERNAME = "known@example.com"
 UNKNOWN = "unknown@example.com"
-PASSWORD = "violet-staircase-42-long"
-WRONG = "not-the-password-at-all-13"
+PASSWORD = f"bench-{secrets.token_hex(8)}"
+WRONG = f"wrong-{secrets.token_hex(8)}"
 WARMUP = 5
 ENV = {
     "TENANTRY_LOGIN_RATE_PER_ACCOUNT": "100000",
@@ -82,10 +86,21 @@ class Row:
     face: str
     known_ms: float  # median, known account with a wrong password
     unknown_ms: float  # median, unknown account
+    paired_ms: float  # median of (known - unknown) over the pairs sent back to back
+    paired_ci: tuple[float, float]  # its 95% bootstrap interval
 
     @property
     def ratio(self) -> float:
         return self.known_ms / self.unknown_ms
+
+
+def _bootstrap(differences: list[float], rounds: int = 2000) -> tuple[float, float]:
+    """A 95% interval for the median of `differences` (percentile bootstrap, fixed seed)."""
+    rng = random.Random(14)
+    medians = sorted(
+        statistics.median(rng.choices(differences, k=len(differences))) for _ in range(rounds)
+    )
+    return medians[int(0.025 * rounds)], medians[int(0.975 * rounds) - 1]
 
 
 async def make_account(url: str) -> None:
@@ -125,12 +140,20 @@ def measure(base: str, face: str, attempt: Attempt, tries: int, database: str) -
         for _ in range(WARMUP):
             _timed(client, attempt, USERNAME)
             _timed(client, attempt, UNKNOWN)
-        for i in range(tries):  # alternate, starting with either in turn
+        for i in range(tries):  # pairs back to back, either one first in turn
             first, second = (USERNAME, UNKNOWN) if i % 2 == 0 else (UNKNOWN, USERNAME)
             for username in (first, second):
                 sample = _timed(client, attempt, username)
                 (known if username == USERNAME else unknown).append(sample)
-    return Row(database, face, statistics.median(known), statistics.median(unknown))
+    differences = [k - u for k, u in zip(known, unknown, strict=True)]
+    return Row(
+        database,
+        face,
+        statistics.median(known),
+        statistics.median(unknown),
+        statistics.median(differences),
+        _bootstrap(differences),
+    )
 
 
 def run(kind: str, tries: int, pg_url: str) -> list[Row]:
@@ -147,16 +170,18 @@ def run(kind: str, tries: int, pg_url: str) -> list[Row]:
 
 def show(rows: list[Row], tries: int) -> None:
     table = Table(title=f"Refused sign-ins: medians of {tries} tries each (ms)")
-    for column in ("database", "face", "known, wrong password", "unknown", "diff", "ratio"):
+    columns = ("database", "face", "known, wrong password", "unknown", "ratio", "paired diff")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("database", "face") else "right")
     for r in rows:
+        low, high = r.paired_ci
         table.add_row(
             r.database,
             r.face,
             f"{r.known_ms:.2f}",
             f"{r.unknown_ms:.2f}",
-            f"{r.known_ms - r.unknown_ms:+.2f}",
             f"{r.ratio:.3f}",
+            f"{r.paired_ms:+.2f} [{low:+.2f}, {high:+.2f}]",
         )
     Console().print(table)
 
