@@ -15,7 +15,7 @@ from sqlalchemy import Select, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz.catalogue import ROLE_PERMISSIONS, ROLES
-from tenantry.authz.scopes import Scope, ScopeType
+from tenantry.authz.scopes import SYSTEM_SCOPE, Scope, ScopeType
 from tenantry.db.models import CustomRole, Membership, RoleBinding, TeamMember
 
 EMPTY: frozenset[str] = frozenset()
@@ -200,10 +200,12 @@ async def who_can(
     *,
     after: Holder | None = None,
     limit: int | None = None,
+    system: bool = True,
 ) -> list[Holder]:
     """Every subject granted `permission` at `scope` directly or from a scope above it, in
-    Holder order: the first `limit` of those after `after` (keyset pages; all when None)."""
-    keys = scope.ancestor_keys()
+    Holder order: the first `limit` of those after `after` (keyset pages; all when None).
+    `system=False` leaves out grants at SYSTEM scope (for callers who may not see them)."""
+    keys = tuple(k for k in scope.ancestor_keys() if system or k != SYSTEM_SCOPE.key)
     roles = {name for name, perms in ROLE_PERMISSIONS.items() if permission in perms}
     if scope.organization_id:
         custom = await _custom_roles(db, {scope.organization_id})

@@ -21,7 +21,7 @@ from tenantry.authz.catalogue import (
     WORKSPACE_ROLES,
     is_strong_permission_set,
 )
-from tenantry.authz.scopes import ScopeType
+from tenantry.authz.scopes import SYSTEM_SCOPE, ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
 from tenantry.db.models.directory import HolderCount, TeamMember
@@ -416,7 +416,10 @@ async def replace_user_roles(
     db: AsyncSession, actor: Principal, org_id: str, user_id: str, roles: RoleSet
 ) -> RoleSet:
     """Replace every role the user holds in the organization. A non-member given an
-    organizationRole joins the organization. Serialized per user by a row lock."""
+    organizationRole joins the organization, when the caller may see every user of the
+    instance (system rights); to anyone else a non-member is "user not found", exactly as a
+    made-up id, so that an organization's owner can neither learn that another tenant's user
+    exists nor pull them in without an invite. Serialized per user by a row lock."""
     await organizations.get_visible(db, actor, org_id)
     actor.require("organization.users.roles.update", scopes.organization(org_id))
     has_scoped = roles.workspace_roles or roles.deployment_roles or roles.dag_roles
@@ -426,9 +429,9 @@ async def replace_user_roles(
             [FieldError("organizationRole", "required", "required with scoped roles")],
         )
     user = await db.scalar(select(User).where(User.id == user_id).with_for_update())
-    if user is None:
-        raise NotFound("user not found")
     membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
+    if user is None or (membership is None and not actor.can("system.users.get", SYSTEM_SCOPE)):
+        raise NotFound("user not found")
     if membership is None and roles.organization_role is None:
         raise NotFound("user not found in this organization")
     new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)

@@ -86,12 +86,19 @@ async def get_visible(db: AsyncSession, actor: Principal, org_id: str) -> Organi
     return await load(db, org_id)
 
 
-async def get_reachable(db: AsyncSession, actor: Principal, org_id: str) -> Organization:
-    """The organization, or 404 unless the caller may see it or holds a role inside it (an
-    API token bound to one workspace reaches that workspace without seeing the organization)."""
-    if not actor.can("organization.get", scopes.organization(org_id)) and not any(
+def can_reach(actor: Principal, org_id: str) -> bool:
+    """Whether the caller may know of the organization and what is inside it: it may see the
+    organization or holds a role inside it (an API token bound to one workspace reaches that
+    workspace without seeing the organization). Anything else of another tenant answers as
+    if it did not exist."""
+    return actor.can("organization.get", scopes.organization(org_id)) or any(
         g.scope.organization_id == org_id for g in actor.grants.grants
-    ):
+    )
+
+
+async def get_reachable(db: AsyncSession, actor: Principal, org_id: str) -> Organization:
+    """The organization, or 404 unless the caller can reach it (`can_reach`)."""
+    if not can_reach(actor, org_id):
         raise NotFound("organization not found")
     return await load(db, org_id)
 

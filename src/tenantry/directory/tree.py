@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +50,9 @@ async def deployment_scope(db: AsyncSession, org_id: str, dep_id: str) -> Scope 
     return scopes.deployment(org_id, found[dep_id], dep_id)
 
 
+_STORED = {ScopeType.ORGANIZATION: "organization", ScopeType.WORKSPACE: "workspace"}
+
+
 async def resolve(
     db: AsyncSession,
     scope_type: ScopeType,
@@ -57,29 +60,44 @@ async def resolve(
     *,
     dag_id: str | None = None,
     dag_tag: str | None = None,
+    visible: Callable[[str], bool] | None = None,
 ) -> Scope:
-    """Any scope named by type and id, with its ancestors filled in; 404 if it does not exist."""
+    """Any scope named by type and id, with its ancestors filled in; 404 if it does not exist,
+    or (given `visible`, which says which organizations the caller may know of) if it lies
+    in an organization the caller may not know of: the very same 404, raised before anything
+    else is checked, so that another tenant's real id answers as a made-up one."""
     if scope_type is ScopeType.SYSTEM:
         return scopes.SYSTEM_SCOPE
+    # What a missing one is called: a DAG or DAG_TAG scope names its deployment.
+    missing = NotFound(f"{_STORED.get(scope_type, 'deployment')} not found")
     if entity_id is None:
         raise NotFound(f"{scope_type.value.lower()} not found")
+    found: Organization | Workspace | Deployment | None
     if scope_type is ScopeType.ORGANIZATION:
-        if await db.get(Organization, entity_id) is None:
-            raise NotFound("organization not found")
-        return scopes.organization(entity_id)
-    if scope_type is ScopeType.WORKSPACE:
-        ws = await db.get(Workspace, entity_id)
-        if ws is None:
-            raise NotFound("workspace not found")
-        return scopes.workspace(ws.organization_id, ws.id)
-    dep = await db.get(Deployment, entity_id)
-    if dep is None:
-        raise NotFound("deployment not found")
-    base = scopes.deployment(dep.organization_id, dep.workspace_id, dep.id)
+        found = await db.get(Organization, entity_id)
+    elif scope_type is ScopeType.WORKSPACE:
+        found = await db.get(Workspace, entity_id)
+    else:
+        found = await db.get(Deployment, entity_id)
+    if found is None:
+        raise missing
+    org_id = found.id if isinstance(found, Organization) else found.organization_id
+    if visible is not None and not visible(org_id):
+        raise missing
+    if isinstance(found, Organization):
+        return scopes.organization(found.id)
+    if isinstance(found, Workspace):
+        return scopes.workspace(found.organization_id, found.id)
+    return _deployment_scope(found, scope_type, dag_id, dag_tag)
+
+
+def _deployment_scope(
+    dep: Deployment, scope_type: ScopeType, dag_id: str | None, dag_tag: str | None
+) -> Scope:
     if scope_type is ScopeType.DAG and dag_id:
         return scopes.dag(dep.organization_id, dep.workspace_id, dep.id, dag_id)
     if scope_type is ScopeType.DAG_TAG and dag_tag:
         return scopes.dag_tag(dep.organization_id, dep.workspace_id, dep.id, dag_tag)
     if scope_type is not ScopeType.DEPLOYMENT:
         raise Invalid("a DAG scope needs a dagId, a DAG_TAG scope a dagTag")
-    return base
+    return scopes.deployment(dep.organization_id, dep.workspace_id, dep.id)

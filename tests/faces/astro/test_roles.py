@@ -423,7 +423,7 @@ async def test_other_organizations_roles_are_404(client: httpx.AsyncClient, worl
     # org B's custom role cannot be bound in org A
     ws = await world.workspace(org_a)
     dep = await world.deployment(ws)
-    user = await world.user()
+    user, _ = await world.member(org_a)
     r = await client.post(
         f"/v1/organizations/{org_a.id}/users/{user.id}/roles",
         json={
@@ -473,7 +473,7 @@ async def test_restricted_custom_role_only_binds_in_its_workspaces(
             ),
         )
     _, token = await world.member(org, "ORGANIZATION_OWNER")
-    user = await world.user()
+    user, _ = await world.member(org)
     url = f"/v1/organizations/{org.id}/users/{user.id}/roles"
 
     def body(dep_id: str) -> dict[str, object]:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent, RoleBinding
 from tenantry.directory.members import DagRole
+from tenantry.ids import new_id
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 
@@ -322,17 +323,30 @@ async def test_update_roles_replaces_everything(client: httpx.AsyncClient, world
     assert events == 2  # the factory's grant and this request
 
 
-async def test_roles_make_a_non_member_a_member(client: httpx.AsyncClient, world: World) -> None:
+async def test_roles_make_a_non_member_a_member_for_system_administrators_only(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """An organization's owner cannot pull a user of the instance in by id (nor learn that
+    the id exists: the same 404 as a made-up id, issue 14 finding 9); an operator with
+    system rights can."""
     org = await world.org()
     _, token = await world.member(org, "ORGANIZATION_OWNER")
     user = await world.user()
     url = f"/v1/organizations/{org.id}/users/{user.id}"
+    made_up = f"/v1/organizations/{org.id}/users/{new_id()}"
     assert (await client.get(url, headers=bearer(token))).status_code == 404
-    r = await client.post(f"{url}/roles", json={}, headers=bearer(token))
+    member = {"organizationRole": "ORGANIZATION_MEMBER"}
+    for body in ({}, member):
+        real, fake = [
+            await client.post(f"{path}/roles", json=body, headers=bearer(token))
+            for path in (url, made_up)
+        ]
+        assert real.status_code == fake.status_code == 404
+        assert real.json()["message"] == fake.json()["message"] == "user not found"
+    admin = bearer(await world.token(await world.admin()))
+    r = await client.post(f"{url}/roles", json={}, headers=admin)
     assert r.status_code == 404  # no organizationRole: nothing to join with
-    r = await client.post(
-        f"{url}/roles", json={"organizationRole": "ORGANIZATION_MEMBER"}, headers=bearer(token)
-    )
+    r = await client.post(f"{url}/roles", json=member, headers=admin)
     assert r.status_code == 200
     got = await client.get(url, headers=bearer(token))
     assert got.status_code == 200 and got.json()["organizationRole"] == "ORGANIZATION_MEMBER"

@@ -8,7 +8,7 @@ from fastapi import Path, Query
 from fastapi.responses import Response
 
 from tenantry.authz import catalogue
-from tenantry.directory import checks, members, organizations, tree, users
+from tenantry.directory import checks, members, organizations, users
 from tenantry.directory.organizations import OrganizationFields
 from tenantry.directory.users import UserFields
 from tenantry.faces.http import BearerCaller, Db, face_router
@@ -132,19 +132,20 @@ async def revoke_token(caller: Caller, db: Db, tokenId: AnyId) -> Response:
     return Response(status_code=204)
 
 
+def _scope_ref(scope: schemas.ScopeRef) -> checks.ScopeRef:
+    return checks.ScopeRef(scope.type, scope.id, dag_id=scope.dagId, dag_tag=scope.dagTag)
+
+
 @router.post("/check", tags=["Access"])
 async def check(caller: Caller, db: Db, body: schemas.CheckRequest) -> Any:
     """Is `subject` granted `permission` at `scope`? `grantedBy` lists the granting bindings."""
-    scope = await tree.resolve(
-        db, body.scope.type, body.scope.id, dag_id=body.scope.dagId, dag_tag=body.scope.dagTag
-    )
     result = await checks.check(
         db,
         caller,
         body.subject.type,
         body.subject.id,
         body.permission,
-        scope,
+        _scope_ref(body.scope),
         tuple(body.scope.dagTags),
     )
     return {"allowed": result.allowed, "grantedBy": [render.grant(g) for g in result.granted_by]}
@@ -154,11 +155,8 @@ async def check(caller: Caller, db: Db, body: schemas.CheckRequest) -> Any:
 async def who_can(caller: Caller, db: Db, body: schemas.WhoCanRequest) -> Any:
     """Every subject granted `permission` at `scope`, with the binding that grants it, in
     pages of `limit` (default 1000): pass `nextCursor` back as `cursor` for the next one."""
-    scope = await tree.resolve(
-        db, body.scope.type, body.scope.id, dag_id=body.scope.dagId, dag_tag=body.scope.dagTag
-    )
     page = await checks.who_can(
-        db, caller, body.permission, scope, cursor=body.cursor, limit=body.limit
+        db, caller, body.permission, _scope_ref(body.scope), cursor=body.cursor, limit=body.limit
     )
     return {
         "holders": [

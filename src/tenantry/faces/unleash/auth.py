@@ -7,8 +7,8 @@ by the cookie alone is one a browser may have been tricked into sending (CSRF): 
 change something (any method but GET, HEAD and OPTIONS) it must say `Content-Type:
 application/json`, which a cross-site form cannot send and a cross-site script can send only
 after a CORS preflight that Tenantry does not grant. Otherwise it is refused as Unleash
-refuses a body in another content type: 415 ContentTypeError, before anything is read or
-written. Unleash's own web client sends that header on every call."""
+refuses a body in another content type: 415 ContentTypeError, before the route reads or
+writes anything. Unleash's own web client sends that header on every call."""
 
 from __future__ import annotations
 
@@ -79,8 +79,11 @@ async def unleash_principal(request: Request, db: Db) -> Principal:
     found = presented(request)
     if found is None:
         raise AuthenticationRequired("no credential")
+    principal = await principal_from_secret(request, db, found.secret)
+    # After authenticating, so that a bad cookie is the 401 every route answers; the refusal
+    # rolls the request's transaction back (the credential's use stamp included).
     require_json_for_cookie(request, found)
-    return await principal_from_secret(request, db, found.secret)
+    return principal
 
 
 Caller = Annotated[Principal, Depends(unleash_principal)]
