@@ -175,7 +175,9 @@ async def test_an_email_set_on_yourself_does_not_capture_a_later_invite(
     org_b, _, token_b = await owner_of(world, "B")
     attacker, token = await world.member(org_a)
     assert await _ece_patch_self(client, token, {"email": "Victim@X.test"}) == 200
-    assert not (await load_user(world, attacker.id)).email_verified
+    after = await load_user(world, attacker.id)  # the address waits for its link
+    assert after.email == attacker.email and after.pending_email is not None
+    assert after.pending_email.lower() == "victim@x.test"
     body, secret = await invite_ok(client, mailer, token_b, org_b, "victim@x.test")
     assert body["userId"] != attacker.id and body["invitee"]["username"] == "victim@x.test"
     assert await _self_invites(client, token) == []
