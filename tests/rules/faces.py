@@ -737,7 +737,10 @@ class Astro(Face):
             return unique("token")
         if self.variant.startswith("team-"):
             return (await self.rig.world.team(self.org)).id
-        return (await self.rig.world.user(f"{unique()}@example.com")).id
+        # A member already: astro answers a non-member like a made-up user (no oracle).
+        member = await self.rig.world.user(f"{unique()}@example.com")
+        await self.rig.world.roles(self.org, member)
+        return member.id
 
     def _member_roles(self) -> dict[str, Any]:
         """The roles a member-* variant gives: each one lets its holder grant access."""
