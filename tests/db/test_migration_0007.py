@@ -31,6 +31,7 @@ USERS = {
     "selfset": ("sam", "sam", "sam@x.test", 6),
     "adminset": ("ada", "ada", "ada@x.test", 7),
     "list": ("lis", "lis", "a,b@x.test", 8),
+    "invited": ("Ivy@x.test", "ivy@x.test", "Ivy@x.test", 9),  # PENDING, no password
 }
 
 
@@ -61,9 +62,10 @@ def _id(label: str) -> str:
 def _user_row(label: str) -> dict[str, Any]:
     username, key, email, minutes = USERS[label]
     at = T0 + timedelta(minutes=minutes)
+    status = "PENDING" if label == "invited" else "ACTIVE"
     return {
         "id": _id(label), "username": username, "username_key": key, "email": email,
-        "full_name": "", "avatar_url": "", "status": "ACTIVE", "enabled": True,
+        "full_name": "", "avatar_url": "", "status": status, "enabled": True,
         "builtin": False, "account_type": "User", "realm": "native", "idp_managed": False,
         "login_attempts": 0, "attributes": {}, "created_at": at, "updated_at": at,
     }  # fmt: skip
@@ -122,10 +124,11 @@ async def test_0007_rekeys_and_verifies_existing_rows(engine: AsyncEngine, fresh
     verified = {label: rows[_id(label)]["email_verified"] for label in USERS}
     assert verified == {
         "admin": False, "fullwidth": False, "x": False, "y": False, "zws": False,
-        "eszett": True, "selfset": False, "adminset": True, "list": False,
+        "eszett": True, "selfset": False, "adminset": True, "list": False, "invited": False,
     }  # fmt: skip
     assert rows[_id("eszett")]["email_key"] == "bob@xn--strae-oqa.test"
     assert rows[_id("admin")]["email_key"] is None
+    assert rows[_id("invited")]["email_key"] == "ivy@x.test"
     assert all(rows[_id(label)]["pending_email"] is None for label in USERS)
     assert invite == "bob@xn--bcher-kva.test"
 

@@ -166,16 +166,19 @@ async def _new_pending_account(db: AsyncSession, actor: Principal, address: Addr
     )
 
 
-async def _refuse_duplicate(db: AsyncSession, org_id: str, key: str, user: User) -> None:
-    if await organizations.is_member(db, org_id, user.id):
+async def _refuse_duplicate(db: AsyncSession, org_id: str, key: str, user: User | None) -> None:
+    """A member, or an address (or its account) with a pending invite here: only this
+    organization's own members and invites are looked at."""
+    if user is not None and await organizations.is_member(db, org_id, user.id):
         raise Conflict(
             "this user is already a member of the organization",
             [FieldError("inviteeEmail", "conflict", "already a member")],
         )
+    same = Invite.invitee_email == key
     pending = await db.scalar(
         select(Invite.id).where(
             Invite.organization_id == org_id,
-            or_(Invite.invitee_email == key, Invite.user_id == user.id),
+            same if user is None else or_(same, Invite.user_id == user.id),
             Invite.accepted_at.is_(None),
             Invite.expires_at > utcnow(),
         )
@@ -207,9 +210,8 @@ async def create_invite(
         raise Invalid("invite lifetime must be at least one day")
     email_key = address.key
     user = await _invitee(db, email_key)
-    if user is not None:
-        await _refuse_duplicate(db, org_id, email_key, user)
-    else:
+    await _refuse_duplicate(db, org_id, email_key, user)
+    if user is None:
         user = await _new_pending_account(db, actor, address)
     now = utcnow()
     secret = new_invite_secret()

@@ -21,7 +21,9 @@ Data:
 - `email_key` for every row with an e-mail; `email_verified` is true where there is an address
   that is one valid mailbox, except for accounts whose audit log shows a self-service change of
   it (`user.update` by the account itself, details naming `email`): those addresses were only
-  ever asserted by their holder. Events already pruned by audit retention cannot be seen.
+  ever asserted by their holder; and except for PENDING accounts without a password (an invite
+  created them and it was never accepted: accepting it verifies the address). Events already
+  pruned by audit retention cannot be seen.
 
 The rules are those of identity.names at this revision; a later change of the key needs its own
 migration.
@@ -61,6 +63,8 @@ _users = sa.table(
     sa.column("email", sa.String),
     sa.column("email_key", sa.String),
     sa.column("email_verified", sa.Boolean),
+    sa.column("status", sa.String),
+    sa.column("password_hash", sa.String),
     sa.column("created_at", sa.DateTime),
 )
 _events = sa.table(
@@ -145,10 +149,13 @@ def _self_changed(connection: Connection) -> set[str]:
 
 def _key_addresses(connection: Connection, self_changed: set[str]) -> None:
     rows = connection.execute(
-        sa.select(_users.c.id, _users.c.email).where(_users.c.email.is_not(None))
+        sa.select(_users.c.id, _users.c.email, _users.c.status, _users.c.password_hash).where(
+            _users.c.email.is_not(None)
+        )
     ).all()
     for row in rows:
-        verified = row.id not in self_changed and names.looks_like_email(row.email)
+        invited = row.status == "PENDING" and row.password_hash is None
+        verified = row.id not in self_changed and not invited and names.looks_like_email(row.email)
         _set(connection, row.id, email_key=names.email_key(row.email), email_verified=verified)
 
 
