@@ -43,8 +43,9 @@ async def signed_in(client: httpx.AsyncClient, world: World) -> User:
 
 async def splash_events(database: Database) -> list[AuditEvent]:
     async with database.transaction(write=False) as db:
-        query = select(AuditEvent).where(AuditEvent.action == "user.unleash.splash")
-        return list(await db.scalars(query))
+        # Unleash's splash state is the user's own attributes (users.set_own_attributes).
+        query = select(AuditEvent).where(AuditEvent.action == "user.attributes.set")
+        return [e for e in await db.scalars(query) if "splashId" in e.details]
 
 
 @pytest.mark.parametrize(
