@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz.scopes import SYSTEM_SCOPE
@@ -45,14 +45,3 @@ async def set_system_roles(db: AsyncSession, user_id: str, roles: Iterable[str])
 async def grant_system_role(db: AsyncSession, user_id: str, role: str) -> None:
     """Make `role` the user's one SYSTEM role, replacing any others (idempotent)."""
     await set_system_roles(db, user_id, [role])
-
-
-async def remove_system_role(db: AsyncSession, user_id: str) -> None:
-    """Remove every SYSTEM role of the user."""
-    await db.execute(
-        delete(RoleBinding).where(
-            RoleBinding.subject_type == "user",
-            RoleBinding.subject_id == user_id,
-            RoleBinding.scope_key == SYSTEM_SCOPE.key,
-        )
-    )
