@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.routing import Mount
@@ -47,6 +50,15 @@ class TenantryApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def _write_cache_stats(directory: Path, cache: AuthCache) -> None:
+    """TENANTRY_CACHE_STATS_DIR: this worker's cache counters, as <pid>.json, when it stops."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"{os.getpid()}.json").write_bytes(orjson.dumps(cache.stats()))
+    except OSError:
+        log.warning("could not write cache counters to %s", directory)
+
+
 def create_app(
     settings: Settings | None = None,
     database: Database | None = None,
@@ -56,7 +68,7 @@ def create_app(
     mail = mailer if mailer is not None else make_mailer(settings)
     db = database or Database(settings)
     sec = Security.from_settings(settings, serving=True)
-    cache = AuthCache(db.generation)
+    cache = AuthCache(db.generation, settings.cache_entries, enabled=settings.cache == "on")
     faces = {
         "astro": astro.build(settings.max_body_bytes),
         "native": native.build(settings.max_body_bytes),
@@ -71,6 +83,8 @@ def create_app(
         gc.collect()
         gc.freeze()
         yield
+        if settings.cache_stats_dir:
+            _write_cache_stats(Path(settings.cache_stats_dir), cache)
         await sec.close()
         if database is None:
             await db.dispose()

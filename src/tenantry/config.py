@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     require_elevation: bool = False
     elevation_minutes: int = Field(default=10, ge=1, le=1440)
 
+    # The per-worker cache of callers and of the "who am I" answers (identity/cache.py):
+    # "off" answers every request from the database (to measure or operate the cold path).
+    cache: Literal["on", "off"] = "on"
+    cache_entries: int = Field(default=200_000, ge=1, le=10_000_000)
+    # A directory where each worker writes its cache counters (hits, misses, invalidations)
+    # as <pid>.json when it stops: for benchmarks; "" = nowhere.
+    cache_stats_dir: str = ""
+
     audit_retention_days: int = Field(default=365, ge=1, le=36_500)
 
     # Outgoing mail (invite links): SMTP when `smtp_url` is set (smtp://user:pass@host:587?
@@ -103,7 +111,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("pin_event_loop", mode="before")
+    @field_validator("pin_event_loop", "cache", mode="before")
     @classmethod
     def _switch_words(cls, value: object) -> object:
         """true/false and the like, as the setting was a switch before it had "auto"."""

@@ -41,22 +41,45 @@ class _Entry:
 
 
 class AuthCache:
-    def __init__(self, generation: Generation, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, generation: Generation, max_entries: int = MAX_ENTRIES, *, enabled: bool = True
+    ) -> None:
         self.generation = generation
         self.max_entries = max_entries
+        self.enabled = enabled  # TENANTRY_CACHE=off: every look-up misses, nothing is kept
         self._entries: OrderedDict[Any, _Entry] = OrderedDict()
         self._stamp: Any = None
+        # Look-ups by kind of entry ("principal", or "answer": a hot path's whole answer).
+        self.hits = {"principal": 0, "answer": 0}
+        self.misses = {"principal": 0, "answer": 0}
+        self.dropped = 0  # entries dropped because what they derive from changed
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start, for benchmarks and operators."""
+        return {
+            "hits": dict(self.hits),
+            "misses": dict(self.misses),
+            "dropped": self.dropped,
+            "entries": len(self._entries),
+        }
 
     def mark(self) -> Mark:
         """Read it before loading what an entry will hold."""
         return Mark(self.generation.stamp(), self.generation.epoch())
 
     def get(self, key: Any, now: datetime) -> Any:
+        found = self._get(key, now)
+        kind = "principal" if isinstance(key, tuple) and key[0] == "principal" else "answer"
+        (self.misses if found is None else self.hits)[kind] += 1
+        return found
+
+    def _get(self, key: Any, now: datetime) -> Any:
         stamp = self.generation.stamp()
         if stamp is None:
             return None  # changes may go unseen: cache nothing
         if stamp != self._stamp:
             # Everything loaded under an older stamp is unusable: drop it all at once.
+            self.dropped += len(self._entries)
             self._entries.clear()
             self._stamp = stamp
             return None
@@ -67,6 +90,7 @@ class AuthCache:
             entry.user_id is not None
             and entry.user_stamp != self.generation.user_stamp(entry.user_id)
         ):
+            self.dropped += 1
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
@@ -82,8 +106,8 @@ class AuthCache:
     ) -> None:
         """Keep `value`, loaded since `mark`, unless anything changed meanwhile. With no
         user-scoped change since the mark, the user's stamp now is the one the load saw."""
-        if mark.stamp is None or mark != self.mark():
-            return  # changed while loading: the value may already be stale
+        if not self.enabled or mark.stamp is None or mark != self.mark():
+            return  # off, or changed while loading: the value may already be stale
         if mark.stamp != self._stamp:
             # All entries share one stamp (self._stamp): older ones go before a newer joins.
             self._entries.clear()
