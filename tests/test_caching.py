@@ -7,7 +7,6 @@ failed; and the statement counter proves the warm answer really came from the ca
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -22,7 +21,15 @@ from tenantry.app import create_app
 from tenantry.clock import utcnow
 from tenantry.config import Settings
 from tenantry.db.engine import Database
-from tenantry.db.generation import FileGeneration, Generation, NotifyGeneration
+from tenantry.db.generation import (
+    FLAGS_SCOPE,
+    FileGeneration,
+    Generation,
+    NotifyGeneration,
+    slot,
+    team_scope,
+    user_scope,
+)
 from tenantry.db.models import User
 from tenantry.identity.cache import AuthCache
 from tenantry.ids import new_id
@@ -260,8 +267,8 @@ def test_an_entry_loaded_across_a_change_is_never_kept() -> None:
     cache.put("k", "stale", mark)
     assert cache.get("k", now) is None
     mark = cache.mark()
-    generation.bump_users(["someone"])  # so did a sign-in (of anyone: the load cannot tell)
-    cache.put("k", "stale", mark, user_id="u1")
+    generation.bump_scopes([user_scope("someone")])  # so did a sign-in (the load cannot tell)
+    cache.put("k", "stale", mark, scopes=[user_scope("u1")])
     assert cache.get("k", now) is None
     cache.put("k", "fresh", cache.mark())
     assert cache.get("k", now) == "fresh"
@@ -304,16 +311,23 @@ def test_the_cache_stays_bounded_and_evicts_the_least_recently_used() -> None:
     assert len(cache._entries) == 10 and cache.get(39, now) == 39
 
 
-def test_a_user_scoped_change_ends_only_that_users_entries() -> None:
+def test_a_scoped_change_ends_only_the_entries_that_depend_on_it() -> None:
     generation = Generation()
     cache = AuthCache(generation)
     now = utcnow()
-    cache.put("alice", "a", cache.mark(), user_id="alice")
-    cache.put("bob", "b", cache.mark(), user_id="bob")
+    alice, bob, team = user_scope("alice"), user_scope("bob"), team_scope("t1")
+    cache.put("alice", "a", cache.mark(), scopes=[alice, team, FLAGS_SCOPE])
+    cache.put("bob", "b", cache.mark(), scopes=[bob, FLAGS_SCOPE])
     cache.put("everyone", "e", cache.mark())
-    generation.bump_users(["alice"])
+    generation.bump_scopes([alice])
     assert cache.get("alice", now) is None
     assert cache.get("bob", now) == "b" and cache.get("everyone", now) == "e"
+    cache.put("alice", "a2", cache.mark(), scopes=[alice, team, FLAGS_SCOPE])
+    generation.bump_scopes([team])  # the team's roles changed: its members' entries end
+    assert cache.get("alice", now) is None and cache.get("bob", now) == "b"
+    generation.bump_scopes([FLAGS_SCOPE])  # an instance flag: every user's view shows it
+    assert cache.get("bob", now) is None and cache.get("everyone", now) == "e"
+    cache.put("bob", "b2", cache.mark(), scopes=[bob])
     generation.bump()
     assert cache.get("bob", now) is None and cache.get("everyone", now) is None
 
@@ -324,10 +338,12 @@ def test_processes_sharing_a_file_see_each_others_bumps(tmp_path: Path) -> None:
     theirs.bump()
     assert mine.stamp() != seen
     assert mine.reliable and theirs.reliable
-    alice, bob, epoch = mine.user_stamp("alice"), mine.user_stamp("bob"), mine.epoch()
-    theirs.bump_users(["alice"])
-    assert mine.user_stamp("alice") != alice and mine.epoch() != epoch
-    assert mine.user_stamp("bob") == bob or zlib.crc32(b"bob") % 4096 == zlib.crc32(b"alice") % 4096
+    a, b = slot(user_scope("alice")), slot(user_scope("bob"))
+    assert a != b  # else this test would prove nothing about bob
+    alice, bob, epoch = mine.slot_stamps((a,)), mine.slot_stamps((b,)), mine.epoch()
+    theirs.bump_scopes([user_scope("alice")])
+    assert mine.slot_stamps((a,)) != alice and mine.epoch() != epoch
+    assert mine.slot_stamps((b,)) == bob
 
 
 async def test_postgres_notify_reaches_another_process_and_a_lost_listener_disables_caching(
@@ -348,20 +364,21 @@ async def test_postgres_notify_reaches_another_process_and_a_lost_listener_disab
         assert reader.stamp() != before
         # A change that concerns one user only (a sign-in's bookkeeping) names them.
         uid = new_id()
-        stamp, alice = reader.stamp(), reader.user_stamp(uid)
+        own = (slot(user_scope(uid)),)
+        stamp, alice = reader.stamp(), reader.slot_stamps(own)
         async with writer.transaction() as db:
             db.add(User(id=uid, username=f"{uid}@example.com", username_key=f"{uid}@example.com"))
         async with writer.transaction() as db:
             found = (await db.scalars(select(User).where(User.id == uid))).one()
             found.seen_at = utcnow()
         for _ in range(200):
-            if reader.user_stamp(uid) != alice:
+            if reader.slot_stamps(own) != alice:
                 break
             await asyncio.sleep(0.01)
-        assert reader.user_stamp(uid) != alice
-        # ... the insert was a change for everyone, the bookkeeping only alice's:
+        assert reader.slot_stamps(own) != alice
+        # ... a new user concerns nobody's cached answers yet, the bookkeeping only alice's:
         settled = reader.stamp()
-        assert settled != stamp
+        assert settled == stamp
         async with writer.transaction() as db:
             found = (await db.scalars(select(User).where(User.id == uid))).one()
             found.last_login_at = utcnow()
@@ -394,7 +411,7 @@ async def test_a_sign_in_on_postgres_announces_its_user_once_and_only_at_commit(
     pg_url: str,
 ) -> None:
     """The sign-in's one statement sends the commit's notice itself: other processes hear
-    `users:<id>` once the transaction commits, nothing if it rolls back, and the commit sends
+    `scopes:user:<id>` once the transaction commits, nothing if it rolls back, and the commit sends
     no notice of its own (PostgreSQL would fold a second identical one into the first, but
     it would cost a round trip)."""
     import asyncpg
@@ -446,7 +463,7 @@ async def test_a_sign_in_on_postgres_announces_its_user_once_and_only_at_commit(
                 break
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)  # time for a second notice, were there one
-        assert heard == [f"users:{user.id}"]
+        assert heard == [f"scopes:user:{user.id}"]
     finally:
         await listener.close()
         await security.close()

@@ -49,9 +49,13 @@ class Grants:
         self,
         grants: Iterable[Grant],
         custom_roles: Mapping[tuple[str, str], frozenset[str]] | None = None,
+        teams: Iterable[str] = (),
     ) -> None:
         self.grants = tuple(grants)
         self._custom = dict(custom_roles or {})
+        # Every team the subject is in, whether or not it grants anything yet: a cached
+        # answer for this subject depends on them all (identity/principals.scopes_of).
+        self.teams = frozenset(teams)
         by_key: dict[str, set[str]] = defaultdict(set)
         for grant in self.grants:
             by_key[grant.scope.key] |= self.permissions_of(grant)
@@ -107,6 +111,10 @@ class Grants:
     def has_system_role(self) -> bool:
         return any(g.scope.type is ScopeType.SYSTEM for g in self.grants)
 
+    def custom_roles(self) -> set[tuple[str, str]]:
+        """(organization, name) of every grant whose role is not a built-in one."""
+        return {(g.scope.organization_id or "", g.role) for g in self.grants if g.role not in ROLES}
+
 
 ALL_POWERFUL = Grants(
     [Grant("SYSTEM_ADMIN", Scope(ScopeType.SYSTEM), "system", "system", "builtin")]
@@ -154,7 +162,7 @@ async def load_user_grants(db: AsyncSession, user_id: str) -> Grants:
         )
         for org, role in memberships
     ]
-    teams = select(TeamMember.team_id).where(TeamMember.user_id == user_id)
+    teams = list(await db.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)))
     bindings = await db.scalars(
         select(RoleBinding).where(
             or_(
@@ -164,7 +172,7 @@ async def load_user_grants(db: AsyncSession, user_id: str) -> Grants:
         )
     )
     grants.extend(_binding_grant(b) for b in bindings)
-    return await _with_custom_roles(db, grants)
+    return await _with_custom_roles(db, grants, teams)
 
 
 async def load_token_grants(db: AsyncSession, token_id: str) -> Grants:
@@ -176,10 +184,12 @@ async def load_token_grants(db: AsyncSession, token_id: str) -> Grants:
     return await _with_custom_roles(db, [_binding_grant(b) for b in bindings])
 
 
-async def _with_custom_roles(db: AsyncSession, grants: list[Grant]) -> Grants:
+async def _with_custom_roles(
+    db: AsyncSession, grants: list[Grant], teams: Iterable[str] = ()
+) -> Grants:
     custom_orgs = {g.scope.organization_id for g in grants if g.role not in ROLES}
     custom = await _custom_roles(db, {o for o in custom_orgs if o})
-    return Grants(grants, custom)
+    return Grants(grants, custom, teams)
 
 
 class Holder(NamedTuple):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,16 +18,39 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from tenantry.config import Settings
-from tenantry.db.generation import CHANNEL, USERS_PREFIX, Generation, generation_for
+from tenantry.db.generation import (
+    CHANNEL,
+    FLAGS_SCOPE,
+    MAX_PAYLOAD,
+    SCOPE_SEPARATOR,
+    SCOPES_PREFIX,
+    Generation,
+    generation_for,
+    role_scope,
+    team_scope,
+    token_scope,
+    user_scope,
+)
 from tenantry.errors import DomainError
 
 CHANGED = "tenantry.changed"
-USERS_CHANGED = "tenantry.users_changed"
+SCOPES_CHANGED = "tenantry.scopes_changed"
 GENERATION = "tenantry.generation"
 NOTIFY = "tenantry.notify"
 ANNOUNCED = "tenantry.announced"
 # Execution option for writes that change nothing a cache derives from (token use stamps).
 UNTRACKED = "tenantry_untracked"
+# Execution option naming the only scopes (db/generation.py) a bulk statement's rows concern,
+# e.g. `delete(RoleBinding).where(subject = user)` → {user_scope(user)}. Without it (or
+# UNTRACKED), a statement that is not a SELECT may concern anything.
+SCOPED = "tenantry_scopes"
+
+
+def scoped(*scopes: str) -> dict[str, Any]:
+    """Execution options for a bulk statement whose rows concern only `scopes` (none: rows
+    no cached answer is derived from)."""
+    return {SCOPED: frozenset(scopes)}
+
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -70,53 +93,66 @@ def make_engine(settings: Settings) -> AsyncEngine:
 
 class TrackedSession(Session):
     """Remembers what this transaction wrote that caches of the directory derive from:
-    `info[CHANGED]` for anything that may concern everyone, `info[USERS_CHANGED]` for the
-    users whose own bookkeeping alone changed (a sign-in, a session token). Conservative: any
-    flush or statement other than a SELECT counts as CHANGED, except new audit rows, the
-    cases below and statements marked UNTRACKED."""
-
-
-_APPEND_ONLY = frozenset({"audit_events"})
-# Columns of a user that no other user's cached answers depend on.
-_USER_BOOKKEEPING = frozenset(
-    {
-        "login_attempts",
-        "locked_until",
-        "first_login_at",
-        "last_login_at",
-        "seen_at",
-        "password_hash",
-    }
-)
+    `info[SCOPES_CHANGED]`, the scopes (db/generation.py) its rows concern, or
+    `info[CHANGED]` when a row may concern anyone. Conservative: a table or statement this
+    module does not know the scopes of counts as CHANGED (see `_row_scopes`)."""
 
 
 @event.listens_for(TrackedSession, "after_flush")
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:
-    users: set[str] = session.info.setdefault(USERS_CHANGED, set())
-    if session.deleted:
-        session.info[CHANGED] = True
-    for obj in (*session.new, *session.dirty):
-        table = type(obj).__table__.name
-        if table in _APPEND_ONLY or (obj in session.dirty and not session.is_modified(obj)):
-            continue
-        owner = _sole_user(obj, table, is_new=obj in session.new)
-        if owner is None:
+    scopes: set[str] = session.info.setdefault(SCOPES_CHANGED, set())
+    for obj, state in _written(session):
+        found = _row_scopes(obj, type(obj).__table__.name, state)
+        if found is None:
             session.info[CHANGED] = True
-        else:
-            users.add(owner)
+            return
+        scopes |= found
 
 
-def _sole_user(obj: object, table: str, *, is_new: bool) -> str | None:
-    """The one user a written row concerns alone, if it does (None: it may concern anyone).
-    A token (new, revoked, refreshed) concerns the user it belongs to; a user row, when
-    only their bookkeeping columns changed."""
-    if table == "tokens":
-        return getattr(obj, "user_id", None)
-    if table == "users" and not is_new:
-        changed = {a.key for a in inspect(obj).attrs if a.history.has_changes()}
-        if changed <= _USER_BOOKKEEPING:
-            return str(getattr(obj, "id", None))
+def _written(session: Session) -> Iterator[tuple[Any, str]]:
+    yield from ((obj, "new") for obj in session.new)
+    yield from ((obj, "dirty") for obj in session.dirty if session.is_modified(obj))
+    yield from ((obj, "deleted") for obj in session.deleted)
+
+
+# Rows no cached answer is derived from.
+_UNCACHED = frozenset({"audit_events", "holder_counts"})
+# Rows whose own fields no cached answer shows, but whose deletion cascades in the database
+# (unseen here) to rows that answers do derive from.
+_CASCADING = frozenset({"organizations", "workspaces", "deployments"})
+
+
+def _row_scopes(obj: Any, table: str, state: str) -> set[str] | None:
+    """The scopes a written row concerns (None: it may concern anyone). New rows of a user or
+    team concern nobody yet: no cached answer can mention what did not exist."""
+    if table in _UNCACHED or (table in _CASCADING and state != "deleted"):
+        return set()
+    if table in ("users", "teams"):
+        if state == "new":
+            return set()
+        return {(user_scope if table == "users" else team_scope)(obj.id)}
+    if table in ("memberships", "team_members", "user_feature_flags"):
+        return {user_scope(obj.user_id)}
+    if table == "tokens" and obj.user_id is not None:
+        return {user_scope(obj.user_id)}
+    if table == "role_bindings":
+        return {_SUBJECT_SCOPES[obj.subject_type](obj.subject_id)}
+    if table == "invites":
+        return {user_scope(u) for u in _values(obj, "user_id") if u is not None}
+    if table == "custom_roles":
+        return {role_scope(obj.organization_id, n) for n in _values(obj, "name")}
+    if table == "feature_flags":
+        return {FLAGS_SCOPE}
     return None
+
+
+_SUBJECT_SCOPES = {"user": user_scope, "team": team_scope, "token": token_scope}
+
+
+def _values(obj: Any, attribute: str) -> set[Any]:
+    """An attribute's value now and before this flush (a renamed role, a re-bound invite)."""
+    history = inspect(obj).attrs[attribute].history
+    return {getattr(obj, attribute), *history.deleted}
 
 
 @event.listens_for(TrackedSession, "do_orm_execute")
@@ -126,7 +162,11 @@ def _on_execute(state: ORMExecuteState) -> None:
     statement = state.statement
     if isinstance(statement, TextClause) and _READ_ONLY_SQL.match(statement.text):
         return
-    state.session.info[CHANGED] = True
+    scoped = state.execution_options.get(SCOPED)
+    if scoped is None:
+        state.session.info[CHANGED] = True
+    else:
+        state.session.info.setdefault(SCOPES_CHANGED, set()).update(scoped)
 
 
 _READ_ONLY_SQL = re.compile(r"\s*(SELECT|SHOW|EXPLAIN)\b", re.IGNORECASE)
@@ -138,29 +178,40 @@ def _before_commit(session: Session) -> None:
     if not session.info.get(NOTIFY):
         return
     # Delivered to every listening process when, and only if, this transaction commits.
-    notify = text("SELECT pg_notify(:c, :p)")
-    untracked = {UNTRACKED: True}
-    if session.info.get(CHANGED):
-        session.execute(notify, {"c": CHANNEL, "p": ""}, execution_options=untracked)
-    elif users := session.info.get(USERS_CHANGED, set()) - session.info.get(ANNOUNCED, set()):
-        payload = USERS_PREFIX + ",".join(sorted(users))
-        session.execute(notify, {"c": CHANNEL, "p": payload}, execution_options=untracked)
+    payload = _notice(session.info)
+    if payload is not None:
+        notify = text("SELECT pg_notify(:c, :p)")
+        session.execute(notify, {"c": CHANNEL, "p": payload}, execution_options={UNTRACKED: True})
+
+
+def _notice(info: dict[str, Any]) -> str | None:
+    """What to NOTIFY: "" (anything changed), the changed scopes, or None (nothing to say)."""
+    if info.get(CHANGED):
+        return ""
+    scopes = info.get(SCOPES_CHANGED, set()) - info.get(ANNOUNCED, set())
+    if not scopes:
+        return None
+    payload = SCOPES_PREFIX + SCOPE_SEPARATOR.join(sorted(scopes))
+    if len(payload.encode()) > MAX_PAYLOAD:
+        info[CHANGED] = True  # too many to name: this process bumps everything too
+        return ""
+    return payload
 
 
 @event.listens_for(TrackedSession, "after_commit")
 def _after_commit(session: Session) -> None:
     session.info.pop(ANNOUNCED, None)
-    users = session.info.pop(USERS_CHANGED, None)
+    scopes = session.info.pop(SCOPES_CHANGED, None)
     if session.info.pop(CHANGED, False):
         session.info[GENERATION].bump()
-    elif users:
-        session.info[GENERATION].bump_users(users)
+    elif scopes:
+        session.info[GENERATION].bump_scopes(scopes)
 
 
 @event.listens_for(TrackedSession, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(CHANGED, None)
-    session.info.pop(USERS_CHANGED, None)
+    session.info.pop(SCOPES_CHANGED, None)
     session.info.pop(ANNOUNCED, None)
 
 
@@ -170,14 +221,15 @@ def wrote_for_user(session: AsyncSession, user_id: str, *, announced: bool = Fal
     user, just as after an ORM flush of the same rows. `announced`: the caller's own
     statement already ran `pg_notify` with `user_notice(user_id)` in this transaction
     (delivered at commit all the same), so the commit need not send it again."""
-    session.info.setdefault(USERS_CHANGED, set()).add(user_id)
+    scope = user_scope(user_id)
+    session.info.setdefault(SCOPES_CHANGED, set()).add(scope)
     if announced:
-        session.info.setdefault(ANNOUNCED, set()).add(user_id)
+        session.info.setdefault(ANNOUNCED, set()).add(scope)
 
 
 def user_notice(user_id: str) -> dict[str, str]:
     """`channel` and `payload` for `pg_notify`: a change that concerns this user alone."""
-    return {"channel": CHANNEL, "payload": USERS_PREFIX + user_id}
+    return {"channel": CHANNEL, "payload": SCOPES_PREFIX + user_scope(user_id)}
 
 
 def _used(session: AsyncSession) -> bool:

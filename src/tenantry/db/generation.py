@@ -29,6 +29,7 @@ import struct
 import tempfile
 import time
 import zlib
+from array import array
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,29 +38,61 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger("tenantry.generation")
 CHANNEL = "tenantry_directory"
-USERS_PREFIX = "users:"  # a NOTIFY payload naming the only users a change concerns
-SLOTS = 4096  # per-user stamps in the shared file: users share a slot by hash (harmless)
+# A NOTIFY payload naming the only scopes a change concerns, one per line; an empty payload
+# means "anything may have changed".
+SCOPES_PREFIX = "scopes:"
+SCOPE_SEPARATOR = "\n"
+MAX_PAYLOAD = 7_900  # PostgreSQL refuses NOTIFY payloads of 8 000 bytes: beyond, say "anything"
+# Per-scope stamps: scopes share a slot by hash, which only ever costs an extra miss. 65 536
+# slots keep that rare with tens of thousands of callers (512 KiB of shared file).
+SLOTS = 65_536
 FILE_SIZE = 16 + 8 * SLOTS
-
-
-def _slot(user_id: str) -> int:
-    return 16 + 8 * (zlib.crc32(user_id.encode()) % SLOTS)
-
-
 RETRY_SECONDS = 5.0
+
+# What a cached answer can depend on, and so what a change can name (see db/engine.py for
+# the rows that name each, identity/principals.py for the scopes an answer depends on).
+FLAGS_SCOPE = "flags"  # the instance's feature flags, which every user's view shows
+
+
+def user_scope(user_id: str) -> str:
+    """The user's row, memberships, own role bindings, teams joined, tokens, invites, flags."""
+    return f"user:{user_id}"
+
+
+def team_scope(team_id: str) -> str:
+    """The team's row and its role bindings (which every member holds)."""
+    return f"team:{team_id}"
+
+
+def token_scope(token_id: str) -> str:
+    """An API token's own role bindings."""
+    return f"token:{token_id}"
+
+
+def role_scope(organization_id: str, name: str) -> str:
+    """A custom role of an organization, by name (what its holders' bindings name)."""
+    return f"role:{organization_id}:{name}"
+
+
+def slot(scope: str) -> int:
+    return zlib.crc32(scope.encode()) % SLOTS
+
+
+def _offset(index: int) -> int:
+    return 16 + 8 * index
 
 
 class Generation:
     """Process-local only: right for one process (SQLite in memory, the CLI).
 
-    Besides the stamp for any change, each user has a stamp of their own for changes that
-    concern nobody else (a sign-in's bookkeeping, their session tokens), and an *epoch*
-    counts every such change: a sign-in then empties only that user's entries."""
+    Besides the stamp for any change, each scope (a user, a team, a custom role, …) has a
+    stamp of its own, for changes that concern only what depends on it; and an *epoch* counts
+    every such change, so that a load that overlapped one is not kept (see identity/cache)."""
 
     def __init__(self) -> None:
         self._local = 0
         self._epoch = 0
-        self._users: dict[str, int] = {}
+        self._scopes = array("Q", bytes(8 * SLOTS))
 
     @property
     def reliable(self) -> bool:
@@ -70,21 +103,23 @@ class Generation:
         return self._local
 
     def bump(self) -> None:
-        """After a commit that may have changed the directory."""
+        """After a commit that may have changed anything."""
         self._local += 1
 
     def epoch(self) -> Any:
-        """Changes with every user-scoped change (read it before and after a load)."""
+        """Changes with every scoped change (read it before and after a load)."""
         return self._epoch
 
-    def user_stamp(self, user_id: str) -> Any:
-        return self._users.get(user_id, 0)
+    def slot_stamps(self, slots: tuple[int, ...]) -> tuple[Any, ...]:
+        """The stamps of these scope slots (`slot(scope)`), in order."""
+        scopes = self._scopes
+        return tuple([scopes[i] for i in slots])
 
-    def bump_users(self, user_ids: Iterable[str]) -> None:
-        """After a commit whose changes concern only these users."""
+    def bump_scopes(self, scopes: Iterable[str]) -> None:
+        """After a commit whose changes concern only what depends on these scopes."""
         self._epoch += 1
-        for user_id in user_ids:
-            self._users[user_id] = self._users.get(user_id, 0) + 1
+        for scope in scopes:
+            self._scopes[slot(scope)] += 1
 
     async def ensure_started(self) -> None:
         """Start following other processes' changes, if this kind of generation does."""
@@ -132,21 +167,24 @@ class FileGeneration(Generation):
     def epoch(self) -> Any:
         return (self._epoch, self.shared_epoch())
 
-    def user_stamp(self, user_id: str) -> Any:
-        return (self._users.get(user_id, 0), self.shared_user_stamp(user_id))
+    def slot_stamps(self, slots: tuple[int, ...]) -> tuple[Any, ...]:
+        return tuple(zip(super().slot_stamps(slots), self.shared_slot_stamps(slots), strict=True))
 
     def shared_epoch(self) -> int | None:
-        """The user-scoped change counter in the file (None: the file cannot be used)."""
+        """The scoped change counter in the file (None: the file cannot be used)."""
         return self._read(8)
 
-    def shared_user_stamp(self, user_id: str) -> int | None:
-        return self._read(_slot(user_id))
+    def shared_slot_stamps(self, slots: tuple[int, ...]) -> tuple[int | None, ...]:
+        mapped = self._mapped()
+        if mapped is None:
+            return (None,) * len(slots)
+        return tuple([struct.unpack_from("<Q", mapped, _offset(i))[0] for i in slots])
 
-    def bump_users(self, user_ids: Iterable[str]) -> None:
-        ids = list(user_ids)
-        super().bump_users(ids)
-        for user_id in ids:
-            self._write(_slot(user_id))
+    def bump_scopes(self, scopes: Iterable[str]) -> None:
+        names = list(scopes)
+        super().bump_scopes(names)
+        for scope in names:
+            self._write(_offset(slot(scope)))
         self._write(8)  # the epoch last: a reader that sees it sees the slots too
 
     def _read(self, offset: int) -> int | None:
@@ -202,11 +240,11 @@ class NotifyGeneration(Generation):
         self.bump()  # anything may have changed while nobody was listening
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload.startswith(USERS_PREFIX):
+        if payload.startswith(SCOPES_PREFIX):
             # This process's counters only (as `_local` below): the writer bumped its own host's
             # file, and every process here hears the same notification, so the overrides that
             # also write this host's file would only invalidate its workers a second time.
-            Generation.bump_users(self, payload[len(USERS_PREFIX) :].split(","))
+            Generation.bump_scopes(self, payload[len(SCOPES_PREFIX) :].split(SCOPE_SEPARATOR))
         else:
             self._local += 1
 
@@ -248,13 +286,14 @@ class HostAndNotifyGeneration(NotifyGeneration):
     def epoch(self) -> Any:
         return (self._epoch, self._host.shared_epoch())
 
-    def user_stamp(self, user_id: str) -> Any:
-        return (self._users.get(user_id, 0), self._host.shared_user_stamp(user_id))
+    def slot_stamps(self, slots: tuple[int, ...]) -> tuple[Any, ...]:
+        own = Generation.slot_stamps(self, slots)
+        return tuple(zip(own, self._host.shared_slot_stamps(slots), strict=True))
 
-    def bump_users(self, user_ids: Iterable[str]) -> None:
-        ids = list(user_ids)
-        super().bump_users(ids)
-        self._host.bump_users(ids)
+    def bump_scopes(self, scopes: Iterable[str]) -> None:
+        names = list(scopes)
+        super().bump_scopes(names)
+        self._host.bump_scopes(names)
 
     async def close(self) -> None:
         await super().close()

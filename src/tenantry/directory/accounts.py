@@ -23,6 +23,8 @@ from tenantry.authz.catalogue import SYSTEM_ROLES
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.authz.system_roles import set_system_roles as write_system_roles
 from tenantry.clock import utcnow
+from tenantry.db.engine import scoped
+from tenantry.db.generation import user_scope
 from tenantry.db.models import RoleBinding, Token, User
 from tenantry.directory import email_change, users
 from tenantry.directory.users import UserFields
@@ -255,7 +257,7 @@ async def _end_other_sessions(db: AsyncSession, user_id: str, keep: str) -> None
             Token.id != keep,
         )
         .values(revoked_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, **scoped(user_scope(user_id)))
     )
 
 

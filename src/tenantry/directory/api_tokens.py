@@ -53,6 +53,8 @@ from tenantry.authz.catalogue import ORGANIZATION_ROLES, ROLE_PERMISSIONS
 from tenantry.authz.engine import scope_of
 from tenantry.authz.scopes import DEPTH, Scope, ScopeType
 from tenantry.clock import utcnow
+from tenantry.db.engine import scoped
+from tenantry.db.generation import token_scope
 from tenantry.db.models import CustomRole, Organization, RoleBinding, Token
 from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import members, organizations, tree
@@ -620,11 +622,13 @@ async def replace_api_token_roles(
     current = (await _bindings_of(db, org_id, [token.id]))[token.id]
     before = _token_roles(current)
     await db.execute(
-        delete(RoleBinding).where(
+        delete(RoleBinding)
+        .where(
             RoleBinding.subject_type == SUBJECT,
             RoleBinding.subject_id == token.id,
             RoleBinding.organization_id == org_id,
         )
+        .execution_options(**scoped(token_scope(token.id)))
     )
     for binding in bindings:
         binding.subject_id = token.id
@@ -678,11 +682,13 @@ async def delete_api_token(db: AsyncSession, actor: Principal, org_id: str, toke
     token = await _load(db, org_id, token_id, lock=True)
     _require(actor, token.scope_type or "", "delete", await _token_home(db, token), org_id)
     await db.execute(
-        delete(RoleBinding).where(
+        delete(RoleBinding)
+        .where(
             RoleBinding.subject_type == SUBJECT,
             RoleBinding.subject_id == token.id,
             RoleBinding.organization_id == org_id,
         )
+        .execution_options(**scoped(token_scope(token.id)))
     )
     details = {"name": token.name, "type": token.scope_type, "entityId": token.scope_id}
     await db.delete(token)

@@ -27,6 +27,8 @@ from tenantry.authz.catalogue import (
 )
 from tenantry.authz.scopes import ScopeType
 from tenantry.clock import utcnow
+from tenantry.db.engine import scoped
+from tenantry.db.generation import role_scope
 from tenantry.db.models import CustomRole, RoleBinding
 from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import organizations, tree
@@ -292,7 +294,10 @@ async def update_role(
                 RoleBinding.scope_type.in_(binding_scope_types(role.scope_type)),
             )
             .values(role=name)
-            .execution_options(synchronize_session=False)
+            .execution_options(
+                synchronize_session=False,
+                **scoped(role_scope(org_id, role.name), role_scope(org_id, name)),
+            )
         )
         role.name = name
     if is_strong_permission_set(set(permissions) - set(role.permissions)):

@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.audit.log import record
 from tenantry.authz.engine import Grants
 from tenantry.clock import iso_z, utcnow
+from tenantry.db.engine import scoped
+from tenantry.db.generation import user_scope
 from tenantry.db.models import User
 from tenantry.errors import FieldError, Forbidden, Invalid, NotFound, RateLimited
 from tenantry.identity import names
@@ -146,7 +148,7 @@ async def _claim(db: AsyncSession, secret: str) -> User:
         update(User)
         .where(User.id == user.id, User.pending_email_digest == secret_digest)
         .values(pending_email_digest=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, **scoped(user_scope(user.id)))
     )
     if int(getattr(result, "rowcount", 0) or 0) != 1:
         raise NotFound(REFUSED)

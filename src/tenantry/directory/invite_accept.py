@@ -36,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.audit.log import record
 from tenantry.authz.engine import Grants
 from tenantry.clock import utcnow
+from tenantry.db.engine import scoped
+from tenantry.db.generation import user_scope
 from tenantry.db.models import Invite, Membership, User
 from tenantry.directory import organizations
 from tenantry.directory.invites import LINK_PREFIX
@@ -117,7 +119,11 @@ async def _claim(db: AsyncSession, secret: str) -> Invite:
         update(Invite)
         .where(Invite.id == invite.id, Invite.accepted_at.is_(None), Invite.expires_at > now)
         .values(accepted_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(
+            synchronize_session=False,
+            # Only the account it is bound to shows a pending invite (directory/me.py).
+            **scoped(*([user_scope(invite.user_id)] if invite.user_id else [])),
+        )
     )
     if int(getattr(result, "rowcount", 0) or 0) != 1:
         raise NotFound(REFUSED)

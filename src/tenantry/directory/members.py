@@ -23,6 +23,8 @@ from tenantry.authz.catalogue import (
 )
 from tenantry.authz.scopes import SYSTEM_SCOPE, ScopeType
 from tenantry.clock import utcnow
+from tenantry.db.engine import scoped
+from tenantry.db.generation import user_scope
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
 from tenantry.db.models.directory import HolderCount, TeamMember
 from tenantry.db.paging import Page, check_window, order_by, parse_sorts
@@ -481,9 +483,9 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
     current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
     await _drop_user_bindings(db, org_id, user_id, current)
     await db.execute(
-        delete(TeamMember).where(
-            TeamMember.organization_id == org_id, TeamMember.user_id == user_id
-        )
+        delete(TeamMember)
+        .where(TeamMember.organization_id == org_id, TeamMember.user_id == user_id)
+        .execution_options(**scoped(user_scope(user_id)))
     )
     before = roleset_from_bindings(membership.role, current)
     await db.delete(membership)
@@ -509,11 +511,13 @@ async def _drop_user_bindings(
     that these and any bindings about to be written (`touched`) move."""
     await lock_holder_counts(db, org_id, touched)
     await db.execute(
-        delete(RoleBinding).where(
+        delete(RoleBinding)
+        .where(
             RoleBinding.subject_type == "user",
             RoleBinding.subject_id == user_id,
             RoleBinding.organization_id == org_id,
         )
+        .execution_options(**scoped(user_scope(user_id)))
     )
 
 
@@ -559,7 +563,9 @@ async def lock_holder_counts(
     if not keys or db.get_bind().dialect.name != "postgresql":
         return
     rows = [{"organization_id": org_id, "kind": k, "key": v, "holders": 0} for k, v in keys]
-    await db.execute(pg_insert(HolderCount).values(rows).on_conflict_do_nothing())
+    await db.execute(
+        pg_insert(HolderCount).values(rows).on_conflict_do_nothing().execution_options(**scoped())
+    )
     await db.execute(
         select(HolderCount.kind)
         .where(

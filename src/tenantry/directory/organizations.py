@@ -12,6 +12,7 @@ from tenantry.audit.log import record
 from tenantry.authz import scopes
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
+from tenantry.db.engine import scoped
 from tenantry.db.models import Deployment, Membership, Organization, Workspace
 from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory.subjects import Subjects, load_subjects
@@ -62,6 +63,7 @@ async def adjust_member_count(db: AsyncSession, org_id: str, delta: int) -> None
         update(Organization)
         .where(Organization.id == org_id)
         .values(member_count=Organization.member_count + delta)
+        .execution_options(**scoped())  # no cached answer shows the count
     )
 
 

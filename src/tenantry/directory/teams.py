@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.audit.log import record
 from tenantry.authz import scopes
 from tenantry.clock import utcnow
+from tenantry.db.engine import scoped
+from tenantry.db.generation import team_scope
 from tenantry.db.models import Membership, RoleBinding, Team, TeamMember, User
 from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import members, organizations
@@ -311,13 +313,20 @@ async def delete_team(db: AsyncSession, actor: Principal, org_id: str, team_id: 
     actor.require("organization.teams.delete", scopes.organization(org_id))
     team = await _load(db, org_id, team_id, lock=True)
     await db.execute(
-        delete(RoleBinding).where(
+        delete(RoleBinding)
+        .where(
             RoleBinding.subject_type == "team",
             RoleBinding.subject_id == team_id,
             RoleBinding.organization_id == org_id,
         )
+        .execution_options(**scoped(team_scope(team_id)))
     )
-    await db.execute(delete(TeamMember).where(TeamMember.team_id == team_id))
+    # Every member's cached answers depend on the team's scope (its members hold it).
+    await db.execute(
+        delete(TeamMember)
+        .where(TeamMember.team_id == team_id)
+        .execution_options(**scoped(team_scope(team_id)))
+    )
     name = team.name
     await db.delete(team)
     await db.flush()
@@ -440,11 +449,13 @@ async def replace_team_roles(
     )
     await guard_strong_grants(db, actor, org_id, roles, before)
     await db.execute(
-        delete(RoleBinding).where(
+        delete(RoleBinding)
+        .where(
             RoleBinding.subject_type == "team",
             RoleBinding.subject_id == team_id,
             RoleBinding.organization_id == org_id,
         )
+        .execution_options(**scoped(team_scope(team_id)))
     )
     db.add_all(new_bindings)
     _touch(team, actor)

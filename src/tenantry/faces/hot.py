@@ -121,7 +121,7 @@ class HotPathMiddleware:
         elif isinstance(answer, HotAnswer):
             token = answer.principal.token
             if token is not None:
-                self.cache.put(key, answer, mark, answer.deadline(), token.user_id)
+                self.cache.put(key, answer, mark, answer.deadline(), answer.principal.scopes)
             await _send(send, answer)
         else:
             await answer(scope, receive, send)

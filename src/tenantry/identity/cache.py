@@ -1,8 +1,11 @@
 """Per-process cache of who a token is and what the caller's own view looks like.
 
-Every entry is tagged with the directory's generation stamp (db/generation.py) read *before*
-the entry was loaded, and is used only while the stamp is unchanged: any committed change to
-users, roles, memberships, teams or tokens — in any worker — makes every older entry unusable.
+Every entry names the scopes it was derived from (db/generation.py: its user, the teams they
+are in, the custom roles they hold, the instance's flags; an API token's own bindings) and is
+used only while none of them changed, in any worker or host; a change the writer could not
+scope (deleting an organization) ends every entry. A change is seen from the writer's commit
+on: an entry is kept only if its load began after every change the load could have missed
+(the generation's stamp and epoch are read before the load and checked before keeping it).
 Entries also carry the moment they stop being true by themselves (a token's expiry, an
 elevation ending, an invite expiring), so time alone never serves a stale answer.
 
@@ -14,14 +17,15 @@ callers than `max_entries` keeps its busiest ones warm instead of losing them al
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tenantry.db.generation import Generation
+from tenantry.db.generation import Generation, slot
 from tenantry.identity.principals import Principal
 
-MAX_ENTRIES = 50_000
+MAX_ENTRIES = 200_000  # TENANTRY_CACHE_ENTRIES
 
 
 @dataclass(slots=True, frozen=True)
@@ -36,8 +40,8 @@ class Mark:
 class _Entry:
     value: Any
     valid_until: datetime | None
-    user_id: str | None  # whose own changes (a sign-in, their tokens) end it, if anyone's
-    user_stamp: Any
+    slots: tuple[int, ...]  # the scope slots (db/generation.slot) whose changes end it
+    stamps: tuple[Any, ...]  # their stamps when it was kept
 
 
 class AuthCache:
@@ -87,8 +91,7 @@ class AuthCache:
         if entry is None:
             return None
         if (entry.valid_until is not None and entry.valid_until <= now) or (
-            entry.user_id is not None
-            and entry.user_stamp != self.generation.user_stamp(entry.user_id)
+            entry.slots and self.generation.slot_stamps(entry.slots) != entry.stamps
         ):
             self.dropped += 1
             del self._entries[key]
@@ -102,10 +105,11 @@ class AuthCache:
         value: Any,
         mark: Mark,
         valid_until: datetime | None = None,
-        user_id: str | None = None,
+        scopes: Iterable[str] = (),
     ) -> None:
-        """Keep `value`, loaded since `mark`, unless anything changed meanwhile. With no
-        user-scoped change since the mark, the user's stamp now is the one the load saw."""
+        """Keep `value`, loaded since `mark`, until its `scopes` or anything beyond them
+        change. Kept only if nothing at all changed meanwhile (the mark's epoch): then the
+        scopes' stamps now are the ones the load saw."""
         if not self.enabled or mark.stamp is None or mark != self.mark():
             return  # off, or changed while loading: the value may already be stale
         if mark.stamp != self._stamp:
@@ -114,8 +118,9 @@ class AuthCache:
             self._stamp = mark.stamp
         elif key not in self._entries and len(self._entries) >= self.max_entries:
             self._entries.popitem(last=False)
-        user_stamp = self.generation.user_stamp(user_id) if user_id is not None else None
-        self._entries[key] = _Entry(value, valid_until, user_id, user_stamp)
+        slots = tuple(sorted({slot(scope) for scope in scopes}))
+        stamps = self.generation.slot_stamps(slots)
+        self._entries[key] = _Entry(value, valid_until, slots, stamps)
         self._entries.move_to_end(key)
 
     def principal(self, digest: str, now: datetime) -> Principal | None:
@@ -126,4 +131,4 @@ class AuthCache:
         token = principal.token
         if token is not None:
             key = ("principal", digest)
-            self.put(key, principal, mark, token.expires_at, token.user_id)
+            self.put(key, principal, mark, token.expires_at, principal.scopes)

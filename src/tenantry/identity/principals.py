@@ -14,6 +14,7 @@ from tenantry.authz.catalogue import is_strong
 from tenantry.authz.engine import ALL_POWERFUL, Grants, load_token_grants, load_user_grants
 from tenantry.authz.scopes import Scope
 from tenantry.clock import utcnow
+from tenantry.db.generation import FLAGS_SCOPE, role_scope, team_scope, token_scope, user_scope
 from tenantry.db.models import Token, User
 from tenantry.errors import ElevationRequired, Forbidden, NotFound, Unauthenticated
 from tenantry.identity.policy import DEFAULT_POLICY, SecurityPolicy
@@ -34,6 +35,25 @@ class Principal:
     system: bool = False  # the CLI and bootstrap: trusted, all-powerful
     ceiling: Grants | None = None
     policy: SecurityPolicy = DEFAULT_POLICY
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """What a cached answer for this caller is derived from (db/generation.py): its
+        user (the API token's creator, whose grants cap it), their teams and custom roles,
+        the instance's flags, and an API token's own bindings."""
+        found = {FLAGS_SCOPE}
+        token = self.token
+        if self.user is not None:
+            found.add(user_scope(self.user.id))
+        elif token is not None:
+            found.add(token_scope(token.id))
+        if token is not None and token.user_id is not None:
+            found.add(user_scope(token.user_id))
+        for grants in (self.grants, self.ceiling):
+            if grants is not None:
+                found.update(team_scope(t) for t in grants.teams)
+                found.update(role_scope(org, name) for org, name in grants.custom_roles())
+        return tuple(found)
 
     @property
     def actor_id(self) -> str | None:
