@@ -154,7 +154,9 @@ async def _custom_roles(
 async def load_user_grants(db: AsyncSession, user_id: str) -> Grants:
     """Memberships, the user's own bindings and the bindings of every team they are in."""
     memberships = await db.execute(
-        select(Membership.organization_id, Membership.role).where(Membership.user_id == user_id)
+        select(Membership.organization_id, Membership.role)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.organization_id)
     )
     grants = [
         Grant(
@@ -164,12 +166,15 @@ async def load_user_grants(db: AsyncSession, user_id: str) -> Grants:
     ]
     teams = list(await db.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)))
     bindings = await db.scalars(
-        select(RoleBinding).where(
+        select(RoleBinding)
+        .where(
             or_(
                 (RoleBinding.subject_type == "user") & (RoleBinding.subject_id == user_id),
                 (RoleBinding.subject_type == "team") & RoleBinding.subject_id.in_(teams),
             )
         )
+        # A stable order, the same as directory.whoami's: the faces list roles in it.
+        .order_by(RoleBinding.id)
     )
     grants.extend(_binding_grant(b) for b in bindings)
     return await _with_custom_roles(db, grants, teams)

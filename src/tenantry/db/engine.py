@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import TextClause, event, inspect, text
+from sqlalchemy import TextClause, event, inspect, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -232,6 +233,11 @@ def user_notice(user_id: str) -> dict[str, str]:
     return {"channel": CHANNEL, "payload": SCOPES_PREFIX + user_scope(user_id)}
 
 
+async def _keep_as_is(_conn: Any) -> None:
+    """The read pool's connections only ever run single SELECTs outside a transaction:
+    nothing to reset between uses (asyncpg's default reset is a round trip per release)."""
+
+
 def _used(session: AsyncSession) -> bool:
     return session.in_transaction() or bool(session.new or session.dirty or session.deleted)
 
@@ -250,6 +256,8 @@ class Database:
             sync_session_class=TrackedSession,
             info={GENERATION: self.generation, NOTIFY: not settings.is_sqlite},
         )
+        self._read_pool: Any = None
+        self._read_pool_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -277,10 +285,36 @@ class Database:
             if _used(session) or session.identity_map:
                 await session.close()
 
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        """PostgreSQL only: one read-only statement, outside any ORM session, on a small pool
+        of asyncpg connections of its own (prepared once per connection, plain rows). For the
+        hot path's cold loads, where SQLAlchemy's session and result machinery would cost
+        several times the query itself. None when no row matches."""
+        pool = self._read_pool or await self._open_read_pool()
+        async with pool.acquire() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _open_read_pool(self) -> Any:
+        import asyncpg
+
+        async with self._read_pool_lock:
+            if self._read_pool is None:
+                dsn = make_url(self.settings.database_url).set(drivername="postgresql")
+                self._read_pool = await asyncpg.create_pool(
+                    dsn.render_as_string(hide_password=False),
+                    min_size=1,
+                    max_size=self.settings.db_pool_size,
+                    reset=_keep_as_is,
+                )
+        return self._read_pool
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
         await self.generation.close()
+        if self._read_pool is not None:
+            await self._read_pool.close()
+            self._read_pool = None
         await self.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -52,11 +53,12 @@ async def pending_invites_for(db: AsyncSession, user: User) -> list[Invite]:
     return list(rows)
 
 
-async def get_me(db: AsyncSession, actor: Principal) -> Me:
-    """Any authenticated user may read themselves; API tokens have no self."""
-    user = actor.user
-    if user is None:
-        raise Forbidden("this credential does not belong to a user")
+def me_of(
+    actor: Principal, invites: Sequence[Invite], feature_flags: Sequence[tuple[str, bool]]
+) -> Me:
+    """The caller's view from what was loaded with them (directory.whoami). Any
+    authenticated user may read themselves; API tokens have no self."""
+    user = _own(actor)
     grants = tuple(g for g in actor.grants.grants if g.subject_type == "user")
     primary = user.primary_organization_id or next(
         (g.scope.organization_id for g in grants if g.source == "membership"), None
@@ -64,7 +66,13 @@ async def get_me(db: AsyncSession, actor: Principal) -> Me:
     return Me(
         user=user,
         grants=grants,
-        invites=await pending_invites_for(db, user),
-        feature_flags=await feature_flags_for(db, user.id),
+        invites=list(invites),
+        feature_flags=list(feature_flags),
         organization_id=primary,
     )
+
+
+def _own(actor: Principal) -> User:
+    if actor.user is None:
+        raise Forbidden("this credential does not belong to a user")
+    return actor.user

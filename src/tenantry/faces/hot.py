@@ -28,9 +28,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tenantry.audit.log import current_request
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
+from tenantry.directory import whoami
+from tenantry.directory.whoami import CallerView
 from tenantry.errors import DomainError
 from tenantry.faces.credentials import AmbiguousCredential, raw_authorization
-from tenantry.faces.http import ErrorRenderer, reading_principal, request_context, status_for
+from tenantry.faces.http import ErrorRenderer, request_context, security, status_for
 from tenantry.identity.cache import AuthCache
 from tenantry.identity.principals import Principal
 from tenantry.identity.usage import touch
@@ -57,20 +59,26 @@ class HotAnswer:
 # A hot endpoint answers, or returns None to hand the request to the face's normal route.
 HotEndpoint = Callable[[Request], Awaitable[HotAnswer | None]]
 HotRoute = tuple[HotEndpoint, FastAPI]  # the endpoint, and the face whose errors it renders
-# A face's own view of its caller: the JSON body, and until when it holds by itself.
-View = Callable[[Request, Principal], Awaitable[tuple[bytes, datetime | None]]]
+# A face's own view of its caller, from what was loaded with them: the JSON body, and until
+# when it holds by itself.
+Body = Callable[[Request, Principal, CallerView], tuple[bytes, datetime | None]]
 
 
 async def answer(
-    request: Request, secret: str | None, view: View, headers: Headers = ()
+    request: Request, secret: str | None, body: Body, headers: Headers = ()
 ) -> HotAnswer | None:
     """What a hot endpoint does once it has looked for its face's credential: without one,
-    None (the normal route answers); with one, the caller (cached) and the face's view."""
+    None (the normal route answers); with one, the caller and their view (directory.whoami:
+    one statement on PostgreSQL), and the face's body of them."""
     if secret is None:
         return None
-    caller = await reading_principal(request, secret)
-    body, until = await view(request, caller)
-    return HotAnswer(body, caller, until, headers)
+    database: Database = request.app.state.database
+    if not database.generation.reliable:
+        await database.generation.ensure_started()
+    caller, found = await whoami.load(database, secret, security(request).policy)
+    await touch(database, caller)
+    data, until = body(request, caller, found)
+    return HotAnswer(data, caller, until, headers)
 
 
 class HotPathMiddleware:

@@ -83,3 +83,5 @@ async def touch(
     # token may be shared through the principal cache, which must see the new expiry.
     set_committed_value(token, "last_used_at", now)
     set_committed_value(token, "expires_at", _sliding_expiry(principal, token, now))
+    if principal.user is not None:  # a view built after this shows the new stamp
+        set_committed_value(principal.user, "seen_at", now)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Query, Request
 
-from tenantry.directory import me, members
+from tenantry.directory import me, members, whoami
 from tenantry.directory.members import DagRole, MemberQuery, RoleSet
 from tenantry.faces import hot
 from tenantry.faces.astro import render, schemas
@@ -31,19 +31,22 @@ SortItem = Annotated[str, Query(pattern=r"^(id|username|fullName|createdAt|updat
 async def get_self_user(request: Request, caller: Caller, createIfNotExist: bool = False) -> Any:
     """The caller: profile, roles across all scopes, pending invites and feature flags.
     `createIfNotExist` is accepted; a Tenantry token always belongs to an existing user."""
-    body, _ = await self_view(request, caller)
+    async with read_transaction(request) as db:
+        found = await whoami.view_of(db, caller)
+    body, _ = self_body(request, caller, found)
     return RawJSON(body)
 
 
 async def hot_self(request: Request) -> HotAnswer | None:
     """GET /v1/users/self on the hot path (faces/hot.py)."""
-    return await hot.answer(request, bearer_secret(request), self_view)
+    return await hot.answer(request, bearer_secret(request), self_body)
 
 
-async def self_view(request: Request, caller: Principal) -> tuple[bytes, datetime | None]:
+def self_body(
+    _request: Request, caller: Principal, found: whoami.CallerView
+) -> tuple[bytes, datetime | None]:
     """The body, and when it stops being true by itself (a pending invite expiring)."""
-    async with read_transaction(request) as db:
-        view = await me.get_me(db, caller)
+    view = me.me_of(caller, found.invites, found.feature_flags)
     expiry = min((i.expires_at for i in view.invites), default=None)
     return orjson.dumps(render.self_user(view)), expiry
 

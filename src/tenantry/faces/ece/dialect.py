@@ -197,8 +197,9 @@ def _own(actor: Principal) -> User:
         return actor.user
 
 
-async def current_user(db: AsyncSession, actor: Principal) -> EceUserView:
-    view = await _view(db, _own(actor))
+def current_user_of(actor: Principal, system_roles: tuple[str, ...]) -> EceUserView:
+    """The caller's view from what was loaded with them (directory.whoami)."""
+    view = EceUserView(_own(actor), system_roles)
     view.caller = actor
     return view
 

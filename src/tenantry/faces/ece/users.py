@@ -10,6 +10,7 @@ from fastapi import BackgroundTasks, Body, Depends, Path, Query, Request
 
 from tenantry.clock import utcnow
 from tenantry.config import Settings
+from tenantry.directory import whoami
 from tenantry.faces import hot
 from tenantry.faces.ece import dialect as ece_users
 from tenantry.faces.ece import render
@@ -32,20 +33,23 @@ UserBody = Annotated[Any, Body()]
 
 @router.get("/user", operation_id="get-current-user")
 async def get_current_user(request: Request, caller: Caller) -> Any:
-    body, _ = await current_user_view(request, caller)
+    async with read_transaction(request) as db:
+        found = await whoami.view_of(db, caller)
+    body, _ = current_user_body(request, caller, found)
     return RawJSON(body)
 
 
 async def hot_current_user(request: Request) -> HotAnswer | None:
     """GET /api/v1/user on the hot path (faces/hot.py) with an API key or bearer token;
     HTTP Basic and missing credentials take the normal route."""
-    return await hot.answer(request, token_secret(request), current_user_view)
+    return await hot.answer(request, token_secret(request), current_user_body)
 
 
-async def current_user_view(request: Request, caller: Principal) -> tuple[bytes, datetime | None]:
+def current_user_body(
+    _request: Request, caller: Principal, found: whoami.CallerView
+) -> tuple[bytes, datetime | None]:
     """The body, and when it stops being true by itself (elevated_permissions ending)."""
-    async with read_transaction(request) as db:
-        view = await ece_users.current_user(db, caller)
+    view = ece_users.current_user_of(caller, found.system_roles)
     until = caller.elevated_until
     return orjson.dumps(render.user(view)), until if until and until > utcnow() else None
 

@@ -218,14 +218,15 @@ class Me:
     active_sessions: int = 0
 
 
-async def me(db: AsyncSession, actor: Principal) -> Me:
-    """The caller as Unleash's GET /api/admin/user shows it."""
+def me_of(actor: Principal, active_sessions: int) -> Me:
+    """The caller as Unleash's GET /api/admin/user shows it, from what was loaded with them
+    (directory.whoami)."""
     permissions = translate_permissions(actor.grants)
     if actor.user is None:  # an API token acting as itself
         return Me(None, actor.token, permissions)
     state = unleash_state(actor.user)
     via_session = actor.token is not None and actor.token.kind == TokenKind.SESSION
-    active = await active_session_count(db, actor.user.id) if via_session else 0
+    active = active_sessions if via_session else 0
     return Me(
         actor.user,
         actor.token,

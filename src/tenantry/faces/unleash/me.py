@@ -9,6 +9,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from tenantry.directory import whoami
 from tenantry.faces import hot
 from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
@@ -34,20 +35,23 @@ _NO_STORE_RAW = tuple((name.encode(), value.encode()) for name, value in NO_STOR
 
 @router.get("/user")
 async def get_me(request: Request, caller: Caller) -> Any:
-    body, _ = await me_view(request, caller)
+    async with read_transaction(request) as db:
+        found = await whoami.view_of(db, caller)
+    body, _ = me_body(request, caller, found)
     return RawJSON(body, headers=dict(NO_STORE))
 
 
 async def hot_me(request: Request) -> HotAnswer | None:
     """GET /api/admin/user on the hot path (faces/hot.py); no credential at all takes the
     normal route, which answers Unleash's AuthenticationRequired."""
-    return await hot.answer(request, presented_secret(request), me_view, _NO_STORE_RAW)
+    return await hot.answer(request, presented_secret(request), me_body, _NO_STORE_RAW)
 
 
-async def me_view(request: Request, caller: Principal) -> tuple[bytes, datetime | None]:
+def me_body(
+    request: Request, caller: Principal, found: whoami.CallerView
+) -> tuple[bytes, datetime | None]:
     """The body; it holds until the directory changes (no deadline of its own)."""
-    async with read_transaction(request) as db:
-        view = await unleash_me.me(db, caller)
+    view = unleash_me.me_of(caller, found.active_sessions)
     return orjson.dumps(render.me(view, presented_secret(request))), None
 
 
