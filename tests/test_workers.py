@@ -320,3 +320,35 @@ async def test_session_ended_on_one_worker_is_refused_by_the_other(
     assert r.status_code == 204, r.text
     assert await status_of_self(a, session) == 401
     assert await status_of_self(b, session) == 401
+
+
+async def test_a_teams_new_role_on_one_worker_reaches_its_member_on_the_other(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], store: World
+) -> None:
+    """A scoped change (the team's scope, not the member's own) crosses workers too."""
+    a, b = clients
+    org = await store.org(f"Teams {secrets.token_hex(3)}")
+    ws = await store.workspace(org)
+    _, owner_token = await store.member(org, "ORGANIZATION_OWNER")
+    member, member_token = await store.member(org)
+    team = await store.team(org, members=[member])
+
+    async def projects(worker: httpx.AsyncClient) -> set[str]:
+        r = await worker.get("/api/admin/user", headers={"Authorization": member_token})
+        assert r.status_code == 200, r.text
+        return {p["project"] for p in r.json()["permissions"] if "project" in p}
+
+    for _ in range(3):
+        assert ws.id not in await projects(b)
+    roles = {
+        "organizationRole": "ORGANIZATION_MEMBER",
+        "workspaceRoles": [{"workspaceId": ws.id, "role": "WORKSPACE_OWNER"}],
+    }
+    r = await a.post(
+        f"/v1/organizations/{org.id}/teams/{team.id}/roles",
+        json=roles,
+        headers=bearer(owner_token),
+    )
+    assert r.status_code == 200, r.text
+    assert ws.id in await projects(b)
+    assert ws.id in await projects(a)

@@ -78,7 +78,9 @@ async def answer(
     caller, found = await whoami.load(database, secret, security(request).policy)
     await touch(database, caller)
     data, until = body(request, caller, found)
-    return HotAnswer(data, caller, until, headers)
+    # A copy of exactly its length: orjson's bytes keep the capacity of its output buffer
+    # (about 8 KiB for a 1 KiB body), which a cache of 100 000 answers would keep too.
+    return HotAnswer(bytes(memoryview(data)), caller, until, headers)
 
 
 class HotPathMiddleware:
