@@ -34,7 +34,7 @@ from tenantry.errors import DomainError
 from tenantry.faces.credentials import AmbiguousCredential, raw_authorization
 from tenantry.faces.http import ErrorRenderer, request_context, security, status_for
 from tenantry.identity.cache import AuthCache
-from tenantry.identity.principals import Principal
+from tenantry.identity.principals import Principal, for_bookkeeping
 from tenantry.identity.usage import touch
 
 log = logging.getLogger("tenantry.http")
@@ -46,9 +46,10 @@ class HotAnswer:
     """A 200 JSON answer, who it was for, and until when it holds by itself."""
 
     body: bytes
-    principal: Principal
+    principal: Principal  # only what recording the token's use needs (for_bookkeeping)
     valid_until: datetime | None = None
     headers: Headers = ()
+    scopes: tuple[str, ...] = ()  # what it derives from (Principal.scopes of the whole caller)
 
     def deadline(self) -> datetime | None:
         token = self.principal.token
@@ -80,7 +81,8 @@ async def answer(
     data, until = body(request, caller, found)
     # A copy of exactly its length: orjson's bytes keep the capacity of its output buffer
     # (about 8 KiB for a 1 KiB body), which a cache of 100 000 answers would keep too.
-    return HotAnswer(bytes(memoryview(data)), caller, until, headers)
+    slim = for_bookkeeping(caller)
+    return HotAnswer(bytes(memoryview(data)), slim, until, headers, caller.scopes)
 
 
 class HotPathMiddleware:
@@ -131,7 +133,7 @@ class HotPathMiddleware:
         elif isinstance(answer, HotAnswer):
             token = answer.principal.token
             if token is not None:
-                self.cache.put(key, answer, mark, answer.deadline(), answer.principal.scopes)
+                self.cache.put(key, answer, mark, answer.deadline(), answer.scopes)
             await _send(send, answer)
         else:
             await answer(scope, receive, send)
