@@ -168,7 +168,8 @@ class FileGeneration(Generation):
         return (self._epoch, self.shared_epoch())
 
     def slot_stamps(self, slots: tuple[int, ...]) -> tuple[Any, ...]:
-        return tuple(zip(super().slot_stamps(slots), self.shared_slot_stamps(slots), strict=True))
+        # One flat tuple (own stamps, then the file's): a cached entry keeps it.
+        return super().slot_stamps(slots) + self.shared_slot_stamps(slots)
 
     def shared_epoch(self) -> int | None:
         """The scoped change counter in the file (None: the file cannot be used)."""
@@ -287,8 +288,7 @@ class HostAndNotifyGeneration(NotifyGeneration):
         return (self._epoch, self._host.shared_epoch())
 
     def slot_stamps(self, slots: tuple[int, ...]) -> tuple[Any, ...]:
-        own = Generation.slot_stamps(self, slots)
-        return tuple(zip(own, self._host.shared_slot_stamps(slots), strict=True))
+        return Generation.slot_stamps(self, slots) + self._host.shared_slot_stamps(slots)
 
     def bump_scopes(self, scopes: Iterable[str]) -> None:
         names = list(scopes)
