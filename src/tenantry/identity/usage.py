@@ -103,26 +103,25 @@ async def write(db: AsyncSession, uses: Sequence[Use]) -> list[Use]:
     """Write the uses of distinct tokens in `db`'s transaction: last_used_at (and a session's
     slid expiry) where it is stale (a full TOUCH_INTERVAL old, as `needs_touch` says, so that
     a copy of the token loaded before another worker wrote it moves nothing), the users'
-    seen_at (never backwards), and one `token.first_use` audit row per
-    token whose last_used_at this transaction moved from NULL. Returns the uses whose rows
-    another transaction holds (PostgreSQL), to be tried again rather than waited for."""
+    seen_at (never backwards), and one `token.first_use` audit row per token whose
+    last_used_at was NULL under this transaction's lock. Returns the uses whose rows another
+    transaction holds (PostgreSQL), to be tried again rather than waited for."""
     store = _Postgres if db.get_bind().dialect.name == "postgresql" else _Sqlite
-    never_used = await store.lock_tokens(db, [u.token_id for u in uses])
-    held = [u for u in uses if u.token_id in never_used]
+    unused = await store.lock_tokens(db, [u.token_id for u in uses])
+    held = [u for u in uses if u.token_id in unused]
     if held:
         await store.update_tokens(db, held)
     seen = _latest_per_user(held)
     users = await store.lock_users(db, list(seen)) if seen else set()
     if users:
         await store.update_users(db, {u: seen[u] for u in users})
-    first = [u for u in held if never_used[u.token_id]]
-    if first:
+    if first := [u for u in held if unused[u.token_id]]:
         rows = [_first_use_row(u) for u in first]
         await db.execute(audit.INSERT, rows, execution_options=_UNTRACKED)
     return [
         u
         for u in uses
-        if u.token_id not in never_used or (u.user_id is not None and u.user_id not in users)
+        if u.token_id not in unused or (u.user_id is not None and u.user_id not in users)
     ]
 
 
