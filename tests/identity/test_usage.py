@@ -264,6 +264,23 @@ async def test_a_use_is_written_at_most_once_per_interval_and_never_moves_back(
     assert len(await first_uses(database)) == 1
 
 
+async def test_a_caller_loaded_again_before_the_flush_shows_the_queued_use(
+    world: World, database: Database
+) -> None:
+    """A cache miss between the use and the flush loads the old stamps from the database:
+    the new copy shows the queued use (every answer of the process agrees), queues no other."""
+    user = await world.user()
+    secret = await world.token(user)
+    now = utcnow()
+    await touch(database, await caller(database, secret), now=now)
+    again = await caller(database, secret)
+    assert again.token is not None and again.user is not None
+    assert again.token.last_used_at is None  # not written yet
+    await touch(database, again, now=now + timedelta(seconds=5))
+    assert again.token.last_used_at == now and again.user.seen_at == now
+    assert [u.at for u in recorder(database).pending.values()] == [now]
+
+
 async def test_a_writing_request_records_in_its_own_transaction(
     client: httpx.AsyncClient, world: World, database: Database
 ) -> None:

@@ -279,6 +279,7 @@ class UsageRecorder:
         self.capacity = capacity
         self.batch = batch
         self.pending: dict[str, Use] = {}  # by token id, oldest first
+        self._writing: dict[str, Use] = {}  # what the flush under way writes
         self.dropped = 0
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -305,12 +306,21 @@ class UsageRecorder:
         """Write what is queued now; returns how many uses were written. Never raises: a
         failure is logged and its uses are tried again (MAX_ATTEMPTS in all)."""
         async with self._lock:
-            batch, self.pending = list(self.pending.values()), {}
+            self._writing, self.pending = self.pending, {}
             self._report_dropped()
+            batch = list(self._writing.values())
             written = 0
-            for start in range(0, len(batch), self.batch):
-                written += await self._write(batch[start : start + self.batch])
+            try:
+                for start in range(0, len(batch), self.batch):
+                    written += await self._write(batch[start : start + self.batch])
+            finally:
+                self._writing = {}
             return written
+
+    def queued(self, token_id: str) -> Use | None:
+        """The token's use this process recorded and has not written yet (queued, or in the
+        flush under way)."""
+        return self.pending.get(token_id) or self._writing.get(token_id)
 
     async def _write(self, uses: list[Use]) -> int:
         database = self._database()
@@ -393,20 +403,32 @@ async def touch(
     now = now or utcnow()
     if token is None or not needs_touch(token, now):
         return
-    use = _use(principal, token, now)
     if request_db is not None:
+        use = _use(principal, token, now)
         for busy in await write(request_db, [use]):
             recorder(database).add(busy)
     else:
-        recorder(database).add(use, urgent=_urgent(token, now))
+        use = _queue(recorder(database), principal, token, now)
     # Not ORM changes: marking the token dirty would make this read request write. The
     # token may be shared through the principal cache, which must see the new expiry now,
     # before the recorder writes it.
-    set_committed_value(token, "last_used_at", now)
+    set_committed_value(token, "last_used_at", use.at)
     if use.expires_at is not None:
         set_committed_value(token, "expires_at", use.expires_at)
     if principal.user is not None:  # a view built after this shows the new stamp
-        set_committed_value(principal.user, "seen_at", now)
+        set_committed_value(principal.user, "seen_at", use.at)
+
+
+def _queue(usage: UsageRecorder, principal: Principal, token: Token, now: datetime) -> Use:
+    """Queue the use, unless this process recorded one within the interval that is not
+    written yet (the caller was loaded again from the database meanwhile): then its copy
+    of the token and user shows that one, as every other answer of this process does."""
+    queued = usage.queued(token.id)
+    if queued is not None and now - queued.at < TOUCH_INTERVAL:
+        return queued
+    use = _use(principal, token, now)
+    usage.add(use, urgent=_urgent(token, now))
+    return use
 
 
 def _urgent(token: Token, now: datetime) -> bool:
