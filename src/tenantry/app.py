@@ -32,6 +32,7 @@ from tenantry.faces.native import app as native
 from tenantry.faces.unleash import me as unleash_me
 from tenantry.identity.cache import AuthCache
 from tenantry.identity.security import Security
+from tenantry.identity.usage import recorder
 from tenantry.mail import Mailer, make_mailer
 
 log = logging.getLogger("tenantry")
@@ -69,6 +70,7 @@ def create_app(
     db = database or Database(settings)
     sec = Security.from_settings(settings, serving=True)
     cache = AuthCache(db.generation, settings.cache_entries, enabled=settings.cache == "on")
+    usage = recorder(db)  # writes the token uses of reading requests (identity/usage.py)
     faces = {
         "astro": astro.build(settings.max_body_bytes),
         "native": native.build(settings.max_body_bytes),
@@ -82,7 +84,9 @@ def create_app(
         # keep it out of the cyclic collector's full passes, which otherwise walk it all.
         gc.collect()
         gc.freeze()
+        usage.start()
         yield
+        await usage.stop()  # what reading requests queued, written before the pool closes
         if settings.cache_stats_dir:
             _write_cache_stats(Path(settings.cache_stats_dir), cache)
         await sec.close()
@@ -101,6 +105,7 @@ def create_app(
         face.state.database = db
         face.state.security = sec
         face.state.auth_cache = cache
+        face.state.usage = usage
         face.state.mailer = mail
         face.state.settings = settings
 

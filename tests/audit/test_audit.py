@@ -47,6 +47,7 @@ from tenantry.directory.members import RoleSet
 from tenantry.errors import DomainError
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal, system_principal
+from tenantry.identity.usage import recorder
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
@@ -204,6 +205,9 @@ class Harness:
             )
             ok = r.status_code == status if status is not None else r.is_success
             assert ok, f"{method} {url}: {r.status_code} {r.text}"
+            # A reading request only queued its token's use: written here, as the
+            # process's recorder would a moment later, in a transaction of the probe's.
+            await recorder(self.probe).flush()
             return r
 
         before = await fingerprint(self.database)

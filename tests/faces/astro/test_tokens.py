@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from tenantry.clock import utcnow
 from tenantry.db.models import AuditEvent, RoleBinding, Token
 from tenantry.identity import tokens
+from tenantry.identity.usage import recorder
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 
@@ -173,6 +174,7 @@ async def test_rotate_replaces_the_secret_at_once(client: httpx.AsyncClient, wor
     made = await world.api_token(org, days=10)
     users = f"/v1/organizations/{org.id}/users"
     assert (await client.get(users, headers=bearer(made.secret))).status_code == 200
+    await recorder(world.database).flush()  # the reading request only queued its use
     before = (await client.get(_url(org.id, made.id), headers=bearer(token))).json()
     assert "lastUsedAt" in before  # the request above used it
     r = await client.post(_url(org.id, made.id, "rotate"), headers=bearer(token))

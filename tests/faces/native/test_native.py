@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from tenantry.db.models import Token, User
 from tenantry.directory.members import DagRole
 from tenantry.identity.tokens import digest
+from tenantry.identity.usage import recorder
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
@@ -128,6 +129,7 @@ async def test_personal_tokens(client: httpx.AsyncClient, world: World) -> None:
         assert secret not in {stored.digest, stored.short_token, stored.name}
     me = await client.get("/v1/users/self", headers=bearer(secret))
     assert me.status_code == 200 and me.json()["id"] == user.id
+    await recorder(world.database).flush()  # the reading request only queued its use
     listed = await client.get(f"{V}/users/{user.id}/tokens", headers=h)
     assert all("token" not in t for t in listed.json()["tokens"])
     used = next(t for t in listed.json()["tokens"] if t["id"] == r.json()["id"])
