@@ -18,6 +18,8 @@ from tests.faces.routes import assert_face_error
 # faces/http.py): the same whether the token is unknown, expired, revoked or its user disabled.
 BAD_TOKEN = "invalid or expired token"
 NO_TOKEN = "missing bearer token"
+# A body that does not parse (faces/http.py): its field is a character position, not a name.
+NOT_JSON = "request body is not valid JSON"
 
 
 def _message(body: dict[str, Any], key: str, message: str | None, part: str | None) -> None:
@@ -42,6 +44,14 @@ def astro_error(
     if fields is not None:
         assert [e["field"] for e in body.get("fieldErrors", [])] == fields, body
     return body
+
+
+def astro_invalid(r: httpx.Response, field: str | None) -> dict[str, Any]:
+    """Astro's 400 for a bad parameter or body naming `field` alone; None: a body that is not
+    JSON at all."""
+    if field is None:
+        return astro_error(r, 400, NOT_JSON)
+    return astro_error(r, 400, fields=[field])
 
 
 def native_error(
