@@ -89,3 +89,31 @@ def unleash_error(
     assert body["name"] == name, body
     _message(body, "message", message, part)
     return body
+
+
+# --- for the sweeps over every route (tests/faces/test_bad_input.py) ---------------------------
+
+
+def named_fields(face: str, r: httpx.Response) -> list[str]:
+    """The fields a face's error body blames (astro fieldErrors, native errors, ece fields,
+    unleash details' paths)."""
+    body: dict[str, Any] = r.json()
+    if face == "astro":
+        return [e["field"] for e in body.get("fieldErrors", [])]
+    if face == "ece":
+        return [f for e in body["errors"] for f in e.get("fields", [])]
+    if face == "unleash":
+        return [d["path"] for d in body.get("details", []) if "path" in d]
+    return [e["field"] for e in body.get("errors", [])]
+
+
+def messages(face: str, r: httpx.Response) -> list[str]:
+    """Every message of a face's error body, the main one first."""
+    body: dict[str, Any] = r.json()
+    if face == "astro":
+        return [body["message"], *(e["message"] for e in body.get("fieldErrors", []))]
+    if face == "ece":
+        return [e["message"] for e in body["errors"]]
+    if face == "unleash":
+        return [body["message"], *(d["message"] for d in body.get("details", []))]
+    return [body["detail"], *(e["message"] for e in body.get("errors", []))]
