@@ -33,6 +33,8 @@ from tenantry.db.generation import (
 from tenantry.db.models import User
 from tenantry.identity.cache import AuthCache
 from tenantry.ids import new_id
+from tests.faces.ece.spec import assert_error
+from tests.faces.errors import BAD_TOKEN, NO_TOKEN, astro_error, unleash_error
 from tests.faces.native.test_auth import PASSWORD, login, with_password
 from tests.factories import World, bearer
 
@@ -141,6 +143,7 @@ async def test_hot_paths_refuse_bad_tokens_in_each_face_own_error_body(
 ) -> None:
     astro = await client.get(SELF, headers=bearer("tnt_not-a-token"))
     assert astro.status_code == 401 and astro.json()["statusCode"] == 401
+    astro_error(astro, 401, BAD_TOKEN)
     ece = await client.get(ECE_USER, headers={"Authorization": "ApiKey tnt_not-a-token"})
     assert ece.status_code == 401
     assert ece.json()["errors"][0]["code"] == "root.unauthorized"
@@ -149,7 +152,7 @@ async def test_hot_paths_refuse_bad_tokens_in_each_face_own_error_body(
     # No credential at all: the normal routes answer, as before.
     missing = await client.get(UNLEASH_USER)
     assert missing.status_code == 401 and missing.json()["name"] == "AuthenticationRequired"
-    assert (await client.get(SELF)).status_code == 401
+    astro_error(await client.get(SELF), 401, NO_TOKEN)
 
 
 async def test_a_warm_answer_sends_no_sql(
@@ -205,8 +208,9 @@ async def test_role_changes_revocation_and_disabling_reach_a_warm_cache_at_once(
     # Disabling the user: refused on the very next request, through every hot path.
     async with world.database.transaction() as db:
         await db.execute(update(User).where(User.id == user.id).values(enabled=False))
-    assert (await client.get(SELF, headers=bearer(token))).status_code == 401
-    assert (await client.get(UNLEASH_USER, headers={"Authorization": token})).status_code == 401
+    astro_error(await client.get(SELF, headers=bearer(token)), 401, BAD_TOKEN)
+    refused = await client.get(UNLEASH_USER, headers={"Authorization": token})
+    unleash_error(refused, 401, "UnauthorizedError", "You must log in to use Unleash.")
 
 
 async def test_a_sign_in_ends_only_the_signed_in_users_cached_answers(
@@ -242,6 +246,8 @@ async def test_a_revoked_token_is_refused_on_its_next_request(
     assert r.status_code == 200, r.text
     again = await client.get(ECE_USER, headers={"Authorization": f"ApiKey {token}"})
     assert again.status_code == 401
+    body = assert_error(again, 401, "root.unauthorized")
+    assert body["errors"][0]["message"] == BAD_TOKEN
 
 
 async def test_twenty_concurrent_first_uses_do_not_starve_a_small_pool(

@@ -17,6 +17,7 @@ from tenantry.db.models import FeatureFlag, Organization
 from tenantry.directory import api_tokens, custom_roles, teams
 from tenantry.directory.members import RoleSet
 from tenantry.identity.principals import system_principal
+from tests.faces.errors import astro_error
 from tests.factories import World
 from tests.test_caching import SELF, UNLEASH_USER, statements, warm
 
@@ -150,6 +151,7 @@ async def test_an_api_tokens_new_roles_apply_on_its_next_request(
     path = f"/v1/organizations/{org.id}/tokens"
     refused = await client.get(path, headers=astro(minted.secret))
     assert refused.status_code == 403 and refused.json()["statusCode"] == 403
+    astro_error(refused, 403, "missing permission organization.tokens.list")
     await client.get(path, headers=astro(minted.secret))  # its principal is cached now
     await warm(client, SELF, astro(bystander))
     async with world.database.transaction() as db:

@@ -48,6 +48,7 @@ from tenantry.errors import DomainError
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal, system_principal
 from tenantry.identity.usage import recorder
+from tests.faces.errors import native_error
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
@@ -888,6 +889,7 @@ async def test_failed_requests_leave_no_audit_row(client: httpx.AsyncClient, wor
     before = await fingerprint(world.database)
     r = await client.delete(f"{V}/users/{user.id}", headers=bearer(member_token))
     assert r.status_code == 403
+    native_error(r, 403, "missing permission system.users.delete")
     assert await fingerprint(world.database) == before
 
 

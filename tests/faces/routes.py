@@ -857,11 +857,14 @@ class Findings:
             self.failures.append(message)
         return ok
 
-    def error_body(self, route: FaceRoute, response: httpx.Response, what: str) -> None:
+    def error_body(self, route: FaceRoute, response: httpx.Response, what: str) -> bool:
+        """Whether the response is the face's error body (a failure is recorded if not)."""
         try:
             assert_face_error(route.face, response)
         except Exception as exc:  # a schema mismatch, no JSON, a missing key, ...
             self.failures.append(f"{what}: not the face's error body ({exc}): {response.text}")
+            return False
+        return True
 
     async def mark(self) -> None:
         self.baseline = await snapshot(self.database)

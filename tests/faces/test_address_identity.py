@@ -16,6 +16,7 @@ from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.db.models import Invite, Membership, Organization, User
 from tenantry.mail import Mail
+from tests.faces.errors import native_error
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 
@@ -23,6 +24,10 @@ NATIVE = "/tenantry/v1"
 ACCEPT = f"{NATIVE}/invites/accept"
 PASSWORD = "violet-staircase-42"
 OTHER_PASSWORD = "copper-lantern-77"
+# Why an invite is refused (directory/invite_accept.py): a new account's link sent by someone
+# signed in; an address that is another account's login name.
+SIGNED_IN_AS_ANOTHER = "the request is signed in as another one"
+NAME_TAKEN = "this address is the login name of another account"
 
 
 class FakeMailer:
@@ -161,6 +166,7 @@ async def test_an_email_set_on_yourself_does_not_capture_an_earlier_invite(
     assert await _self_invites(client, token) == []
     r = await client.post(ACCEPT, json={"secret": secret}, headers=bearer(token))
     assert r.status_code == 403, r.text  # bound to the pending account, not to the caller
+    native_error(r, 403, part=SIGNED_IN_AS_ANOTHER)
     async with world.database.transaction() as db:
         invite = await db.get(Invite, body["inviteId"])
         member = await db.get(Membership, (org_b.id, attacker.id))
@@ -183,6 +189,7 @@ async def test_an_email_set_on_yourself_does_not_capture_a_later_invite(
     assert await _self_invites(client, token) == []
     r = await client.post(ACCEPT, json={"secret": secret}, headers=bearer(token))
     assert r.status_code == 403, r.text
+    native_error(r, 403, part=SIGNED_IN_AS_ANOTHER)
     # the mailbox's owner, with the link, gets an account of their own
     r = await client.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
     assert r.status_code == 200 and r.json()["userId"] == body["userId"]
@@ -206,9 +213,11 @@ async def test_renaming_yourself_to_an_address_does_not_capture_an_invite(
     assert await _self_invites(client, token) == []
     r = await client.post(ACCEPT, json={"secret": secret}, headers=bearer(token))
     assert r.status_code == 403, r.text
+    native_error(r, 403, part=SIGNED_IN_AS_ANOTHER)
     r = await client.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
     if renamed == 200:  # the address is the attacker's login name: the account waits for it
         assert r.status_code == 409, r.text
+        native_error(r, 409, part=NAME_TAKEN)
         assert (await load_user(world, body["userId"])).status == "PENDING"
     else:
         assert r.status_code == 200 and r.json()["userId"] == body["userId"]
@@ -238,8 +247,10 @@ async def test_an_address_that_is_someone_elses_login_name_gets_an_account_of_it
     assert stand_in.status == "PENDING" and stand_in.username_key.startswith("\x01")
     r = await client.post(ACCEPT, json={"secret": secret}, headers=bearer(token))
     assert r.status_code == 403, r.text
+    native_error(r, 403, part=SIGNED_IN_AS_ANOTHER)
     r = await client.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
     assert r.status_code == 409, r.text  # the name is taken: nothing changes
+    native_error(r, 409, part=NAME_TAKEN)
     assert (await load_user(world, stand_in.id)).status == "PENDING"
     await _rename(world, squatter, "mallory")
     r = await client.post(ACCEPT, json={"secret": secret, "password": PASSWORD})

@@ -26,6 +26,7 @@ import pytest
 
 from tenantry.db.engine import Database
 from tenantry.ids import new_id
+from tests.faces.errors import messages, named_fields
 from tests.faces.routes import (
     BODY_METHODS,
     FACES,
@@ -117,6 +118,18 @@ def _expect_400(face: str, status: int, content_type: str = "application/json") 
     return 400 <= status < 500
 
 
+def _blames_the_id(face: str, response: httpx.Response, param: str) -> bool:
+    """A 400 for a malformed path id names that parameter (or the path, which the input guard
+    refuses for a NUL), not something in the body."""
+    names = set(named_fields(face, response))
+    if face != "unleash":
+        return bool(names & {param, "path"})
+    if names:  # Unleash names a path parameter /params/<name>
+        return names <= {f"/params/{param}", "path"}
+    # its state routes' own check, in words: "splashId must be a string of 1 to 100 ..."
+    return any("Id must be a string" in m for m in messages(face, response))
+
+
 def _numeric(route: FaceRoute) -> bool:
     """Unleash routes whose {id} is a number (a user's, a PAT's)."""
     return route.face == "unleash" and route.path.startswith(("/user-admin/{", "/user/tokens/{"))
@@ -164,8 +177,9 @@ async def test_malformed_path_ids_are_400(
                     ok = r.status_code == 400
                 else:  # an unconstrained parameter (e.g. a name): refused or not found
                     ok = r.status_code in (400, 404)
-                if found.check(ok, what):
-                    found.error_body(route, r, what)
+                if found.check(ok, what) and found.error_body(route, r, what):
+                    blamed = r.status_code != 400 or _blames_the_id(face, r, param)
+                    found.check(blamed, f"400 not for {param}: {what}")
         await found.unchanged(f"{route.id} with malformed ids")
     found.report()
 
@@ -360,8 +374,9 @@ async def test_unknown_routes_are_404_in_the_face_body(
         method = unserved[0]
         r = await client.request(method, url, headers=auth)
         what = f"{method} {path}: {r.status_code} {r.text}"
-        if found.check(r.status_code == 405, what):
-            found.error_body(probe, r, what)
+        if found.check(r.status_code == 405, what) and found.error_body(probe, r, what):
+            said = "Method Not Allowed" in messages(face, r)
+            found.check(said, f"405 not for the method: {what}")
     found.report()
 
 
@@ -408,6 +423,27 @@ def _wrong_types(route: FaceRoute, ids: dict[str, str]) -> list[tuple[str, Any]]
     return bodies
 
 
+def _blames_the_property(face: str, response: httpx.Response, name: str) -> bool:
+    """The 400 names the top-level property of the wrong type (ece: its field; unleash: the
+    detail's /body/<name>), not another reason the body was refused."""
+    return name in named_fields(face, response) or f"/body/{name}" in named_fields(face, response)
+
+
+# Properties a wrong type of which is NOT refused for its own sake (found by the check above):
+# Unleash's passwordSchema declares oldPassword and confirmPassword as strings, but these two
+# routes ignore them whatever their type (a valid password with "confirmPassword": 123 is
+# answered 200); here the 400 only comes from the sample body's short password. A bug for
+# src/tenantry/faces/unleash, reported, not fixed here: remove the entries once it is fixed.
+UNCHECKED = frozenset(
+    {
+        ("/user-admin/validate-password", "confirmPassword"),
+        ("/user-admin/validate-password", "oldPassword"),
+        ("/user-admin/{id}/change-password", "confirmPassword"),
+        ("/user-admin/{id}/change-password", "oldPassword"),
+    }
+)
+
+
 @pytest.mark.parametrize("face", ["ece", "unleash"])
 async def test_values_of_the_wrong_type_are_refused(
     client: httpx.AsyncClient, world: World, database: Database, face: str
@@ -420,6 +456,7 @@ async def test_values_of_the_wrong_type_are_refused(
     found = Findings(database)
     await found.mark()
     tried = 0
+    waived: set[tuple[str, str]] = set()
     for route in routes_of(face):
         if not route.has_body or route.public:
             continue
@@ -428,10 +465,18 @@ async def test_values_of_the_wrong_type_are_refused(
             tried += 1
             r = await _send(client, route, url, auth, json=body)
             what = f"{label}: {describe(route, r)} {str(body)[:200]}"
-            if found.check(r.status_code == 400, what):
-                found.error_body(route, r, what)
+            if found.check(r.status_code == 400, what) and found.error_body(route, r, what):
+                name = label.split(" as ")[0]
+                if _blames_the_property(face, r, name):
+                    continue
+                if (route.path, name) in UNCHECKED:
+                    waived.add((route.path, name))
+                else:
+                    found.check(False, f"400 not for {name}: {what}")
         await found.unchanged(f"{route.id} with values of the wrong type")  # (once a route)
     assert tried >= 20, tried  # the schemas were found: this is not an empty loop
+    if face == "unleash":  # an entry no longer needed fails, so that it is removed
+        found.check(waived == UNCHECKED, f"UNCHECKED but named: {sorted(UNCHECKED - waived)}")
     found.report()
 
 

@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tenantry.db.engine import Database
+from tests.faces.errors import BAD_TOKEN, NO_TOKEN
 from tests.faces.routes import (
     FaceRoute,
     Findings,
@@ -93,6 +94,14 @@ def _all_known(route: FaceRoute) -> bool:
     return all(kind_of(p) is not None for p in route.params)
 
 
+def _object_not_found(response: httpx.Response) -> bool:
+    """An astro 404 for an object the caller may not see ("organization not found", "user not
+    found in this organization", ...), not the one for a route that does not exist (app.py's
+    "no such route"): so a 404 from a misspelt route cannot pass for isolation."""
+    message = response.json().get("message")
+    return isinstance(message, str) and "not" in message and message != "no such route"
+
+
 def _reachable(response: httpx.Response) -> bool:
     """The request got past authorization: not 401/403/404 and no server error."""
     return response.status_code not in (401, 403, 404) and response.status_code < 500
@@ -119,6 +128,7 @@ async def test_other_organizations_are_404_and_untouched(
             what = f"{who}, B's ids: {describe(route, r)}"
             if found.check(r.status_code == 404, what):
                 found.error_body(route, r, what)
+                found.check(_object_not_found(r), f"not an object's 404: {what}")
             found.check(not _leaks(r, b, url + str(body)), f"leaks B: {what}")
             await found.unchanged(what)
         # A's organization, A's ids, except one parameter naming B's object.
@@ -130,6 +140,7 @@ async def test_other_organizations_are_404_and_untouched(
             what = f"A's owner, B's {param}: {describe(route, r)}"
             if found.check(r.status_code == 404, what):
                 found.error_body(route, r, what)
+                found.check(_object_not_found(r), f"not an object's 404: {what}")
             found.check(not _leaks(r, b, url), f"leaks B: {what}")
             await found.unchanged(what)
         # A's organization and A's ids, the body naming one of B's objects.
@@ -212,6 +223,9 @@ def _unauthenticated_body(
     if route.face in ("astro", "native"):
         if not response.headers.get("www-authenticate", "").lower().startswith("bearer"):
             return "no WWW-Authenticate: Bearer"
+        message = response.json()["message" if route.face == "astro" else "detail"]
+        if message not in (NO_TOKEN, BAD_TOKEN):  # not a refused credential's answer
+            return f"refused as {message!r}"
     elif route.face == "ece":
         if response.json()["errors"][0]["code"] != "root.unauthorized":
             return "not ECE's root.unauthorized"

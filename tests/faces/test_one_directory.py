@@ -7,9 +7,24 @@ from datetime import timedelta
 import httpx
 
 from tenantry.clock import utcnow
+from tenantry.faces.unleash.errors import BAD_CREDENTIAL
+from tests.faces.ece.spec import assert_error
+from tests.faces.errors import BAD_TOKEN, astro_error, native_error, unleash_error
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
+
+
+def _token_refused(path: str, r: httpx.Response) -> None:
+    """A token of a disabled user, refused in each face's words for an unusable token."""
+    if path.startswith("/v1/"):
+        astro_error(r, 401, BAD_TOKEN)
+    elif path.startswith("/api/v1/"):
+        assert assert_error(r, 401, "root.unauthorized")["errors"][0]["message"] == BAD_TOKEN
+    elif path.startswith("/api/admin/"):
+        unleash_error(r, 401, "UnauthorizedError", BAD_CREDENTIAL)
+    else:
+        native_error(r, 401, BAD_TOKEN)
 
 
 async def test_a_user_created_through_ece_appears_in_astro_and_unleash(
@@ -112,7 +127,9 @@ async def test_a_user_disabled_anywhere_is_refused_everywhere(
     )
     assert r.status_code == 200, r.text
     for path, headers in probes:
-        assert (await client.get(path, headers=headers)).status_code == 401, path
+        refused = await client.get(path, headers=headers)
+        assert refused.status_code == 401, path
+        _token_refused(path, refused)
     async with world.database.transaction() as db:
         from tenantry.directory import users
         from tenantry.identity.principals import system_principal

@@ -58,6 +58,7 @@ async def test_dicts_and_lists_are_rendered_without_jsonable_encoder(
         assert listed.status_code == 200 and listed.json() == [{"i": 0}, {"i": 1}, {"i": 2}]
         bad = await client.get("/listed", params={"limit": "x"})
         assert bad.status_code == 422  # parameters are still validated from the signature
+        assert [e["loc"] for e in bad.json()["detail"]] == [["query", "limit"]]
         own = await client.get("/own")
         assert own.status_code == 202 and own.json() == {"own": True}
 

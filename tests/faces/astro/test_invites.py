@@ -23,10 +23,12 @@ from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Invite, Membership, User
 from tenantry.identity.tokens import digest
 from tenantry.mail import Mail
+from tests.faces.errors import NO_TOKEN, astro_error, astro_invalid
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 
 PREFIXES = ("/v1", "/iam/v1beta1", "/platform/v1beta1")
+ALREADY_MEMBER = "this user is already a member of the organization"
 
 
 async def _counts(world: World) -> tuple[int, int, int]:
@@ -76,6 +78,7 @@ async def test_inviting_a_new_address_creates_a_pending_user(
         # not a member until the invite is accepted
         got = await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(token))
         assert got.status_code == 404
+        astro_error(got, 404, "user not found in this organization")
     listed = await client.get(f"/v1/organizations/{org.id}/users", headers=bearer(token))
     assert listed.json()["totalCount"] == 1
     async with world.database.transaction() as db:
@@ -149,6 +152,8 @@ async def test_members_and_pending_invitees_cannot_be_invited_again(
         assert r.status_code == 409, r.text
         assert_astro(r.json(), "Error")
         assert "member" in r.json()["message"] or "pending invite" in r.json()["message"]
+        why = ALREADY_MEMBER if email.startswith("MEMBER") else "already has a pending invite"
+        astro_error(r, 409, part=why)
     assert await _counts(world) == before
     # the same address may be invited to another organization
     other = await world.org("Other")
@@ -181,25 +186,25 @@ async def test_an_expired_invite_does_not_block_a_new_one(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"inviteeEmail": "not-an-email", "role": "ORGANIZATION_MEMBER"},
-        {"inviteeEmail": "", "role": "ORGANIZATION_MEMBER"},
-        {"inviteeEmail": "a b@acme.io", "role": "ORGANIZATION_MEMBER"},
-        {"inviteeEmail": "x" * 320 + "@acme.io", "role": "ORGANIZATION_MEMBER"},
-        {"inviteeEmail": "ok@acme.io", "role": "ORGANIZATION_KING"},
-        {"inviteeEmail": "ok@acme.io", "role": "WORKSPACE_OWNER"},
-        {"inviteeEmail": "ok@acme.io", "role": "SYSTEM_ADMIN"},
-        {"inviteeEmail": "ok@acme.io"},
-        {"role": "ORGANIZATION_MEMBER"},
-        {"inviteeEmail": 42, "role": "ORGANIZATION_MEMBER"},
-        {"inviteeEmail": ["ok@acme.io"], "role": "ORGANIZATION_MEMBER"},
-        "{not json",
-        "",
+        ({"inviteeEmail": "not-an-email", "role": "ORGANIZATION_MEMBER"}, "inviteeEmail"),
+        ({"inviteeEmail": "", "role": "ORGANIZATION_MEMBER"}, "inviteeEmail"),
+        ({"inviteeEmail": "a b@acme.io", "role": "ORGANIZATION_MEMBER"}, "inviteeEmail"),
+        ({"inviteeEmail": "x" * 320 + "@acme.io", "role": "ORGANIZATION_MEMBER"}, "inviteeEmail"),
+        ({"inviteeEmail": "ok@acme.io", "role": "ORGANIZATION_KING"}, "role"),
+        ({"inviteeEmail": "ok@acme.io", "role": "WORKSPACE_OWNER"}, "role"),
+        ({"inviteeEmail": "ok@acme.io", "role": "SYSTEM_ADMIN"}, "role"),
+        ({"inviteeEmail": "ok@acme.io"}, "role"),
+        ({"role": "ORGANIZATION_MEMBER"}, "inviteeEmail"),
+        ({"inviteeEmail": 42, "role": "ORGANIZATION_MEMBER"}, "inviteeEmail"),
+        ({"inviteeEmail": ["ok@acme.io"], "role": "ORGANIZATION_MEMBER"}, "inviteeEmail"),
+        ("{not json", None),
+        ("", "body"),  # no body at all
     ],
 )
 async def test_bad_invites_are_400_and_change_nothing(
-    client: httpx.AsyncClient, world: World, body: object
+    client: httpx.AsyncClient, world: World, body: object, field: str | None
 ) -> None:
     org = await world.org()
     _, token = await world.member(org, "ORGANIZATION_OWNER")
@@ -213,6 +218,7 @@ async def test_bad_invites_are_400_and_change_nothing(
     payload = r.json()
     assert_astro(payload, "Error")
     assert payload["statusCode"] == 400
+    astro_invalid(r, field)
     assert await _counts(world) == before
 
 
@@ -225,8 +231,10 @@ async def test_invites_require_a_token(client: httpx.AsyncClient, world: World) 
     )
     assert r.status_code == 401
     assert_astro(r.json(), "Error")
+    astro_error(r, 401, NO_TOKEN)
     r = await client.delete(f"/v1/organizations/{org.id}/invites/{invite.id}")
     assert r.status_code == 401
+    astro_error(r, 401, NO_TOKEN)
     assert (await _counts(world))[0] == 1
 
 
@@ -249,6 +257,7 @@ async def test_members_may_not_invite_or_delete_invites(
         f"/v1/organizations/{org.id}/invites/{invite.id}", headers=bearer(token)
     )
     assert r.status_code == 403
+    astro_error(r, 403, "missing permission organization.invites.delete")
     assert await _counts(world) == before
 
 
@@ -265,15 +274,17 @@ async def test_other_organizations_and_their_invites_are_404(
         headers=bearer(token),
     )
     assert r.status_code == 404
-    assert_astro(r.json(), "Error")
+    astro_error(r, 404, "organization not found")
     for org_id in (org_a.id, org_b.id):
         r = await client.delete(
             f"/v1/organizations/{org_id}/invites/{invite_b.id}", headers=bearer(token)
         )
         assert r.status_code == 404
-        assert_astro(r.json(), "Error")
+        # org A's path: no such invite there; org B's: the caller cannot see the org
+        astro_error(r, 404, "invite not found" if org_id == org_a.id else "organization not found")
     r = await client.delete(f"/v1/organizations/{org_a.id}/invites/nope", headers=bearer(token))
     assert r.status_code == 400
+    astro_invalid(r, "inviteId")
     assert await _counts(world) == before
 
 
@@ -290,7 +301,7 @@ async def test_deleting_an_invite_withdraws_it(client: httpx.AsyncClient, world:
     assert r.status_code == 204 and r.content == b""
     me = await client.get("/v1/users/self", headers=bearer(invitee_token))
     assert me.json()["invites"] == []
-    assert (await client.delete(url, headers=bearer(token))).status_code == 404
+    astro_error(await client.delete(url, headers=bearer(token)), 404, "invite not found")
     async with world.database.transaction() as db:
         event = await db.scalar(
             select(AuditEvent).where(AuditEvent.action == "organization.invite.delete")
@@ -391,6 +402,7 @@ async def test_no_mail_when_the_invite_is_refused_or_rolled_back(
     app = create_app(settings, database, mailer)
     conflict = await _post_invite(app, org.id, token, "member@acme.io")
     assert conflict.status_code == 409 and mailer.sent == []
+    astro_error(conflict, 409, ALREADY_MEMBER)
     failing = CommitFails(settings)
     try:
         r = await _post_invite(create_app(settings, failing, mailer), org.id, token)

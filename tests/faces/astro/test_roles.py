@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from tenantry.authz.catalogue import ROLES
 from tenantry.db.models import AuditEvent, CustomRole, RoleBinding
 from tenantry.directory.members import DagRole
+from tests.faces.errors import NO_TOKEN, astro_error, astro_invalid
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 
@@ -112,10 +113,17 @@ async def test_default_roles_and_filters(client: httpx.AsyncClient, world: World
 
 
 @pytest.mark.parametrize(
-    "query", ["scopeTypes=SYSTEM", "sorts=name", "sorts=id:asc", "limit=1001", "offset=-1"]
+    ("query", "field"),
+    [
+        ("scopeTypes=SYSTEM", "scopeTypes.0"),
+        ("sorts=name", "sorts.0"),
+        ("sorts=id:asc", "sorts.0"),
+        ("limit=1001", "limit"),
+        ("offset=-1", "offset"),
+    ],
 )
 async def test_list_rejects_bad_parameters(
-    client: httpx.AsyncClient, world: World, query: str
+    client: httpx.AsyncClient, world: World, query: str, field: str
 ) -> None:
     org = await world.org()
     _, token = await world.member(org)
@@ -123,6 +131,7 @@ async def test_list_rejects_bad_parameters(
     assert r.status_code == 400, r.text
     assert_astro(r.json(), "Error")
     assert r.json()["fieldErrors"]
+    astro_invalid(r, field)
 
 
 async def test_a_custom_deployment_role_grants_exactly_its_permissions(
@@ -218,6 +227,7 @@ async def test_a_custom_dag_role_applies_to_its_dag(
         headers=bearer(owner_token),
     )
     assert r.status_code == 400
+    astro_error(r, 400, "invalid roles", fields=["deploymentRoles[0].role"])
 
 
 async def test_renaming_a_role_keeps_its_assignments(
@@ -254,15 +264,17 @@ async def test_name_conflicts(client: httpx.AsyncClient, world: World) -> None:
     other_org = await world.org("Other")
     await world.custom_role(other_org, "Elsewhere")
     body = {"name": "Taken", "permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"}
+    taken = "a custom role named 'Taken' already exists in this organization"
     r = await client.post(f"/v1/organizations/{org.id}/roles", json=body, headers=bearer(token))
     assert r.status_code == 409
-    assert_astro(r.json(), "Error")
+    astro_error(r, 409, taken)
     r = await client.post(
         f"/v1/organizations/{org.id}/roles/{second.id}",
         json={"name": "Taken", "permissions": ["deployment.get"]},
         headers=bearer(token),
     )
     assert r.status_code == 409
+    astro_error(r, 409, taken)
     body["name"] = "Elsewhere"  # names are per organization
     r = await client.post(f"/v1/organizations/{org.id}/roles", json=body, headers=bearer(token))
     assert r.status_code == 200
@@ -270,39 +282,68 @@ async def test_name_conflicts(client: httpx.AsyncClient, world: World) -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"name": "R", "permissions": ["workspace.update"], "scopeType": "DEPLOYMENT"},
-        {"name": "R", "permissions": ["organization.get"], "scopeType": "DEPLOYMENT"},
-        {"name": "R", "permissions": ["deployment.fly"], "scopeType": "DEPLOYMENT"},
-        {"name": "R", "permissions": ["deployment.get"], "scopeType": "DAG"},
-        {"name": "R", "permissions": [], "scopeType": "DEPLOYMENT"},
-        {"name": "R", "permissions": "deployment.get", "scopeType": "DEPLOYMENT"},
-        {"name": "R", "permissions": ["deployment.get"], "scopeType": "WORKSPACE"},
-        {"name": "R", "permissions": ["deployment.get"]},
-        {"permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"},
-        {"name": "   ", "permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"},
-        {"name": "DEPLOYMENT_ADMIN", "permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"},
-        {"name": "dag_viewer", "permissions": ["deployment.airflow.dag.get"], "scopeType": "DAG"},
-        {"name": "x" * 129, "permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"},
-        {
-            "name": "R",
-            "permissions": ["deployment.get"],
-            "scopeType": "DEPLOYMENT",
-            "restrictedWorkspaceIds": ["OTHER_WS"],
-        },
-        {
-            "name": "R",
-            "permissions": ["deployment.get"],
-            "scopeType": "DEPLOYMENT",
-            "restrictedWorkspaceIds": ["WS", "WS"],
-        },
-        [1],
-        "{nope",
+        (
+            {"name": "R", "permissions": ["workspace.update"], "scopeType": "DEPLOYMENT"},
+            "permissions[0]",
+        ),
+        (
+            {"name": "R", "permissions": ["organization.get"], "scopeType": "DEPLOYMENT"},
+            "permissions[0]",
+        ),
+        (
+            {"name": "R", "permissions": ["deployment.fly"], "scopeType": "DEPLOYMENT"},
+            "permissions[0]",
+        ),
+        ({"name": "R", "permissions": ["deployment.get"], "scopeType": "DAG"}, "permissions[0]"),
+        ({"name": "R", "permissions": [], "scopeType": "DEPLOYMENT"}, "permissions"),
+        ({"name": "R", "permissions": "deployment.get", "scopeType": "DEPLOYMENT"}, "permissions"),
+        ({"name": "R", "permissions": ["deployment.get"], "scopeType": "WORKSPACE"}, "scopeType"),
+        ({"name": "R", "permissions": ["deployment.get"]}, "scopeType"),
+        ({"permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"}, "name"),
+        ({"name": "   ", "permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"}, "name"),
+        (
+            {
+                "name": "DEPLOYMENT_ADMIN",
+                "permissions": ["deployment.get"],
+                "scopeType": "DEPLOYMENT",
+            },
+            "name",
+        ),
+        (
+            {
+                "name": "dag_viewer",
+                "permissions": ["deployment.airflow.dag.get"],
+                "scopeType": "DAG",
+            },
+            "name",
+        ),
+        ({"name": "x" * 129, "permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"}, "name"),
+        (
+            {
+                "name": "R",
+                "permissions": ["deployment.get"],
+                "scopeType": "DEPLOYMENT",
+                "restrictedWorkspaceIds": ["OTHER_WS"],
+            },
+            "restrictedWorkspaceIds[0]",
+        ),
+        (
+            {
+                "name": "R",
+                "permissions": ["deployment.get"],
+                "scopeType": "DEPLOYMENT",
+                "restrictedWorkspaceIds": ["WS", "WS"],
+            },
+            "restrictedWorkspaceIds[1]",
+        ),
+        ([1], "body"),
+        ("{nope", None),
     ],
 )
 async def test_bad_roles_are_400_and_change_nothing(
-    client: httpx.AsyncClient, world: World, body: Any
+    client: httpx.AsyncClient, world: World, body: Any, field: str | None
 ) -> None:
     org = await world.org()
     ws = await world.workspace(org)
@@ -316,22 +357,25 @@ async def test_bad_roles_are_400_and_change_nothing(
         headers=bearer(token) | {"content-type": "application/json"},
     )
     assert r.status_code == 400, r.text
-    assert_astro(r.json(), "Error")
+    astro_invalid(r, field)
     assert await _count(world, CustomRole) == 0
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"name": "R", "permissions": ["workspace.update"]},
-        {"name": "R", "permissions": []},
-        {"permissions": ["deployment.get"]},
-        {"name": "DAG_AUTHOR", "permissions": ["deployment.get"]},
-        {"name": "R", "permissions": ["deployment.get"], "restrictedWorkspaceIds": ["nope"]},
+        ({"name": "R", "permissions": ["workspace.update"]}, "permissions[0]"),
+        ({"name": "R", "permissions": []}, "permissions"),
+        ({"permissions": ["deployment.get"]}, "name"),
+        ({"name": "DAG_AUTHOR", "permissions": ["deployment.get"]}, "name"),
+        (
+            {"name": "R", "permissions": ["deployment.get"], "restrictedWorkspaceIds": ["nope"]},
+            "restrictedWorkspaceIds[0]",
+        ),
     ],
 )
 async def test_bad_updates_are_400_and_change_nothing(
-    client: httpx.AsyncClient, world: World, body: Any
+    client: httpx.AsyncClient, world: World, body: Any, field: str
 ) -> None:
     org = await world.org()
     _, token = await world.member(org, "ORGANIZATION_OWNER")
@@ -339,7 +383,7 @@ async def test_bad_updates_are_400_and_change_nothing(
     url = f"/v1/organizations/{org.id}/roles/{role.id}"
     r = await client.post(url, json=body, headers=bearer(token))
     assert r.status_code == 400, r.text
-    assert_astro(r.json(), "Error")
+    astro_invalid(r, field)
     got = (await client.get(url, headers=bearer(token))).json()
     assert got["name"] == "Keep" and got["permissions"] == ["deployment.get"]
 
@@ -363,8 +407,8 @@ async def test_delete_is_refused_while_the_role_is_assigned(
     await world.roles(org, user)  # no deployment roles any more
     r = await client.delete(url, headers=bearer(token))
     assert r.status_code == 204 and r.content == b""
-    assert (await client.get(url, headers=bearer(token))).status_code == 404
-    assert (await client.delete(url, headers=bearer(token))).status_code == 404
+    astro_error(await client.get(url, headers=bearer(token)), 404, "role not found")
+    astro_error(await client.delete(url, headers=bearer(token)), 404, "role not found")
     async with world.database.transaction() as db:
         bindings = await db.scalar(
             select(func.count()).select_from(RoleBinding).where(RoleBinding.role == "In_Use")
@@ -384,12 +428,14 @@ async def test_members_may_read_but_not_change_roles(
     body = {"name": "Mine", "permissions": ["deployment.get"], "scopeType": "DEPLOYMENT"}
     r = await client.post(base, json=body, headers=bearer(token))
     assert r.status_code == 403
-    assert_astro(r.json(), "Error")
+    astro_error(r, 403, "missing permission organization.roles.create")
     r = await client.post(f"{base}/{role.id}", json=body, headers=bearer(token))
     assert r.status_code == 403
-    assert (await client.delete(f"{base}/{role.id}", headers=bearer(token))).status_code == 403
-    assert (await client.get(base)).status_code == 401
-    assert (await client.delete(f"{base}/{role.id}")).status_code == 401
+    astro_error(r, 403, "missing permission organization.roles.update")
+    r = await client.delete(f"{base}/{role.id}", headers=bearer(token))
+    astro_error(r, 403, "missing permission organization.roles.delete")
+    astro_error(await client.get(base), 401, NO_TOKEN)
+    astro_error(await client.delete(f"{base}/{role.id}"), 401, NO_TOKEN)
     async with world.database.transaction() as db:
         names = list(await db.scalars(select(CustomRole.name)))
     assert names == ["Existing"]
@@ -408,15 +454,20 @@ async def test_other_organizations_roles_are_404(client: httpx.AsyncClient, worl
             await client.delete(url, headers=bearer(token)),
         ):
             assert r.status_code == 404, r.text
-            assert_astro(r.json(), "Error")
+            # org A's path: no such role there; org B's: the caller cannot see the org
+            astro_error(
+                r, 404, "role not found" if org_id == org_a.id else "organization not found"
+            )
     r = await client.get(f"/v1/organizations/{org_b.id}/roles", headers=bearer(token))
     assert r.status_code == 404
+    astro_error(r, 404, "organization not found")
     r = await client.post(
         f"/v1/organizations/{org_b.id}/roles",
         json=body | {"scopeType": "DEPLOYMENT"},
         headers=bearer(token),
     )
     assert r.status_code == 404
+    astro_error(r, 404, "organization not found")
     async with world.database.transaction() as db:
         names = list(await db.scalars(select(CustomRole.name)))
     assert names == ["B_Role"]
@@ -433,6 +484,7 @@ async def test_other_organizations_roles_are_404(client: httpx.AsyncClient, worl
         headers=bearer(token),
     )
     assert r.status_code == 400
+    astro_error(r, 400, "invalid roles", fields=["deploymentRoles[0].role"])
 
 
 async def test_dag_tag_bindings_follow_a_rename(client: httpx.AsyncClient, world: World) -> None:

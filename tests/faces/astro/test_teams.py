@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent, RoleBinding, Team, TeamMember
+from tests.faces.errors import NO_TOKEN, astro_error, astro_invalid
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 
@@ -126,11 +127,13 @@ async def test_team_names_are_unique_per_organization(
     other = await world.team(org, "Other")
     await world.team(await world.org("B"), "Elsewhere")
     url = f"/v1/organizations/{org.id}/teams"
+    taken = "a team named 'Taken' already exists in this organization"
     r = await client.post(url, json={"name": "Taken"}, headers=bearer(token))
     assert r.status_code == 409
-    assert_astro(r.json(), "Error")
+    astro_error(r, 409, taken)
     r = await client.post(f"{url}/{other.id}", json={"name": "Taken"}, headers=bearer(token))
     assert r.status_code == 409
+    astro_error(r, 409, taken)
     assert (await client.post(url, json={"name": "Elsewhere"}, headers=bearer(token))).is_success
     got = await client.get(f"{url}/{other.id}", headers=bearer(token))
     assert got.json()["name"] == "Other"
@@ -170,24 +173,25 @@ async def test_members_list_add_and_remove(client: httpx.AsyncClient, world: Wor
     assert [m["fullName"] for m in r.json()["teamMembers"]] == ["C Ann", "B Bob"]
     r = await client.delete(f"{url}/{bob.id}", headers=bearer(token))
     assert r.status_code == 204
-    assert (await client.delete(f"{url}/{bob.id}", headers=bearer(token))).status_code == 404
+    again = await client.delete(f"{url}/{bob.id}", headers=bearer(token))
+    astro_error(again, 404, "user is not a member of this team")
     r = await client.get(url, headers=bearer(token))
     assert {m["userId"] for m in r.json()["teamMembers"]} == {ann.id, cat.id}
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"memberIds": ["OUTSIDER"]},
-        {"memberIds": ["MEMBER", "cnope00000000000000000000"]},
-        {"memberIds": []},
-        {"memberIds": "MEMBER"},
-        {},
-        "{bad",
+        ({"memberIds": ["OUTSIDER"]}, "memberIds[0]"),
+        ({"memberIds": ["MEMBER", "cnope00000000000000000000"]}, "memberIds[1]"),
+        ({"memberIds": []}, "memberIds"),
+        ({"memberIds": "MEMBER"}, "memberIds"),
+        ({}, "memberIds"),
+        ("{bad", None),
     ],
 )
 async def test_bad_member_additions_are_400_and_change_nothing(
-    client: httpx.AsyncClient, world: World, body: Any
+    client: httpx.AsyncClient, world: World, body: Any, field: str | None
 ) -> None:
     org = await world.org()
     _, token = await world.member(org, "ORGANIZATION_OWNER")
@@ -204,7 +208,7 @@ async def test_bad_member_additions_are_400_and_change_nothing(
         headers=bearer(token) | {"content-type": "application/json"},
     )
     assert r.status_code == 400, r.text
-    assert_astro(r.json(), "Error")
+    astro_invalid(r, field)
     assert await _state(world) == before
 
 
@@ -277,6 +281,7 @@ async def test_team_roles_apply_to_members(client: httpx.AsyncClient, world: Wor
     assert await _state(world) == (0, 0, 0)
     got = await client.get(f"/v1/organizations/{org.id}/teams/{team.id}", headers=bearer(token))
     assert got.status_code == 404
+    astro_error(got, 404, "team not found")
 
 
 async def test_a_team_organization_role_grants_it(client: httpx.AsyncClient, world: World) -> None:
@@ -293,37 +298,52 @@ async def test_a_team_organization_role_grants_it(client: httpx.AsyncClient, wor
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"workspaceRoles": [{"workspaceId": "WS", "role": "WORKSPACE_MEMBER"}]},
-        {"organizationRole": "ORGANIZATION_KING"},
-        {"organizationRole": "WORKSPACE_OWNER"},
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "workspaceRoles": [{"workspaceId": "WS", "role": "DEPLOYMENT_ADMIN"}],
-        },
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "workspaceRoles": [{"workspaceId": "OTHER_WS", "role": "WORKSPACE_MEMBER"}],
-        },
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "deploymentRoles": [{"deploymentId": "DEP", "role": "No_Such_Role"}],
-        },
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "workspaceRoles": [
-                {"workspaceId": "WS", "role": "WORKSPACE_MEMBER"},
-                {"workspaceId": "WS", "role": "WORKSPACE_OWNER"},
-            ],
-        },
-        {"organizationRole": "ORGANIZATION_MEMBER", "workspaceRoles": "nope"},
-        [],
-        "{bad",
+        (
+            {"workspaceRoles": [{"workspaceId": "WS", "role": "WORKSPACE_MEMBER"}]},
+            "organizationRole",
+        ),
+        ({"organizationRole": "ORGANIZATION_KING"}, "organizationRole"),
+        ({"organizationRole": "WORKSPACE_OWNER"}, "organizationRole"),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "workspaceRoles": [{"workspaceId": "WS", "role": "DEPLOYMENT_ADMIN"}],
+            },
+            "workspaceRoles.0.role",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "workspaceRoles": [{"workspaceId": "OTHER_WS", "role": "WORKSPACE_MEMBER"}],
+            },
+            "workspaceRoles[0].workspaceId",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "deploymentRoles": [{"deploymentId": "DEP", "role": "No_Such_Role"}],
+            },
+            "deploymentRoles[0].role",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "workspaceRoles": [
+                    {"workspaceId": "WS", "role": "WORKSPACE_MEMBER"},
+                    {"workspaceId": "WS", "role": "WORKSPACE_OWNER"},
+                ],
+            },
+            "roles",
+        ),
+        ({"organizationRole": "ORGANIZATION_MEMBER", "workspaceRoles": "nope"}, "workspaceRoles"),
+        ([], "body"),
+        ("{bad", None),
     ],
 )
 async def test_bad_team_roles_are_400_and_change_nothing(
-    client: httpx.AsyncClient, world: World, body: Any
+    client: httpx.AsyncClient, world: World, body: Any, field: str | None
 ) -> None:
     org = await world.org()
     ws = await world.workspace(org)
@@ -340,7 +360,7 @@ async def test_bad_team_roles_are_400_and_change_nothing(
         headers=bearer(token) | {"content-type": "application/json"},
     )
     assert r.status_code == 400, r.text
-    assert_astro(r.json(), "Error")
+    astro_invalid(r, field)
     got = (
         await client.get(f"/v1/organizations/{org.id}/teams/{team.id}", headers=bearer(token))
     ).json()
@@ -349,21 +369,21 @@ async def test_bad_team_roles_are_400_and_change_nothing(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {},
-        {"name": ""},
-        {"name": "   "},
-        {"name": 7},
-        {"name": "x" * 257},
-        {"name": "T", "memberIds": ["OUTSIDER"]},
-        {"name": "T", "organizationRole": "DEPLOYMENT_ADMIN"},
-        {"name": "T", "description": "d" * 2049},
-        "{bad",
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": 7}, "name"),
+        ({"name": "x" * 257}, "name"),
+        ({"name": "T", "memberIds": ["OUTSIDER"]}, "memberIds[0]"),
+        ({"name": "T", "organizationRole": "DEPLOYMENT_ADMIN"}, "organizationRole"),
+        ({"name": "T", "description": "d" * 2049}, "description"),
+        ("{bad", None),
     ],
 )
 async def test_bad_teams_are_400_and_change_nothing(
-    client: httpx.AsyncClient, world: World, body: Any
+    client: httpx.AsyncClient, world: World, body: Any, field: str | None
 ) -> None:
     org = await world.org()
     _, token = await world.member(org, "ORGANIZATION_OWNER")
@@ -376,7 +396,7 @@ async def test_bad_teams_are_400_and_change_nothing(
         headers=bearer(token) | {"content-type": "application/json"},
     )
     assert r.status_code == 400, r.text
-    assert_astro(r.json(), "Error")
+    astro_invalid(r, field)
     assert await _state(world) == (0, 0, 0)
 
 
@@ -391,19 +411,25 @@ async def test_members_may_read_teams_but_not_change_them(
     assert (await client.get(f"{base}/{team.id}", headers=bearer(token))).status_code == 200
     assert (await client.get(f"{base}/{team.id}/members", headers=bearer(token))).status_code == 200
     before = await _state(world)
-    for method, url, body in (
-        ("POST", base, {"name": "Mine"}),
-        ("POST", f"{base}/{team.id}", {"name": "Renamed"}),
-        ("DELETE", f"{base}/{team.id}", None),
-        ("POST", f"{base}/{team.id}/members", {"memberIds": [me.id]}),
-        ("DELETE", f"{base}/{team.id}/members/{me.id}", None),
-        ("POST", f"{base}/{team.id}/roles", {"organizationRole": "ORGANIZATION_OWNER"}),
+    for method, url, body, permission in (
+        ("POST", base, {"name": "Mine"}, "create"),
+        ("POST", f"{base}/{team.id}", {"name": "Renamed"}, "update"),
+        ("DELETE", f"{base}/{team.id}", None, "delete"),
+        ("POST", f"{base}/{team.id}/members", {"memberIds": [me.id]}, "members.update"),
+        ("DELETE", f"{base}/{team.id}/members/{me.id}", None, "members.update"),
+        (
+            "POST",
+            f"{base}/{team.id}/roles",
+            {"organizationRole": "ORGANIZATION_OWNER"},
+            "roles.update",
+        ),
     ):
         r = await client.request(method, url, json=body, headers=bearer(token))
         assert r.status_code == 403, (method, url, r.text)
-        assert_astro(r.json(), "Error")
+        astro_error(r, 403, f"missing permission organization.teams.{permission}")
         r = await client.request(method, url, json=body)
         assert r.status_code == 401
+        astro_error(r, 401, NO_TOKEN)
     assert await _state(world) == before
     got = await client.get(f"{base}/{team.id}", headers=bearer(token))
     assert got.json()["name"] == "T" and got.json()["organizationRole"] == "ORGANIZATION_MEMBER"
@@ -428,11 +454,13 @@ async def test_other_organizations_teams_are_404(client: httpx.AsyncClient, worl
             ("POST", f"{base}/roles", {"organizationRole": "ORGANIZATION_OWNER"}),
         ):
             # org A's path: no such team there; org B's: the caller cannot see the org
+            missing = "team not found" if org_id == org_a.id else "organization not found"
             r = await client.request(method, url, json=body, headers=bearer(token))
             assert r.status_code == 404, (method, url, r.text)
-            assert_astro(r.json(), "Error")
+            astro_error(r, 404, missing)
     r = await client.get(f"/v1/organizations/{org_b.id}/teams", headers=bearer(token))
     assert r.status_code == 404
+    astro_error(r, 404, "organization not found")
     assert await _state(world) == before
 
 
@@ -440,14 +468,14 @@ async def test_bad_list_parameters(client: httpx.AsyncClient, world: World) -> N
     org = await world.org()
     _, token = await world.member(org)
     team = await world.team(org)
-    for url in (
-        f"/v1/organizations/{org.id}/teams?sorts=size:asc",
-        f"/v1/organizations/{org.id}/teams?limit=1001",
-        f"/v1/organizations/{org.id}/teams?names=",
-        f"/v1/organizations/{org.id}/teams/{team.id}/members?sorts=name:asc",
-        f"/v1/organizations/{org.id}/teams/{team.id}/members?offset=-1",
-        f"/v1/organizations/{org.id}/teams/not-an-id",
+    for url, field in (
+        (f"/v1/organizations/{org.id}/teams?sorts=size:asc", "sorts.0"),
+        (f"/v1/organizations/{org.id}/teams?limit=1001", "limit"),
+        (f"/v1/organizations/{org.id}/teams?names=", "names.0"),
+        (f"/v1/organizations/{org.id}/teams/{team.id}/members?sorts=name:asc", "sorts.0"),
+        (f"/v1/organizations/{org.id}/teams/{team.id}/members?offset=-1", "offset"),
+        (f"/v1/organizations/{org.id}/teams/not-an-id", "teamId"),
     ):
         r = await client.get(url, headers=bearer(token))
         assert r.status_code == 400, (url, r.text)
-        assert_astro(r.json(), "Error")
+        astro_invalid(r, field)

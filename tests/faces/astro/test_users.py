@@ -12,10 +12,18 @@ from sqlalchemy import func, select
 from tenantry.db.models import AuditEvent, RoleBinding
 from tenantry.directory.members import DagRole
 from tenantry.ids import new_id
+from tests.faces.errors import (
+    BAD_TOKEN,
+    NO_TOKEN,
+    NOT_JSON,
+    astro_error,
+    astro_invalid,
+)
 from tests.factories import World, bearer
 from tests.spec import assert_astro
 
 PREFIXES = ("/v1", "/iam/v1beta1", "/platform/v1beta1")
+NOT_A_MEMBER = "user not found in this organization"  # directory/members.py
 
 
 async def test_self_shows_roles_at_every_scope(client: httpx.AsyncClient, world: World) -> None:
@@ -72,12 +80,21 @@ async def test_self_accepts_create_if_not_exist(client: httpx.AsyncClient, world
         "/v1/users/self?createIfNotExist=maybe", headers=bearer(await world.token(user))
     )
     assert r.status_code == 400
-    assert_astro(r.json(), "Error")
+    astro_invalid(r, "createIfNotExist")
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer tnt_nope", "Basic abc", "tnt_x"])
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (None, NO_TOKEN),
+        ("Bearer", NO_TOKEN),
+        ("Bearer tnt_nope", BAD_TOKEN),
+        ("Basic abc", NO_TOKEN),  # not a bearer token at all
+        ("tnt_x", NO_TOKEN),
+    ],
+)
 async def test_self_requires_a_valid_bearer_token(
-    client: httpx.AsyncClient, header: str | None
+    client: httpx.AsyncClient, header: str | None, message: str
 ) -> None:
     headers = {"Authorization": header} if header else {}
     r = await client.get("/v1/users/self", headers=headers)
@@ -85,6 +102,7 @@ async def test_self_requires_a_valid_bearer_token(
     body = r.json()
     assert_astro(body, "Error")
     assert body["statusCode"] == 401 and body["requestId"] == r.headers["x-request-id"]
+    astro_error(r, 401, message)
 
 
 async def test_expired_and_revoked_tokens_are_refused(
@@ -101,13 +119,13 @@ async def test_expired_and_revoked_tokens_are_refused(
         found = await db.scalar(select(Token).where(Token.digest == digest(token)))
         assert found is not None
         await revoke(db, found.id, by=None)
-    assert (await client.get("/v1/users/self", headers=bearer(token))).status_code == 401
+    astro_error(await client.get("/v1/users/self", headers=bearer(token)), 401, BAD_TOKEN)
     other = await world.token(user)
     async with world.database.transaction() as db:
         found = await db.scalar(select(Token).where(Token.digest == digest(other)))
         assert found is not None
         found.expires_at = utcnow()
-    assert (await client.get("/v1/users/self", headers=bearer(other))).status_code == 401
+    astro_error(await client.get("/v1/users/self", headers=bearer(other)), 401, BAD_TOKEN)
 
 
 async def test_get_user_in_organization(client: httpx.AsyncClient, world: World) -> None:
@@ -141,7 +159,7 @@ async def test_get_user_who_is_not_a_member_is_404(client: httpx.AsyncClient, wo
     outsider = await world.user()
     r = await client.get(f"/v1/organizations/{org.id}/users/{outsider.id}", headers=bearer(token))
     assert r.status_code == 404
-    assert_astro(r.json(), "Error")
+    astro_error(r, 404, NOT_A_MEMBER)
 
 
 async def _org_with_people(world: World):  # type: ignore[no-untyped-def]
@@ -259,22 +277,22 @@ async def test_list_ties_are_broken_by_id(client: httpx.AsyncClient, world: Worl
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "field"),
     [
-        "limit=1001",
-        "limit=-1",
-        "offset=-1",
-        "limit=abc",
-        "sorts=username",
-        "sorts=email:asc",
-        "sorts=username:up",
-        "sorts=",
-        "dagId=",
-        "offset=99999999999999999999",
+        ("limit=1001", "limit"),
+        ("limit=-1", "limit"),
+        ("offset=-1", "offset"),
+        ("limit=abc", "limit"),
+        ("sorts=username", "sorts.0"),
+        ("sorts=email:asc", "sorts.0"),
+        ("sorts=username:up", "sorts.0"),
+        ("sorts=", "sorts.0"),
+        ("dagId=", "dagId"),
+        ("offset=99999999999999999999", "offset"),
     ],
 )
 async def test_list_rejects_bad_parameters(
-    client: httpx.AsyncClient, world: World, query: str
+    client: httpx.AsyncClient, world: World, query: str, field: str
 ) -> None:
     org = await world.org()
     _, token = await world.member(org)
@@ -283,6 +301,7 @@ async def test_list_rejects_bad_parameters(
     body = r.json()
     assert_astro(body, "Error")
     assert body["statusCode"] == 400 and body["fieldErrors"]
+    astro_invalid(r, field)
 
 
 async def test_update_roles_replaces_everything(client: httpx.AsyncClient, world: World) -> None:
@@ -334,7 +353,7 @@ async def test_roles_make_a_non_member_a_member_for_system_administrators_only(
     user = await world.user()
     url = f"/v1/organizations/{org.id}/users/{user.id}"
     made_up = f"/v1/organizations/{org.id}/users/{new_id()}"
-    assert (await client.get(url, headers=bearer(token))).status_code == 404
+    astro_error(await client.get(url, headers=bearer(token)), 404, NOT_A_MEMBER)
     member = {"organizationRole": "ORGANIZATION_MEMBER"}
     for body in ({}, member):
         real, fake = [
@@ -346,6 +365,7 @@ async def test_roles_make_a_non_member_a_member_for_system_administrators_only(
     admin = bearer(await world.token(await world.admin()))
     r = await client.post(f"{url}/roles", json={}, headers=admin)
     assert r.status_code == 404  # no organizationRole: nothing to join with
+    astro_error(r, 404, NOT_A_MEMBER)
     r = await client.post(f"{url}/roles", json=member, headers=admin)
     assert r.status_code == 200
     got = await client.get(url, headers=bearer(token))
@@ -355,47 +375,68 @@ async def test_roles_make_a_non_member_a_member_for_system_administrators_only(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"organizationRole": "ORGANIZATION_KING"},
-        {"workspaceRoles": [{"workspaceId": "WS", "role": "WORKSPACE_MEMBER"}]},
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "workspaceRoles": [
-                {"workspaceId": "cnope00000000000000000000", "role": "WORKSPACE_MEMBER"}
-            ],
-        },
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "workspaceRoles": [{"workspaceId": "WS", "role": "DEPLOYMENT_ADMIN"}],
-        },
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "deploymentRoles": [{"deploymentId": "DEP", "role": "WORKSPACE_OWNER"}],
-        },
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "dagRoles": [{"deploymentId": "DEP", "role": "DAG_VIEWER"}],
-        },
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "dagRoles": [
-                {"deploymentId": "DEP", "role": "DAG_VIEWER", "dagId": "a", "dagTag": "b"}
-            ],
-        },
-        {
-            "organizationRole": "ORGANIZATION_MEMBER",
-            "workspaceRoles": [
-                {"workspaceId": "WS", "role": "WORKSPACE_MEMBER"},
-                {"workspaceId": "WS", "role": "WORKSPACE_OWNER"},
-            ],
-        },
-        {"workspaceRoles": "nope"},
-        [1, 2],
+        ({"organizationRole": "ORGANIZATION_KING"}, "organizationRole"),
+        (
+            {"workspaceRoles": [{"workspaceId": "WS", "role": "WORKSPACE_MEMBER"}]},
+            "organizationRole",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "workspaceRoles": [
+                    {"workspaceId": "cnope00000000000000000000", "role": "WORKSPACE_MEMBER"}
+                ],
+            },
+            "workspaceRoles[0].workspaceId",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "workspaceRoles": [{"workspaceId": "WS", "role": "DEPLOYMENT_ADMIN"}],
+            },
+            "workspaceRoles.0.role",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "deploymentRoles": [{"deploymentId": "DEP", "role": "WORKSPACE_OWNER"}],
+            },
+            "deploymentRoles[0].role",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "dagRoles": [{"deploymentId": "DEP", "role": "DAG_VIEWER"}],
+            },
+            "dagRoles[0]",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "dagRoles": [
+                    {"deploymentId": "DEP", "role": "DAG_VIEWER", "dagId": "a", "dagTag": "b"}
+                ],
+            },
+            "dagRoles[0]",
+        ),
+        (
+            {
+                "organizationRole": "ORGANIZATION_MEMBER",
+                "workspaceRoles": [
+                    {"workspaceId": "WS", "role": "WORKSPACE_MEMBER"},
+                    {"workspaceId": "WS", "role": "WORKSPACE_OWNER"},
+                ],
+            },
+            "roles",
+        ),
+        ({"workspaceRoles": "nope"}, "workspaceRoles"),
+        ([1, 2], "body"),
     ],
 )
 async def test_update_roles_rejects_bad_bodies_and_changes_nothing(
-    client: httpx.AsyncClient, world: World, body: object
+    client: httpx.AsyncClient, world: World, body: object, field: str
 ) -> None:
     org = await world.org()
     ws = await world.workspace(org)
@@ -410,22 +451,22 @@ async def test_update_roles_rejects_bad_bodies_and_changes_nothing(
         headers=bearer(token) | {"content-type": "application/json"},
     )
     assert r.status_code == 400, r.text
-    assert_astro(r.json(), "Error")
+    astro_invalid(r, field)
     got = await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(token))
     assert got.json()["organizationRole"] == "ORGANIZATION_MEMBER"
     assert got.json()["workspaceRoles"] == [{"role": "WORKSPACE_MEMBER", "workspaceId": ws.id}]
 
 
 @pytest.mark.parametrize(
-    ("content", "ctype"),
+    ("content", "ctype", "reason"),
     [
-        ("{not json", "application/json"),
-        ("organizationRole=x", "text/plain"),
-        ('{"organizationRole": "' + "x" * 70000 + '"}', "application/json"),
+        ("{not json", "application/json", NOT_JSON),
+        ("organizationRole=x", "text/plain", "body: Input should be a valid dictionary"),
+        ('{"organizationRole": "' + "x" * 70000 + '"}', "application/json", "larger than 65536"),
     ],
 )
 async def test_update_roles_rejects_non_json_and_oversized(
-    client: httpx.AsyncClient, world: World, content: str, ctype: str
+    client: httpx.AsyncClient, world: World, content: str, ctype: str, reason: str
 ) -> None:
     org = await world.org()
     _, token = await world.member(org, "ORGANIZATION_OWNER")
@@ -436,7 +477,7 @@ async def test_update_roles_rejects_non_json_and_oversized(
         headers=bearer(token) | {"content-type": ctype},
     )
     assert r.status_code == 400, r.text
-    assert_astro(r.json(), "Error")
+    astro_error(r, 400, part=reason)
     async with world.database.transaction() as db:
         bindings = await db.scalar(select(func.count()).select_from(RoleBinding))
     assert bindings == 0
@@ -451,7 +492,7 @@ async def test_member_cannot_update_roles(client: httpx.AsyncClient, world: Worl
         headers=bearer(token),
     )
     assert r.status_code == 403
-    assert_astro(r.json(), "Error")
+    astro_error(r, 403, "missing permission organization.users.roles.update")
     got = await client.get(f"/v1/organizations/{org.id}/users/{me.id}", headers=bearer(token))
     assert got.json()["organizationRole"] == "ORGANIZATION_MEMBER"
 

@@ -19,9 +19,10 @@ from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Token, User
 from tenantry.directory import accounts
 from tenantry.identity import tokens
-from tenantry.identity.principals import anonymous, system_principal
+from tenantry.identity.principals import ELEVATION_HINT, anonymous, system_principal
 from tenantry.identity.tokens import digest
 from tenantry.identity.usage import recorder
+from tests.faces.errors import BAD_TOKEN, astro_error, native_error
 from tests.factories import World, bearer
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ async def test_accounts_that_may_not_sign_in(
             setattr(stored, key, value)
     r = await login(client, "eve@example.com", PASSWORD)
     assert refusal(r) == (401, "Unauthorized", "invalid username or password")
-    assert (await client.get("/v1/users/self", headers=bearer(token))).status_code == 401
+    astro_error(await client.get("/v1/users/self", headers=bearer(token)), 401, BAD_TOKEN)
 
 
 async def test_lockout_grows_and_answers_like_a_wrong_password(
@@ -190,7 +191,8 @@ async def test_lockout_grows_and_answers_like_a_wrong_password(
 ) -> None:
     user = await with_password(world, "bob@example.com")
     for _ in range(3):
-        assert (await login(strict, "bob@example.com", "not-the-password")).status_code == 401
+        wrong = await login(strict, "bob@example.com", "not-the-password")
+        assert refusal(wrong) == (401, "Unauthorized", "invalid username or password")
     locked = await login(strict, "bob@example.com", PASSWORD)  # right password, but locked
     assert refusal(locked) == (401, "Unauthorized", "invalid username or password")
     async with world.database.transaction() as db:
@@ -241,6 +243,7 @@ async def test_login_is_rate_limited_per_account(client: httpx.AsyncClient, worl
     limited = await login(client, "dan@example.com", PASSWORD)
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert limited.json()["status"] == 429
+    native_error(limited, 429, "too many sign-in attempts, try again later")
     assert "dan@example.com" not in limited.text and PASSWORD not in limited.text
     # The window's first refusal is audited and kept; the second is not audited again.
     (event,) = await _throttled_events(world)
@@ -264,21 +267,22 @@ async def test_throttled_unknown_account_is_audited_without_a_target(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "fields"),
     [
-        {"username": "a", "password": "x" * 5000},
-        {"username": "a" * 400, "password": "p"},
-        {"username": "a"},
-        {},
-        [],
-        {"username": "a", "password": "b", "extra": 1},
+        ({"username": "a", "password": "x" * 5000}, ["password"]),
+        ({"username": "a" * 400, "password": "p"}, ["username"]),
+        ({"username": "a"}, ["password"]),
+        ({}, ["username", "password"]),
+        ([], ["body"]),
+        ({"username": "a", "password": "b", "extra": 1}, ["extra"]),
     ],
 )
 async def test_login_refuses_malformed_input_cleanly(
-    client: httpx.AsyncClient, body: object
+    client: httpx.AsyncClient, body: object, fields: list[str]
 ) -> None:
     r = await client.post(f"{V}/auth/login", json=body)
     assert r.status_code == 400 and r.json()["status"] == 400
+    native_error(r, 400, fields=fields)
     assert "x" * 100 not in r.text  # the password is not echoed
 
 
@@ -289,11 +293,12 @@ async def test_logout_and_refresh(client: httpx.AsyncClient, world: World) -> No
     assert r.status_code == 200
     second = r.json()
     assert second["maxExpiresAt"] == first["maxExpiresAt"]  # refreshing never extends the cap
-    assert (await client.get("/v1/users/self", headers=bearer(first["token"]))).status_code == 401
+    astro_error(await client.get("/v1/users/self", headers=bearer(first["token"])), 401, BAD_TOKEN)
     assert (await client.get("/v1/users/self", headers=bearer(second["token"]))).status_code == 200
     out = await client.post(f"{V}/auth/logout", headers=bearer(second["token"]))
     assert out.status_code == 204
-    assert (await client.get("/v1/users/self", headers=bearer(second["token"]))).status_code == 401
+    ended = await client.get("/v1/users/self", headers=bearer(second["token"]))
+    astro_error(ended, 401, BAD_TOKEN)
 
 
 async def test_personal_token_cannot_be_used_as_a_session(
@@ -334,10 +339,11 @@ async def test_admin_ends_all_sessions_of_a_user(client: httpx.AsyncClient, worl
     r = await client.delete(f"{V}/users/{user.id}/sessions", headers=admin_h)
     assert r.status_code == 200 and r.json() == {"revoked": 2}
     for token in sessions:
-        assert (await client.get("/v1/users/self", headers=bearer(token))).status_code == 401
+        astro_error(await client.get("/v1/users/self", headers=bearer(token)), 401, BAD_TOKEN)
     assert (await client.get("/v1/users/self", headers=bearer(personal))).status_code == 200
     other = bearer(await world.token(await world.user()))
-    assert (await client.delete(f"{V}/users/{user.id}/sessions", headers=other)).status_code == 404
+    hidden = await client.delete(f"{V}/users/{user.id}/sessions", headers=other)
+    native_error(hidden, 404, "user not found")
 
 
 async def test_sensitive_operations_need_elevation(strict: httpx.AsyncClient, world: World) -> None:
@@ -353,9 +359,10 @@ async def test_sensitive_operations_need_elevation(strict: httpx.AsyncClient, wo
         (f"{V}/users/{victim.id}/password", {"password": "fresh-password-9"}),
     ]:
         method = strict.post if path.endswith("tokens") else strict.put
-        assert (await method(path, json=body, headers=h)).status_code == 403
+        native_error(await method(path, json=body, headers=h), 403, ELEVATION_HINT)
     wrong = await strict.post(f"{V}/auth/elevate", json={"password": "nope-nope-nope"}, headers=h)
     assert wrong.status_code == 403
+    native_error(wrong, 403, "the password is incorrect")
     ok = await strict.post(f"{V}/auth/elevate", json={"password": PASSWORD}, headers=h)
     assert ok.status_code == 200 and ok.json()["elevatedUntil"].endswith("Z")
     me = (await strict.get(f"{V}/users/{admin.id}", headers=h)).json()
@@ -379,6 +386,7 @@ async def test_change_own_password(client: httpx.AsyncClient, world: World) -> N
         url, json={"password": "new-password-77", "currentPassword": "x"}, headers=h
     )
     assert bad.status_code == 400
+    native_error(bad, 400, "the current password is incorrect", fields=["currentPassword"])
     common = await client.put(
         url, json={"password": "password1", "currentPassword": PASSWORD}, headers=h
     )
@@ -388,8 +396,9 @@ async def test_change_own_password(client: httpx.AsyncClient, world: World) -> N
     )
     assert ok.status_code == 204
     assert (await client.get("/v1/users/self", headers=bearer(current))).status_code == 200
-    assert (await client.get("/v1/users/self", headers=bearer(other))).status_code == 401
-    assert (await login(client, "ivy@example.com", PASSWORD)).status_code == 401
+    astro_error(await client.get("/v1/users/self", headers=bearer(other)), 401, BAD_TOKEN)
+    old = await login(client, "ivy@example.com", PASSWORD)
+    assert refusal(old) == (401, "Unauthorized", "invalid username or password")
     assert (await login(client, "ivy@example.com", "new-password-77")).status_code == 200
 
 
@@ -402,6 +411,7 @@ async def test_cannot_change_someone_elses_password(
         f"{V}/users/{victim.id}/password", json={"password": "owned-you-123"}, headers=h
     )
     assert r.status_code == 404
+    native_error(r, 404, "user not found")
     assert (await login(client, "jo@example.com", PASSWORD)).status_code == 200
 
 
@@ -419,13 +429,13 @@ async def test_own_tokens(client: httpx.AsyncClient, world: World) -> None:
     their = await world.token(someone)
     async with world.database.transaction() as db:
         their_id = await db.scalar(select(Token.id).where(Token.user_id == someone.id))
-    assert (await client.delete(f"{V}/me/tokens/{their_id}", headers=h)).status_code == 404
+    not_mine = await client.delete(f"{V}/me/tokens/{their_id}", headers=h)
+    native_error(not_mine, 404, "token not found")
     assert (await client.get("/v1/users/self", headers=bearer(their))).status_code == 200
     mine = created.json()["id"]
     assert (await client.delete(f"{V}/me/tokens/{mine}", headers=h)).status_code == 204
-    assert (
-        await client.get("/v1/users/self", headers=bearer(created.json()["token"]))
-    ).status_code == 401
+    revoked = await client.get("/v1/users/self", headers=bearer(created.json()["token"]))
+    astro_error(revoked, 401, BAD_TOKEN)
 
 
 @pytest.mark.parametrize("header", ["Bearer " + "x" * 5000, "Bearer tnt_" + "y" * 300])
@@ -434,6 +444,7 @@ async def test_over_long_credentials_are_refused_cleanly(
 ) -> None:
     r = await client.get("/v1/users/self", headers={"Authorization": header})
     assert r.status_code == 401 and r.json()["statusCode"] == 401
+    astro_error(r, 401, BAD_TOKEN)
     assert "x" * 50 not in r.text and "y" * 50 not in r.text
 
 
@@ -457,6 +468,7 @@ async def test_owner_grants_through_teams_need_elevation(
         f"{teams}/{team_id}/roles", json={"organizationRole": "ORGANIZATION_OWNER"}, headers=h
     )
     assert up.status_code == 403
+    astro_error(up, 403, ELEVATION_HINT)
     assert (
         await strict.post(f"{V}/auth/elevate", json={"password": PASSWORD}, headers=h)
     ).status_code == 200

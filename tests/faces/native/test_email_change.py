@@ -20,6 +20,7 @@ from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, User
 from tenantry.identity.tokens import digest
 from tenantry.mail import Mail
+from tests.faces.errors import NO_TOKEN, native_error
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
@@ -175,6 +176,7 @@ async def test_bad_requests_change_nothing_and_mail_nobody(
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "unchanged"
     r = await client.post(f"{V}/users/me/email", json={"email": "x@new.test"})
     assert r.status_code == 401
+    native_error(r, 401, NO_TOKEN)
     r = await client.post(f"{V}/users/me/email", json={"email": "x@new.test", "extra": 1})
     assert r.status_code in (400, 401)
     user = await fresh(world, ann.id)
@@ -191,6 +193,7 @@ async def test_requests_are_rate_limited_per_user(
         assert (await request_change(client, token, f"n{i}@new.test")).status_code == 202
     r = await request_change(client, token, "n9@new.test")
     assert r.status_code == 429, r.text
+    native_error(r, 429, "too many e-mail change requests, try again later")
     assert len(mailer.sent) == 5
     assert (await fresh(world, ann.id)).pending_email == "n4@new.test"
 

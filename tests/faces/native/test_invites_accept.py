@@ -26,12 +26,15 @@ from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import system_principal
 from tenantry.identity.tokens import digest
 from tenantry.mail import Mail
+from tests.faces.errors import BAD_TOKEN, native_error
 from tests.factories import World, bearer
 
 V = "/tenantry/v1"
 ACCEPT = f"{V}/invites/accept"
 PASSWORD = "violet-staircase-42"
 REFUSED = "this invite is not valid: it is unknown, expired, already accepted or withdrawn"
+SIGN_IN_FIRST = "sign in as the invited user to accept this invite"
+THROTTLED = "too many invite attempts, try again later"
 
 
 class FakeMailer:
@@ -243,16 +246,20 @@ async def test_an_existing_account_must_be_signed_in_as_itself(
     before = await state(world, inv.id, jane.id)
     anonymous = await client.post(ACCEPT, json={"secret": secret})
     assert anonymous.status_code == 401, anonymous.text
+    native_error(anonymous, 401, SIGN_IN_FIRST)
     as_other = await client.post(
         ACCEPT, json={"secret": secret}, headers=bearer(await world.token(other))
     )
     assert as_other.status_code == 403, as_other.text
+    native_error(as_other, 403, "this invite is for another user")
     bad_token = await client.post(ACCEPT, json={"secret": secret}, headers=bearer("tnt_nope"))
     assert bad_token.status_code == 401
+    native_error(bad_token, 401, BAD_TOKEN)
     # a password is for new accounts only: it cannot be reset through an invite
     own = bearer(await world.token(jane))
     reset = await client.post(ACCEPT, json={"secret": secret, "password": "new-" + PASSWORD})
     assert reset.status_code == 401
+    native_error(reset, 401, SIGN_IN_FIRST)
     reset = await client.post(
         ACCEPT, json={"secret": secret, "password": "new-" + PASSWORD}, headers=own
     )
@@ -288,6 +295,7 @@ async def test_a_new_account_invite_refuses_someone_else_signed_in(
         headers=bearer(await world.token(someone)),
     )
     assert r.status_code == 403, r.text
+    native_error(r, 403, part="the request is signed in as another one")
     assert await state(world, inv.id, inv.user_id or "") == before
 
 
@@ -359,8 +367,10 @@ async def test_acceptance_is_rate_limited_per_address(
         r = await c.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert r.json()["status"] == 429
+        native_error(r, 429, THROTTLED)
         again = await c.post(ACCEPT, json={"secret": secret, "password": PASSWORD})
         assert again.status_code == 429
+        native_error(again, 429, THROTTLED)
     accepted_at, status, *_ = await state(world, inv.id, inv.user_id or "")
     assert accepted_at is None and status == "PENDING"
     async with world.database.transaction() as db:  # only the first refusal is audited
@@ -374,17 +384,20 @@ async def test_acceptance_is_rate_limited_per_address(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {},
-        {"secret": ""},
-        {"secret": "x" * 257},
-        {"secret": 42},
-        {"secret": "tni_x", "extra": 1},
-        {"secret": "tni_x", "password": "x" * 1025},
+        ({}, "secret"),
+        ({"secret": ""}, "secret"),
+        ({"secret": "x" * 257}, "secret"),
+        ({"secret": 42}, "secret"),
+        ({"secret": "tni_x", "extra": 1}, "extra"),
+        ({"secret": "tni_x", "password": "x" * 1025}, "password"),
     ],
 )
-async def test_malformed_bodies_are_400(client: httpx.AsyncClient, body: object) -> None:
+async def test_malformed_bodies_are_400(
+    client: httpx.AsyncClient, body: object, field: str
+) -> None:
     r = await client.post(ACCEPT, json=body)
     assert r.status_code == 400, r.text
     assert r.headers["content-type"] == "application/problem+json"
+    native_error(r, 400, fields=[field])

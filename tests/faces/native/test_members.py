@@ -12,6 +12,7 @@ from tenantry.db.models import AuditEvent, Membership, Organization, RoleBinding
 from tenantry.directory import members
 from tenantry.errors import Invalid
 from tenantry.identity.principals import system_principal
+from tests.faces.errors import astro_error
 from tests.faces.native.test_native import assert_problem
 from tests.factories import World, bearer
 
@@ -67,6 +68,7 @@ async def test_an_owner_removes_a_member_with_their_roles_and_teams(
     assert (page["totalCount"], page["users"]) == (0, [])
     gone = await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(owner))
     assert gone.status_code == 404
+    astro_error(gone, 404, "user not found in this organization")  # removed, still a user
     me = (await client.get("/v1/users/self", headers=bearer(token))).json()
     assert {r["scope"]["entityId"] for r in me["roles"]} == {other.id}  # other org kept
     async with world.database.transaction(write=False) as db:

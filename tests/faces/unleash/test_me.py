@@ -8,8 +8,10 @@ import httpx
 
 from tenantry.db.models import User
 from tenantry.directory import accounts
+from tenantry.faces.unleash.errors import BAD_CREDENTIAL
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import system_principal
+from tests.faces.errors import unleash_error
 from tests.faces.unleash import spec
 from tests.factories import World, bearer
 
@@ -175,6 +177,7 @@ async def test_wrong_password_is_refused_and_counted(
         "/auth/simple/login", json={"username": "peer.user@example.com", "password": "nope"}
     )
     assert r.status_code == 401 and "set-cookie" not in r.headers
+    unleash_error(r, 401, "UnauthorizedError", BAD_CREDENTIAL)
     async with world.database.transaction() as db:
         stored = await db.get(User, user.seq)
         assert stored is not None and stored.login_attempts == 1

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from tenantry.clock import utcnow
 from tenantry.db.models import Token, User
 from tenantry.identity.personal_tokens import MAX_DAYS
+from tests.faces.errors import unleash_error
 from tests.faces.unleash import spec
 from tests.faces.unleash.conftest import cookie, elevate, sign_in
 from tests.faces.unleash.test_me import (
@@ -130,7 +131,9 @@ async def test_bad_pat_bodies_write_nothing(client: httpx.AsyncClient, world: Wo
         assert r.json()["details"] == [detail], r.text
     listed = (await client.get(PATS, headers=auth)).json()["pats"]
     assert [p["description"] for p in listed] == ["test"]  # only the factory's token
-    assert (await client.delete(f"{PATS}/12345", headers=auth)).status_code == 404
+    gone = await client.delete(f"{PATS}/12345", headers=auth)
+    assert gone.status_code == 404
+    unleash_error(gone, 404, "NotFoundError", "Could not find a PAT with that id")
 
 
 async def test_pat_expiry_is_capped_as_on_every_face(

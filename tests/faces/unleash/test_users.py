@@ -8,6 +8,8 @@ import httpx
 from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent, RoleBinding, User
+from tenantry.faces.unleash.errors import BAD_CREDENTIAL, NEEDS_ADMIN
+from tests.faces.errors import unleash_error
 from tests.faces.unleash import spec
 from tests.faces.unleash.test_me import admin_named_admin, same_as_capture
 from tests.factories import World, bearer
@@ -165,12 +167,14 @@ async def test_change_own_password(client: httpx.AsyncClient, world: World) -> N
         json={"password": new, "confirmPassword": new, "oldPassword": "nope"},
     )
     assert wrong.status_code == 400
+    assert spec.error(wrong, 400) == spec.bad_data("Wrong password, try again.")
     mismatch = await client.post(
         "/api/admin/user/change-password",
         headers=auth,
         json={"password": new, "confirmPassword": new + "x", "oldPassword": PASSWORD},
     )
     assert mismatch.status_code == 400
+    assert spec.error(mismatch, 400) == spec.bad_data("Passwords must match")
     r = await client.post(
         "/api/admin/user/change-password",
         headers=auth,
@@ -206,6 +210,7 @@ async def test_editor_cannot_hand_out_root_roles(client: httpx.AsyncClient, worl
     assert await user_count(world) == before
     r = await client.put(f"{UA}/{editor.seq}", headers=auth, json={"rootRole": 1})
     assert r.status_code == 403
+    assert unleash_error(r, 403, "PermissionError", NEEDS_ADMIN)["permissions"] == ["ADMIN"]
     async with world.database.transaction() as db:
         role = await db.scalar(select(RoleBinding.role).where(RoleBinding.subject_id == editor.id))
         assert role == "SYSTEM_EDITOR"
@@ -372,3 +377,4 @@ async def test_own_password_change_proves_the_old_one_and_ends_other_sessions(
         "/auth/simple/login", json={"username": "peer.user@example.com", "password": PASSWORD}
     )
     assert login.status_code == 401
+    unleash_error(login, 401, "UnauthorizedError", BAD_CREDENTIAL)
