@@ -34,8 +34,8 @@ from tenantry.errors import DomainError
 from tenantry.faces.credentials import AmbiguousCredential, raw_authorization
 from tenantry.faces.http import ErrorRenderer, request_context, security, status_for
 from tenantry.identity.cache import AuthCache
-from tenantry.identity.principals import Principal, for_bookkeeping
-from tenantry.identity.usage import touch
+from tenantry.identity.principals import Principal
+from tenantry.identity.usage import CallerUse, touch
 
 log = logging.getLogger("tenantry.http")
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -46,13 +46,13 @@ class HotAnswer:
     """A 200 JSON answer, who it was for, and until when it holds by itself."""
 
     body: bytes
-    principal: Principal  # only what recording the token's use needs (for_bookkeeping)
+    caller: CallerUse  # only what recording the token's use needs of the caller
     valid_until: datetime | None = None
     headers: Headers = ()
     scopes: tuple[str, ...] = ()  # what it derives from (Principal.scopes of the whole caller)
 
     def deadline(self) -> datetime | None:
-        token = self.principal.token
+        token = self.caller.token
         ends = [t for t in (self.valid_until, token.expires_at if token else None) if t]
         return min(ends, default=None)
 
@@ -81,8 +81,7 @@ async def answer(
     data, until = body(request, caller, found)
     # A copy of exactly its length: orjson's bytes keep the capacity of its output buffer
     # (about 8 KiB for a 1 KiB body), which a cache of 100 000 answers would keep too.
-    slim = for_bookkeeping(caller)
-    return HotAnswer(bytes(memoryview(data)), slim, until, headers, caller.scopes)
+    return HotAnswer(bytes(memoryview(data)), CallerUse.of(caller), until, headers, caller.scopes)
 
 
 class HotPathMiddleware:
@@ -111,7 +110,7 @@ class HotPathMiddleware:
         request_id, info = request_context(scope)
         context = current_request.set(info)
         try:
-            await touch(self.database, cached.principal, now=now)  # never raises
+            await touch(self.database, cached.caller, now=now)  # never raises
         finally:
             current_request.reset(context)
         await _send(send, cached, (b"x-request-id", request_id.encode()))
@@ -131,7 +130,7 @@ class HotPathMiddleware:
         if answer is None:
             await self.app(scope, receive, send)
         elif isinstance(answer, HotAnswer):
-            token = answer.principal.token
+            token = answer.caller.token
             if token is not None:
                 self.cache.put(key, answer, mark, answer.deadline(), answer.scopes)
             await _send(send, answer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,40 +118,6 @@ class Principal:
         change): this credential must be elevated now, whatever the instance's policy."""
         if not self.elevated:
             raise ElevationRequired(ELEVATION_HINT)
-
-
-# What recording a token's use reads of its caller (identity/usage.py): all a cached answer
-# keeps of the principal it was made for.
-_USE_COLUMNS = {
-    Token: ("id", "kind", "user_id", "last_used_at", "expires_at", "max_expires_at"),
-    User: ("seq", "id"),
-}
-
-
-def for_bookkeeping(principal: Principal) -> Principal:
-    """A copy of the caller that holds only what recording their token's use needs: no
-    grants, and a user and token of a few columns. A cached answer keeps this instead of the
-    whole principal (about 1 KiB instead of 5-20 KiB per cached caller)."""
-    user, token = principal.user, principal.token
-    return Principal(
-        grants=NO_GRANTS,
-        user=None if user is None else _sliver(user),
-        token=None if token is None else _sliver(token),
-        policy=principal.policy,
-    )
-
-
-def _sliver(obj: Any) -> Any:
-    """Left transient: a detached copy would also carry the set of its ~30 other attributes
-    marked expired (1.3 KiB each); nothing but the recorder ever reads it."""
-    model = type(obj)
-    copy = model.__mapper__.class_manager.new_instance()
-    for column in _USE_COLUMNS[model]:
-        copy.__dict__[column] = getattr(obj, column)
-    return copy
-
-
-NO_GRANTS = Grants([])
 
 
 def system_principal() -> Principal:

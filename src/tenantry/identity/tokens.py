@@ -159,5 +159,6 @@ async def revoke(db: AsyncSession, token_id: str, *, by: str | None) -> Token:
 TOUCH_INTERVAL = timedelta(seconds=60)
 
 
-def needs_touch(token: Token, now: datetime) -> bool:
-    return token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL
+def needs_touch(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether a token last used then is due to have its use recorded."""
+    return last_used_at is None or now - last_used_at >= TOUCH_INTERVAL

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,7 @@ from tenantry.clock import utcnow
 from tenantry.db.base import UTCDateTime
 from tenantry.db.engine import UNTRACKED, Database
 from tenantry.db.models import Token, User
+from tenantry.identity.policy import SecurityPolicy
 from tenantry.identity.principals import Principal
 from tenantry.identity.tokens import TOUCH_INTERVAL, TokenKind, needs_touch
 
@@ -75,7 +76,93 @@ class Use:
     attempts: int = 0
 
 
-def _sliding_expiry(principal: Principal, token: Token, now: datetime) -> datetime | None:
+class UsedToken(Protocol):
+    """What recording a use reads of a token: an ORM Token, or a cached answer's TokenUse."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def last_used_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def max_expires_at(self) -> datetime | None: ...
+
+
+class UsedBy(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class Caller(Protocol):
+    """What recording a use reads of the caller: a Principal, or a cached answer's
+    CallerUse."""
+
+    @property
+    def token(self) -> UsedToken | None: ...
+    @property
+    def user(self) -> UsedBy | None: ...
+    @property
+    def policy(self) -> SecurityPolicy: ...
+    @property
+    def actor_type(self) -> str: ...
+    @property
+    def actor_id(self) -> str | None: ...
+
+
+@dataclass(slots=True)
+class TokenUse:
+    id: str
+    kind: str
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    max_expires_at: datetime | None
+
+
+@dataclass(slots=True)
+class UserUse:
+    id: str
+    seen_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class CallerUse:
+    """All a cached answer keeps of the caller it was made for: what recording the token's
+    use needs (about 400 bytes, where a Principal with its ORM rows and grants is 5-20 KiB)."""
+
+    token: TokenUse | None
+    user: UserUse | None
+    policy: SecurityPolicy
+    actor_type: str
+    actor_id: str | None
+
+    @classmethod
+    def of(cls, principal: Principal) -> CallerUse:
+        token, user = principal.token, principal.user
+        return cls(
+            None
+            if token is None
+            else TokenUse(
+                token.id, token.kind, token.last_used_at, token.expires_at, token.max_expires_at
+            ),
+            None if user is None else UserUse(user.id, user.seen_at),
+            principal.policy,
+            principal.actor_type,
+            principal.actor_id,
+        )
+
+
+def _remember(obj: object, name: str, value: object) -> None:
+    """Set a loaded value without making an ORM object dirty (a read must not write)."""
+    if hasattr(obj, "_sa_instance_state"):
+        set_committed_value(obj, name, value)
+    else:
+        setattr(obj, name, value)
+
+
+def _sliding_expiry(principal: Caller, token: UsedToken, now: datetime) -> datetime | None:
     """Sessions live `session_idle` past their last use, never past their absolute deadline.
     None for other tokens, whose expiry use does not move."""
     if token.kind != TokenKind.SESSION.value:
@@ -84,7 +171,7 @@ def _sliding_expiry(principal: Principal, token: Token, now: datetime) -> dateti
     return min(extended, token.max_expires_at) if token.max_expires_at else extended
 
 
-def _use(principal: Principal, token: Token, now: datetime) -> Use:
+def _use(principal: Caller, token: UsedToken, now: datetime) -> Use:
     user = principal.user
     return Use(
         token_id=token.id,
@@ -389,7 +476,7 @@ def recorder(database: Database) -> UsageRecorder:
 
 async def touch(
     database: Database,
-    principal: Principal,
+    principal: Caller,
     request_db: AsyncSession | None = None,
     now: datetime | None = None,
 ) -> None:
@@ -401,7 +488,7 @@ async def touch(
     for a write. Never raises for a reading request."""
     token = principal.token
     now = now or utcnow()
-    if token is None or not needs_touch(token, now):
+    if token is None or not needs_touch(token.last_used_at, now):
         return
     if request_db is not None:
         use = _use(principal, token, now)
@@ -412,14 +499,14 @@ async def touch(
     # Not ORM changes: marking the token dirty would make this read request write. The
     # token may be shared through the principal cache, which must see the new expiry now,
     # before the recorder writes it.
-    set_committed_value(token, "last_used_at", use.at)
+    _remember(token, "last_used_at", use.at)
     if use.expires_at is not None:
-        set_committed_value(token, "expires_at", use.expires_at)
+        _remember(token, "expires_at", use.expires_at)
     if principal.user is not None:  # a view built after this shows the new stamp
-        set_committed_value(principal.user, "seen_at", use.at)
+        _remember(principal.user, "seen_at", use.at)
 
 
-def _queue(usage: UsageRecorder, principal: Principal, token: Token, now: datetime) -> Use:
+def _queue(usage: UsageRecorder, principal: Caller, token: UsedToken, now: datetime) -> Use:
     """Queue the use, unless this process recorded one within the interval that is not
     written yet (the caller was loaded again from the database meanwhile): then its copy
     of the token and user shows that one, as every other answer of this process does."""
@@ -431,7 +518,7 @@ def _queue(usage: UsageRecorder, principal: Principal, token: Token, now: dateti
     return use
 
 
-def _urgent(token: Token, now: datetime) -> bool:
+def _urgent(token: UsedToken, now: datetime) -> bool:
     return token.kind == TokenKind.SESSION.value and (
         token.expires_at is not None and token.expires_at - now < URGENT
     )
