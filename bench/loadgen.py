@@ -303,10 +303,10 @@ def parse_wrk_text(output: str) -> dict[str, int]:
 
 
 def _start_wrk(spec: LoadSpec, seconds: float) -> Running[LoadStats]:
-    wrk = wrk_path()
-    assert wrk
     if spec.once:
         raise ValueError("wrk cannot send each request exactly once: use the asyncio client")
+    wrk = wrk_path()
+    assert wrk
     threads = wrk_threads(spec)
     # Kept until the run ends (Running.result deletes it): wrk reads it at start-up.
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-", delete=False) as f:
