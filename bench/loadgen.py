@@ -167,6 +167,9 @@ local function append(list, values) for i = 1, #values do list[#list + 1] = valu
 local turns = %(turns)d  -- values per rotated header (0: none)
 local threads = %(threads)d
 local n = 0
+-- one path and body: each rotated request is formatted once, then sent as built
+local fixed = #paths == 1 and #bodies <= 1
+local built = {}
 local place = 0  -- this thread's place among the threads (setup numbers them)
 wrk.method = %(method)s
 wrk.body = bodies[1]
@@ -190,9 +193,14 @@ if #paths > 1 or #bodies > 1 or turns > 0 then
       -- every thread walks all the values in turn, each from its own start (spread evenly):
       -- a faster thread then does not send its share more often than the other's
       local turn = (place * math.floor(turns / threads) + n - 1) %% turns + 1
+      if fixed and built[turn] then return built[turn] end
       h = {}
       for k, v in pairs(headers) do h[k] = v end
       for k, values in pairs(rotated) do h[k] = values[turn] end
+      if fixed then
+        built[turn] = wrk.format(nil, paths[1], h, body)
+        return built[turn]
+      end
     end
     return wrk.format(nil, paths[(n %% #paths) + 1], h, body)
   end

@@ -785,17 +785,16 @@ def hit_rate(counters: dict[str, Any], warm_misses: int = 0) -> float | None:
 
 
 def reader_spec(base: str, tokens: Sequence[str], opts: Options, *, once: bool) -> LoadSpec:
-    bearer = [f"Bearer {t}" for t in tokens]
-    rotate = {"Authorization": bearer} if len(bearer) > 1 else {}
-    headers = {} if rotate else {"Authorization": bearer[0]}
+    """The callers' Authorization headers in turn; one token too (the baseline), so that the
+    load generator does the same work per request in every case (wrk: a Lua call)."""
     return LoadSpec(
         base,
         [SELF],
-        headers,
+        {},
         connections=opts.connections,
         seconds=0.0 if once else opts.seconds,
         warmup=0.0 if once else opts.warmup,
-        rotate=rotate,
+        rotate={"Authorization": [f"Bearer {t}" for t in tokens]},
         once=once,
     )
 

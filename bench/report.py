@@ -89,7 +89,8 @@ GROUPS: dict[str, tuple[str, str]] = {
         "(a caller's role changed, then that caller's `GET /v1/users/self` on a new "
         "connection: stale unless it shows the new role). Ratio = req/s against the "
         "one-token row of the same database and workers. hit % = the workers' answer-cache "
-        "hit rate over the readers' warm-up and window. Targets (PostgreSQL, 1 worker): 2k "
+        "hit rate over the readers' warm-up and window; dropped = cache entries the workers "
+        "dropped because what they derive from changed. Targets (PostgreSQL, 1 worker): 2k "
         "callers with 20 changes/s ≥ 0.5x one-token, p99 ≤ 20 ms; 20k callers ≥ 0.4x "
         "one-token; cache off ≥ 2 000 req/s; and 0 stale answers wherever roles change.",
     ),
@@ -130,6 +131,7 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("write_p99_ms", "write p99 ms", True),
     ("probes", "probes", True),
     ("stale", "stale", True),
+    ("dropped", "dropped", True),
     ("value", "value", True),
     ("ratio", "ratio", True),
     ("target", "target", False),
@@ -247,6 +249,21 @@ def _context(results: dict[str, Any]) -> list[str]:
         f"- Listing: sizes {', '.join(label(x) for x in s.get('sizes', []))} on "
         f"{', '.join(s.get('dbs', []))}; {s.get('requests', '?')} sequential requests per case "
         f"after {s.get('list_warmup', '?')} warm-up requests.",
+        *_mix_context(results),
+    ]
+
+
+def _mix_context(results: dict[str, Any]) -> list[str]:
+    if not any(str(f.get("group", "")).startswith("mix") for f in results.get("figures", [])):
+        return []
+    s = results.get("settings", {})
+    memory = s.get("mix_memory")
+    return [
+        f"- Mix: {', '.join(label(x) for x in s.get('mix_callers', []))} callers; role changes "
+        f"at {', '.join(str(x) for x in s.get('mix_rates', []))}/s; "
+        f"{', '.join(str(x) for x in s.get('mix_workers', []))} worker(s) on "
+        f"{', '.join(s.get('mix_dbs', []))}"
+        + (f"; memory with {label(memory)} callers." if memory else "; no memory figure.")
     ]
 
 

@@ -681,6 +681,7 @@ def mix_figures(run: mix.MixRun) -> list[Figure]:
                 write_p99_ms=w.p99_ms if w else None,
                 stale=w.stale if w else None,
                 probes=w.probes if w else None,
+                dropped=r.counters["dropped"] if r.counters else None,
                 **load_fields(s),
             )
         )

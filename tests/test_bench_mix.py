@@ -72,6 +72,7 @@ def test_wrk_script_rotates_header_values_in_chunks_walked_by_every_thread() -> 
     assert 'thread:set("thread_place", numbered)' in script
     assert "place * math.floor(turns / threads) + n - 1" in script
     assert "request = function()" in script
+    assert "local fixed = #paths == 1 and #bodies <= 1" in script and "built[turn] =" in script
     # one header, no rotation: wrk's own pre-built request, as before
     plain = loadgen.wrk_script(LoadSpec("http://x", ["/a"], {"Authorization": "Bearer t"}))
     assert "local turns = 0" in plain and '["Authorization"] = "Bearer t"' in plain
@@ -131,13 +132,14 @@ async def test_once_counts_a_refused_caller_as_an_error_and_sends_it_only_once()
     assert sorted(map(str, seen)) == ["Bearer a", "Bearer bad", "Bearer c"]
 
 
-def test_reader_spec_rotates_many_tokens_and_sets_one_as_a_header() -> None:
+def test_reader_spec_rotates_the_tokens_even_just_one() -> None:
     opts = mix.Options(connections=7, seconds=3.0, warmup=1.0)
     many = mix.reader_spec("http://x", ["a", "b"], opts, once=False)
     assert many.rotate == {"Authorization": ["Bearer a", "Bearer b"]} and many.headers == {}
     assert (many.connections, many.seconds, many.warmup, many.once) == (7, 3.0, 1.0, False)
     one = mix.reader_spec("http://x", ["a"], opts, once=True)
-    assert one.headers == {"Authorization": "Bearer a"} and one.rotate == {}
+    assert one.headers == {} and one.rotate == {"Authorization": ["Bearer a"]}
+    assert "request = function()" in loadgen.wrk_script(one)  # as much Lua as for many
     assert (one.seconds, one.warmup, one.once) == (0.0, 0.0, True)
 
 
