@@ -751,6 +751,7 @@ class CaseResult:
     writer: WriterResult | None
     seconds: float
     note: str = ""
+    load_average: list[float] = field(default_factory=list)  # 1-minute, at start and end
 
 
 @dataclass
@@ -801,6 +802,7 @@ def reader_spec(base: str, tokens: Sequence[str], opts: Options, *, once: bool) 
 
 def run_case(ds: Dataset, case: Case, opts: Options, logs: Path) -> CaseResult:
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     tag = f"{case.db}-{case.workers}w-{case.callers}-{case.rate}{case.where}-{case.cache}"
     stats_dir = Path(tempfile.mkdtemp(prefix=f"cache-{tag}-", dir=logs))
     env = {"TENANTRY_CACHE": "on" if case.cache else "off"}
@@ -827,7 +829,7 @@ def run_case(ds: Dataset, case: Case, opts: Options, logs: Path) -> CaseResult:
     hit = hit_rate(counters, warm.requests if warm else 0) if files else None
     return CaseResult(
         case, reads, warm, counters if files else None, hit, writer,
-        round(time.perf_counter() - started, 1), note,
+        round(time.perf_counter() - started, 1), note, [load_before, os.getloadavg()[0]],
     )  # fmt: skip
 
 
@@ -957,7 +959,8 @@ def line(r: CaseResult) -> str:
             f"  writes {w.achieved}/{w.rate:g}/s p99 {w.p99_ms} ms err {w.errors}  "
             f"stale {w.stale}/{w.probes}"
         )
-    return out + f"  ({s.tool}, {r.seconds:.0f} s)"
+    load = "/".join(f"{x:.1f}" for x in r.load_average)
+    return out + f"  ({s.tool}, {r.seconds:.0f} s, load {load})"
 
 
 def steps(cases: Sequence[Case], memory: int) -> int:

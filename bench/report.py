@@ -137,7 +137,9 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("target", "target", False),
     ("pass", "", False),
 ]
-HIDDEN = {"group", "unit", "ratio_of", "note", "tool", "kind", "params", "detail"}
+HIDDEN = {
+    "group", "unit", "ratio_of", "note", "tool", "kind", "params", "detail", "load_average",
+}  # fmt: skip
 
 
 # --- formatting ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """`make bench`: the whole benchmark suite on this machine, figures against their targets.
 
-    python -m bench.suite                 # everything, ≈40 minutes on 2 cores
-    python -m bench.suite --quick         # smoke test: 10k users, 5 s runs, ≈10 minutes
+    python -m bench.suite                 # everything, ≈55 minutes on 2 cores (mix: ≈35)
+    python -m bench.suite --quick         # smoke test: 10k users, 5 s runs, ≈12 minutes
     python -m bench.suite --only http,login --seconds 10
     python -m bench.suite --only mix --quick
 
@@ -682,6 +682,7 @@ def mix_figures(run: mix.MixRun) -> list[Figure]:
                 stale=w.stale if w else None,
                 probes=w.probes if w else None,
                 dropped=r.counters["dropped"] if r.counters else None,
+                load_average=r.load_average or None,
                 **load_fields(s),
             )
         )
