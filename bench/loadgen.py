@@ -5,17 +5,23 @@
                               seconds=15, warmup=2))
 
 `wrk` (Debian package `wrk`) runs with a generated Lua script: it sets the method and headers,
-rotates the paths and request bodies when there are several, and prints a JSON summary
-(requests, errors, p50/p95/p99 from wrk's histogram) from its `done` hook. The warm-up is a
-separate, shorter wrk run. `start_load` starts the same load without waiting for it, for a
-load that must run beside something else (bench.login's sign-ins beside its probe). Without
-wrk, the fallback is this module run as a program:
+rotates the paths, the request bodies and the `rotate`d header values (one caller's token after
+another; each wrk thread walks all of them from its own start, evenly spread) when there are
+several, and prints a JSON summary (requests, errors, p50/p95/p99 from wrk's histogram) from
+its `done` hook. The warm-up is a separate, shorter wrk run. `start_load`
+starts the same load without waiting for it, for a load that must run beside something else
+(bench.login's sign-ins beside its probe). Without wrk, the fallback is this module run as a
+program:
 
     python -m bench.loadgen --base http://127.0.0.1:8000 --path /v1/users/self \
         --header 'Authorization: Bearer tnt_…' --connections 20 --seconds 15 --warmup 2
 
 a closed-loop HTTP/1.1 keep-alive client on raw asyncio streams (one task per connection,
-uvloop when available), which prints the same JSON summary on its last line.
+uvloop when available; the connections take the requests in turn from one shared counter),
+which prints the same JSON summary on its last line. Bodies and rotated header values are read
+from files (`--bodies`, `--rotate`), never from the command line: they hold passwords and
+tokens. `--once` sends each distinct request exactly once and stops (a warm-up that has every
+caller seen once).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -53,6 +59,17 @@ class LoadSpec:
     timeout: float = 10.0
     method: str = "GET"
     bodies: list[str] = field(default_factory=list)  # rotated, one per request; none: no body
+    # Headers whose value changes from one request to the next, in turn (every list as long
+    # as the others): {"Authorization": ["Bearer tnt_a", "Bearer tnt_b", ...]}.
+    rotate: dict[str, list[str]] = field(default_factory=dict)
+    once: bool = False  # asyncio client only: each distinct request once, then stop
+
+    def turns(self) -> int:
+        """How many values each rotated header takes (0: none rotates)."""
+        lengths = {len(values) for values in self.rotate.values()}
+        if len(lengths) > 1:
+            raise ValueError("every rotated header needs as many values as the others")
+        return lengths.pop() if lengths else 0
 
 
 @dataclass
@@ -104,9 +121,14 @@ class Running(Generic[T]):
         proc: subprocess.Popen[str],
         parse: Callable[[str], T],
         budget: float,
-        temp: Path | None = None,
+        temp: Path | Sequence[Path] | None = None,
     ) -> None:
-        self._proc, self._parse, self._budget, self._temp = proc, parse, budget, temp
+        self._proc, self._parse, self._budget = proc, parse, budget
+        self._temp = [temp] if isinstance(temp, Path) else list(temp or ())
+
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        return self._proc
 
     def result(self) -> T:
         try:
@@ -116,8 +138,8 @@ class Running(Generic[T]):
             self._proc.communicate()
             raise RuntimeError("the load generator did not finish in time") from None
         finally:
-            if self._temp is not None:
-                self._temp.unlink(missing_ok=True)
+            for path in self._temp:
+                path.unlink(missing_ok=True)
         if self._proc.returncode != 0:
             raise RuntimeError(
                 f"load generator failed ({self._proc.returncode}): {(err or out)[-2000:]}"
@@ -139,16 +161,48 @@ _LUA = """
 local paths = {%(paths)s}
 local headers = {%(headers)s}
 local bodies = {%(bodies)s}
+local rotated = {}
+local function append(list, values) for i = 1, #values do list[#list + 1] = values[i] end end
+%(rotated)s
+local turns = %(turns)d  -- values per rotated header (0: none)
+local threads = %(threads)d
 local n = 0
+-- one path and body: each rotated request is formatted once, then sent as built
+local fixed = #paths == 1 and #bodies <= 1
+local built = {}
+local place = 0  -- this thread's place among the threads (setup numbers them)
 wrk.method = %(method)s
 wrk.body = bodies[1]
 for k, v in pairs(headers) do wrk.headers[k] = v end
-if #paths > 1 or #bodies > 1 then  -- else wrk's own pre-built request, no Lua call per request
+local numbered = 0
+function setup(thread)  -- in the main state, once per thread before it starts
+  thread:set("thread_place", numbered)
+  numbered = numbered + 1
+end
+function init(args)
+  place = thread_place or 0
+end
+-- else wrk's own pre-built request, no Lua call per request
+if #paths > 1 or #bodies > 1 or turns > 0 then
   request = function()
     n = n + 1
     local body = nil
     if #bodies > 0 then body = bodies[(n %% #bodies) + 1] end
-    return wrk.format(nil, paths[(n %% #paths) + 1], nil, body)
+    local h = nil
+    if turns > 0 then
+      -- every thread walks all the values in turn, each from its own start (spread evenly):
+      -- a faster thread then does not send its share more often than the other's
+      local turn = (place * math.floor(turns / threads) + n - 1) %% turns + 1
+      if fixed and built[turn] then return built[turn] end
+      h = {}
+      for k, v in pairs(headers) do h[k] = v end
+      for k, values in pairs(rotated) do h[k] = values[turn] end
+      if fixed then
+        built[turn] = wrk.format(nil, paths[1], h, body)
+        return built[turn]
+      end
+    end
+    return wrk.format(nil, paths[(n %% #paths) + 1], h, body)
   end
 end
 done = function(summary, latency, requests)
@@ -166,15 +220,35 @@ def _lua_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+LUA_CHUNK = 10_000  # values per function: LuaJIT allows 65 536 constants in one
+
+
+def _lua_values(name: str, values: Sequence[str]) -> str:
+    """`rotated[name]` = the values, appended in chunks, each chunk a function of its own."""
+    out = [f"rotated[{_lua_string(name)}] = {{}}"]
+    for i in range(0, len(values), LUA_CHUNK):
+        chunk = ", ".join(_lua_string(v) for v in values[i : i + LUA_CHUNK])
+        out.append(f"append(rotated[{_lua_string(name)}], (function() return {{{chunk}}} end)())")
+    return "\n".join(out)
+
+
+def wrk_threads(spec: LoadSpec) -> int:
+    return max(1, min(spec.threads, spec.connections))
+
+
 def wrk_script(spec: LoadSpec) -> str:
     paths = ", ".join(_lua_string(p) for p in spec.paths)
     headers = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in spec.headers.items())
     bodies = ", ".join(_lua_string(b) for b in spec.bodies)
+    rotated = "\n".join(_lua_values(k, values) for k, values in spec.rotate.items())
     method = _lua_string(spec.method)
     return _LUA % {
         "paths": paths,
         "headers": headers,
         "bodies": bodies,
+        "rotated": rotated,
+        "turns": spec.turns(),
+        "threads": wrk_threads(spec),
         "method": method,
         "mark": MARK,
     }
@@ -237,9 +311,11 @@ def parse_wrk_text(output: str) -> dict[str, int]:
 
 
 def _start_wrk(spec: LoadSpec, seconds: float) -> Running[LoadStats]:
+    if spec.once:
+        raise ValueError("wrk cannot send each request exactly once: use the asyncio client")
     wrk = wrk_path()
     assert wrk
-    threads = max(1, min(spec.threads, spec.connections))
+    threads = wrk_threads(spec)
     # Kept until the run ends (Running.result deletes it): wrk reads it at start-up.
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-", delete=False) as f:
         f.write(wrk_script(spec))
@@ -268,12 +344,16 @@ def _start_python(spec: LoadSpec) -> Running[LoadStats]:
         command += ["--path", p]
     for k, v in spec.headers.items():
         command += ["--header", f"{k}: {v}"]
-    bodies = None
-    if spec.bodies:  # a file, not arguments: a request body may hold a password
-        with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-", delete=False) as f:
-            json.dump(spec.bodies, f)
-        bodies = Path(f.name)
-        command += ["--bodies", f.name]
+    temps: list[Path] = []
+    # Files, not arguments: a request body may hold a password, a rotated header a token.
+    for option, content in (("--bodies", spec.bodies), ("--rotate", spec.rotate)):
+        if content:
+            with tempfile.NamedTemporaryFile(
+                "w", suffix=".json", prefix="bench-", delete=False
+            ) as f:
+                json.dump(content, f)
+            temps.append(Path(f.name))
+            command += [option, f.name]
     command += [
         "--connections",
         str(spec.connections),
@@ -284,11 +364,16 @@ def _start_python(spec: LoadSpec) -> Running[LoadStats]:
         "--timeout",
         str(spec.timeout),
     ]
+    if spec.once:
+        command.append("--once")
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )
-    budget = spec.warmup + spec.seconds + spec.timeout + 60
-    return Running(proc, _parse_python, budget, bodies)
+    # --once: as long as the requests take, at no less than 50 a second
+    budget = (
+        spec.warmup + spec.seconds + spec.timeout + 60 + (spec.turns() / 50 if spec.once else 0)
+    )
+    return Running(proc, _parse_python, budget, temps)
 
 
 def _parse_python(out: str) -> LoadStats:
@@ -346,38 +431,45 @@ class _Conn:
 
 
 def requests(spec: LoadSpec, host: str) -> list[bytes]:
-    """The requests to rotate through: every path and every body in turn, as wrk's script
-    does."""
+    """The requests to rotate through: every path, every body and every rotated header value
+    in turn, as wrk's script does."""
     header_lines = "".join(f"{k}: {v}\r\n" for k, v in spec.headers.items())
     bodies: list[bytes | None] = [b.encode() for b in spec.bodies] or [None]
+    turns = spec.turns()
     out = []
-    for i in range(max(len(spec.paths), len(bodies))):
+    for i in range(max(len(spec.paths), len(bodies), turns)):
         body = bodies[i % len(bodies)]
         head = f"{spec.method} {spec.paths[i % len(spec.paths)]} HTTP/1.1\r\nHost: {host}\r\n"
+        rotated = "".join(f"{k}: {values[i % turns]}\r\n" for k, values in spec.rotate.items())
         length = f"Content-Length: {len(body)}\r\n" if body is not None else ""
-        out.append(f"{head}{header_lines}{length}\r\n".encode() + (body or b""))
+        out.append(f"{head}{header_lines}{rotated}{length}\r\n".encode() + (body or b""))
     return out
 
 
 async def generate(spec: LoadSpec) -> LoadStats:
     """`connections` tasks, each looping on its own keep-alive connection until the window
-    closes; a request counts if it starts after the warm-up and ends inside the window."""
+    closes; a request counts if it starts after the warm-up and ends inside the window. The
+    tasks take the requests in turn from one counter, so that with many distinct requests
+    (callers) each is sent once before any is sent again. With `once`, each distinct request
+    is sent exactly once, and all of them count."""
+    if spec.once:
+        return await _once(spec)
     parts = urlsplit(spec.base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = requests(spec, f"{host}:{port}")
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     errors = {"socket": 0, "timeout": 0}
+    turn = iter(range(1 << 62))  # shared by the tasks (one event loop: no lock needed)
     t0 = time.perf_counter()
     start_window = t0 + spec.warmup
     end = start_window + spec.seconds
 
-    async def one(i: int) -> None:
+    async def one() -> None:
         conn = _Conn(host, port, request, spec.timeout)
-        k = i
         while (started := time.perf_counter()) < end:
             try:
-                status = await conn.get(k)
+                status = await conn.get(next(turn))
             except TimeoutError:
                 errors["timeout"] += 1 if started >= start_window else 0
                 conn.close()
@@ -387,8 +479,6 @@ async def generate(spec: LoadSpec) -> LoadStats:
                 conn.close()
                 await asyncio.sleep(0.01)
                 continue
-            finally:
-                k += 1
             finished = time.perf_counter()
             if started >= start_window and finished <= end:
                 statuses[str(status)] = statuses.get(str(status), 0) + 1
@@ -396,18 +486,63 @@ async def generate(spec: LoadSpec) -> LoadStats:
                     latencies.append((finished - started) * 1000)
         conn.close()
 
-    await asyncio.gather(*(one(i) for i in range(spec.connections)))
+    await asyncio.gather(*(one() for _ in range(spec.connections)))
+    return _stats(spec, spec.seconds, latencies, statuses, errors)
+
+
+async def _once(spec: LoadSpec) -> LoadStats:
+    """Every distinct request exactly once over `connections` connections (a failed one is
+    not sent again: it counts as an error)."""
+    parts = urlsplit(spec.base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = requests(spec, f"{host}:{port}")
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    errors = {"socket": 0, "timeout": 0}
+    todo = iter(range(len(request)))
+    t0 = time.perf_counter()
+
+    async def one() -> None:
+        conn = _Conn(host, port, request, spec.timeout)
+        for k in todo:
+            started = time.perf_counter()
+            try:
+                status = await conn.get(k)
+            except TimeoutError:
+                errors["timeout"] += 1
+                conn.close()
+                continue
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                errors["socket"] += 1
+                conn.close()
+                continue
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+            if 200 <= status < 300:
+                latencies.append((time.perf_counter() - started) * 1000)
+        conn.close()
+
+    await asyncio.gather(*(one() for _ in range(spec.connections)))
+    return _stats(spec, time.perf_counter() - t0, latencies, statuses, errors)
+
+
+def _stats(
+    spec: LoadSpec,
+    seconds: float,
+    latencies: list[float],
+    statuses: dict[str, int],
+    errors: dict[str, int],
+) -> LoadStats:
     latencies.sort()
     ok = len(latencies)
     completed = sum(statuses.values())
     return LoadStats(
         tool="python",
         connections=spec.connections,
-        seconds=spec.seconds,
+        seconds=round(seconds, 2),
         requests=completed,
         ok=ok,
         errors=completed - ok + errors["socket"] + errors["timeout"],
-        req_s=round(ok / spec.seconds, 1) if spec.seconds else 0.0,
+        req_s=round(ok / seconds, 1) if seconds else 0.0,
         p50_ms=round(percentile(latencies, 50), 2),
         p95_ms=round(percentile(latencies, 95), 2),
         p99_ms=round(percentile(latencies, 99), 2),
@@ -423,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--header", action="append", default=[], help="'Name: value'")
     parser.add_argument("--method", default="GET")
     parser.add_argument("--bodies", type=Path, help="a JSON list of request bodies to rotate")
+    parser.add_argument("--rotate", type=Path, help='a JSON object {"Header": [values to rotate]}')
+    parser.add_argument("--once", action="store_true", help="each distinct request once")
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -430,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     headers = {h.split(":", 1)[0].strip(): h.split(":", 1)[1].strip() for h in args.header}
     bodies = json.loads(args.bodies.read_text()) if args.bodies else []
+    rotate = json.loads(args.rotate.read_text()) if args.rotate else {}
     spec = LoadSpec(
         args.base,
         args.path,
@@ -441,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         args.timeout,
         args.method,
         bodies,
+        rotate,
+        args.once,
     )
     try:
         import uvloop

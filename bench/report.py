@@ -80,6 +80,33 @@ GROUPS: dict[str, tuple[str, str]] = {
         "run (one probe connection). Target: p99 under login load within 2x of p99 alone "
         "(ratio = under load / alone).",
     ),
+    "mix": (
+        "Many callers while roles change (`GET /v1/users/self`, issue 15)",
+        "One server per row (`tenantry serve`, TENANTRY_CACHE on unless the row says cache "
+        "off), 20 connections rotating through the callers' personal tokens after every "
+        "caller was seen once; a writer replacing members' roles at the row's rate in "
+        "another organization or in the callers' own, every 10th change a freshness probe "
+        "(a caller's role changed, then that caller's `GET /v1/users/self` on a new "
+        "connection: stale unless it shows the new role). Ratio = req/s against the "
+        "one-token row of the same database and workers. hit % = the workers' answer-cache "
+        "hit rate over the readers' warm-up and window; dropped = cache entries the workers "
+        "dropped because what they derive from changed. Targets (PostgreSQL, 1 worker): 2k "
+        "callers with 20 changes/s ≥ 0.5x one-token, p99 ≤ 20 ms; 20k callers ≥ 0.4x "
+        "one-token; cache off ≥ 2 000 req/s; and 0 stale answers wherever roles change.",
+    ),
+    "mix-writes": (
+        "Many callers while roles change: the writer",
+        "Role replacement (astro) by the organization's owner while the readers above run: "
+        "open-loop at the asked rate, at most 8 at once; client-side latency. Target "
+        "(PostgreSQL, 1 worker, cache on): p99 ≤ 50 ms, and at least 90% of the asked rate "
+        "achieved (reads must not starve writes; ratio = achieved / asked).",
+    ),
+    "mix-memory": (
+        "Many callers: a worker's memory",
+        "One worker, PostgreSQL: resident memory after serving one caller, then after "
+        "each of the callers was answered once (every answer cached); bytes per caller = "
+        "the growth / callers. Target ≤ 250 MB.",
+    ),
     "engine": (
         "Permission engine (bench/engine.py)",
         "In-process permission checks and who-can queries against pycasbin with the same "
@@ -99,12 +126,20 @@ COLUMNS: list[tuple[str, str, bool]] = [
     ("p95_ms", "p95 ms", True),
     ("p99_ms", "p99 ms", True),
     ("errors", "errors", True),
+    ("hit_pct", "hit %", True),
+    ("writes_s", "writes/s", True),
+    ("write_p99_ms", "write p99 ms", True),
+    ("probes", "probes", True),
+    ("stale", "stale", True),
+    ("dropped", "dropped", True),
     ("value", "value", True),
     ("ratio", "ratio", True),
     ("target", "target", False),
     ("pass", "", False),
 ]
-HIDDEN = {"group", "unit", "ratio_of", "note", "tool", "kind", "params", "detail"}
+HIDDEN = {
+    "group", "unit", "ratio_of", "note", "tool", "kind", "params", "detail", "load_average",
+}  # fmt: skip
 
 
 # --- formatting ----------------------------------------------------------------------------------
@@ -216,6 +251,21 @@ def _context(results: dict[str, Any]) -> list[str]:
         f"- Listing: sizes {', '.join(label(x) for x in s.get('sizes', []))} on "
         f"{', '.join(s.get('dbs', []))}; {s.get('requests', '?')} sequential requests per case "
         f"after {s.get('list_warmup', '?')} warm-up requests.",
+        *_mix_context(results),
+    ]
+
+
+def _mix_context(results: dict[str, Any]) -> list[str]:
+    if not any(str(f.get("group", "")).startswith("mix") for f in results.get("figures", [])):
+        return []
+    s = results.get("settings", {})
+    memory = s.get("mix_memory")
+    return [
+        f"- Mix: {', '.join(label(x) for x in s.get('mix_callers', []))} callers; role changes "
+        f"at {', '.join(str(x) for x in s.get('mix_rates', []))}/s; "
+        f"{', '.join(str(x) for x in s.get('mix_workers', []))} worker(s) on "
+        f"{', '.join(s.get('mix_dbs', []))}"
+        + (f"; memory with {label(memory)} callers." if memory else "; no memory figure.")
     ]
 
 

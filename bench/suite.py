@@ -1,8 +1,9 @@
 """`make bench`: the whole benchmark suite on this machine, figures against their targets.
 
-    python -m bench.suite                 # everything, ≈20 minutes on 2 cores
-    python -m bench.suite --quick         # smoke test: 10k users, 5 s runs, ≈5-7 minutes
+    python -m bench.suite                 # everything, ≈55 minutes on 2 cores (mix: ≈35)
+    python -m bench.suite --quick         # smoke test: 10k users, 5 s runs, ≈12 minutes
     python -m bench.suite --only http,login --seconds 10
+    python -m bench.suite --only mix --quick
 
 Groups (`--only` / `--skip` take these names):
 
@@ -21,6 +22,13 @@ Groups (`--only` / `--skip` take these names):
                  then the graded ratio from paired rounds (bench.login_ab), default settings,
                  and TENANTRY_PIN_EVENT_LOOP=off beside it, per worker count
   engine         bench.engine.run(quick): permission checks against pycasbin (if present)
+  mix            bench.mix (issue 15): --mix-callers distinct callers (2k,20k; quick 2k), each
+                 with a personal token, rotating on `GET /v1/users/self` while a writer replaces
+                 roles at --mix-rates per second (0,20,100) in another organization or in the
+                 callers' own, with freshness probes; 1 and 2 workers, PostgreSQL and SQLite,
+                 the cold path (TENANTRY_CACHE=off) and a one-token baseline per configuration;
+                 cache hit rates from the workers' counters; full run only: a worker's RSS with
+                 --mix-memory (100k) callers each used once
 
 Each HTTP figure comes from a load generator in its own process over loopback (bench.loadgen:
 wrk where installed, else `python -m bench.loadgen`), --connections connections for --seconds
@@ -59,7 +67,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench import fastapi_users_venv, list_users, login, login_ab, report
+from bench import fastapi_users_venv, list_users, login, login_ab, mix, report
 from bench.common import (
     RESULTS,
     default_pg_url,
@@ -73,7 +81,7 @@ from bench.common import (
 from bench.loadgen import LoadSpec, LoadStats, choose_tool, run_load
 
 console = Console(stderr=True)
-GROUP_NAMES = ("http", "fastapi-users", "listing", "login", "engine")
+GROUP_NAMES = ("http", "fastapi-users", "listing", "login", "engine", "mix")
 SELF = "/v1/users/self"
 ENDPOINTS = {  # figure name: path (all three accept `Authorization: Bearer <tnt_…>`)
     "astro GET /v1/users/self": SELF,
@@ -610,6 +618,127 @@ def _login_fields(r: login.LoadResult) -> dict[str, Any]:
     return {"req_s": r.rate, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": errors}
 
 
+# --- mix: many callers while roles change -------------------------------------------------------
+
+
+def mix_cases(args: argparse.Namespace) -> list[mix.Case]:
+    return mix.plan(
+        args.mix_dbs, args.mix_workers, args.mix_callers, args.mix_rates, quick=args.quick
+    )
+
+
+def run_mix(args: argparse.Namespace, steps: Steps, logs: Path) -> list[Figure]:
+    opts = mix.Options(args.connections, args.seconds, args.warmup, args.loadgen)
+    run = mix.measure(
+        mix_cases(args),
+        opts,
+        pg_url=args.pg_url,
+        logs=logs,
+        progress=steps,
+        memory=args.mix_memory,
+    )
+    figures = mix_figures(run)
+    if run.failures:
+        raise PartialFailure(figures, "; ".join(run.failures))
+    return figures
+
+
+MIX_WRITE = "POST /v1/organizations/{org}/users/{user}/roles"
+
+
+def mix_figures(run: mix.MixRun) -> list[Figure]:
+    """A read row per case (ratio against the one-token baseline of the same database and
+    worker count), a writer row per case with role changes, and the memory row."""
+    baselines = {(r.case.db, r.case.workers): r for r in run.cases if r.case.baseline}
+    reads, writes = [], []
+    for r in run.cases:
+        c, s, w = r.case, r.reads, r.writer
+        base = baselines.get((c.db, c.workers))
+        share = None if c.baseline or base is None else ratio(s.req_s, base.reads.req_s)
+        probes = w.probes if w else 0
+        seen = mix.Observed(s.req_s, s.p99_ms, s.errors, share, probes, w.stale if w else 0)
+        target, passed = mix.grade(c, seen)
+        notes = [r.note] if r.note else []
+        if w is not None and w.examples:
+            notes.append("writer: " + "; ".join(w.examples))
+        if base is None and not c.baseline:
+            notes.append("no baseline measured")
+        reads.append(
+            figure(
+                "mix",
+                c.name(),
+                endpoint=f"GET {mix.SELF}",
+                db=c.db,
+                workers=c.workers,
+                users=c.callers,
+                ratio=share,
+                ratio_of=None if c.baseline else "req/s / one-token req/s (same db, workers)",
+                target=target,
+                **{"pass": passed},
+                note="; ".join(notes) or None,
+                hit_pct=r.hit_pct,
+                writes_s=w.achieved if w else None,
+                write_p99_ms=w.p99_ms if w else None,
+                stale=w.stale if w else None,
+                probes=w.probes if w else None,
+                dropped=r.counters["dropped"] if r.counters else None,
+                load_average=r.load_average or None,
+                **load_fields(s),
+            )
+        )
+        if w is not None:
+            writes.append(
+                figure(
+                    "mix-writes",
+                    f"role changes, {c.name()}",
+                    endpoint=MIX_WRITE,
+                    db=c.db,
+                    workers=c.workers,
+                    users=c.callers,
+                    req_s=w.achieved,
+                    p50_ms=w.p50_ms,
+                    p99_ms=w.p99_ms,
+                    errors=w.errors,
+                    ratio=ratio(w.achieved, w.rate),
+                    ratio_of="achieved / asked rate",
+                    target=mix.write_target(c),
+                    **{"pass": mix.write_passed(c, w.achieved, w.p99_ms, w.errors)},
+                    note=None,
+                )
+            )
+    figures = reads + writes
+    if run.memory is not None:
+        figures.append(_memory_figure(run.memory))
+    return figures
+
+
+MIX_RSS_MB = 250.0
+
+
+def _memory_figure(m: mix.MemoryResult) -> Figure:
+    return figure(
+        "mix-memory",
+        f"worker RSS with {label(m.callers)} callers, each used once",
+        endpoint=f"GET {mix.SELF}",
+        db="postgres",
+        workers=1,
+        users=m.callers,
+        value=m.rss_after_mb,
+        unit="MB",
+        target=f"≤ {MIX_RSS_MB:g} MB",
+        **{"pass": m.rss_after_mb <= MIX_RSS_MB and m.warm.errors == 0},
+        note=(
+            f"RSS {m.rss_before_mb} MB before the callers (one caller served); "
+            f"{m.warm.ok:,} callers answered once at {m.warm.req_s:,.0f} req/s; "
+            f"{m.entries if m.entries is None else format(m.entries, ',')} cache entries at "
+            "shutdown; 1 in 50 callers read again: "
+            f"{m.resampled_hit_pct}% hits"
+        ),
+        rss_before_mb=m.rss_before_mb,
+        bytes_per_caller=m.bytes_per_caller,
+    )
+
+
 # --- engine --------------------------------------------------------------------------------------
 
 
@@ -664,6 +793,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--login-round-seconds", type=float, help="per probe phase of a round (6; quick 3)"
     )
+    parser.add_argument("--mix-callers", help="distinct callers (2k,20k; quick 2k)")
+    parser.add_argument("--mix-rates", help="role changes per second (0,20,100)")
+    parser.add_argument("--mix-workers", help="(1,2)")
+    parser.add_argument("--mix-db", help="(postgres,sqlite)")
+    parser.add_argument("--mix-memory", help="callers for the RSS figure, 0: none (100k; quick 0)")
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument("--docs", dest="docs", action="store_true", default=None)
     docs.add_argument("--no-docs", dest="docs", action="store_false")
@@ -687,6 +821,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.login_seconds = args.login_seconds or (5.0 if q else 10.0)
     args.login_rounds = args.login_rounds or (1 if q else 3)
     args.login_round_seconds = args.login_round_seconds or (3.0 if q else 6.0)
+    args.mix_callers = ints(args.mix_callers, "2k" if q else "2k,20k")
+    args.mix_rates = ints(args.mix_rates, "0,20,100")
+    args.mix_workers = ints(args.mix_workers, "1,2")
+    args.mix_dbs = [d.strip() for d in (args.mix_db or "postgres,sqlite").split(",") if d.strip()]
+    args.mix_memory = ints(args.mix_memory, "0" if q else "100k")[0]
+    if "postgres" not in args.mix_dbs:  # the memory figure is taken on PostgreSQL
+        args.mix_memory = 0
     args.docs = (not q) if args.docs is None else args.docs
     only = {g.strip() for g in args.only.split(",") if g.strip()} or set(GROUP_NAMES)
     skip = {g.strip() for g in args.skip.split(",") if g.strip()}
@@ -703,6 +844,7 @@ def step_count(args: argparse.Namespace) -> int:
         "listing": len(args.sizes) * len(args.dbs),
         "login": 1,
         "engine": 1,
+        "mix": mix.steps(mix_cases(args), args.mix_memory) if "mix" in args.groups else 0,
     }
     return sum(counts[g] for g in args.groups)
 
@@ -765,6 +907,8 @@ def main(argv: list[str] | None = None) -> int:
                     figures += run_login(args, steps)
                 elif group == "engine":
                     figures += run_engine(args, steps)
+                elif group == "mix":
+                    figures += run_mix(args, steps, logs)
             except PartialFailure as exc:
                 figures += exc.figures
                 failures.append({"group": group, "error": str(exc)})
@@ -777,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         k: v
         for k, v in vars(args).items()
-        if k not in ("pg_url", "only", "skip", "no_save", "docs", "db")
+        if k not in ("pg_url", "only", "skip", "no_save", "docs", "db", "mix_db")
     }
     results: dict[str, Any] = {
         "schema": 1,
