@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fastapi import FastAPI, Request
@@ -132,13 +132,15 @@ class HotPathMiddleware:
         elif isinstance(answer, HotAnswer):
             token = answer.caller.token
             if token is not None:
-                self.cache.put(key, answer, mark, answer.deadline(), answer.scopes)
+                # What it derives from is named once, to the cache; the entry need not keep it.
+                kept = replace(answer, scopes=())
+                self.cache.put(key, kept, mark, answer.deadline(), answer.scopes)
             await _send(send, answer)
         else:
             await answer(scope, receive, send)
 
 
-def _cache_key(scope: Scope, routes: Mapping[str, HotRoute]) -> tuple[str, bytes] | None:
+def _cache_key(scope: Scope, routes: Mapping[str, HotRoute]) -> bytes | None:
     """The cache key of a request the hot path takes (a hot GET without a query string or a
     body, carrying a credential), else None."""
     if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
@@ -148,7 +150,9 @@ def _cache_key(scope: Scope, routes: Mapping[str, HotRoute]) -> tuple[str, bytes
     credential = _credential(scope)
     if credential is None:
         return None
-    return scope["path"], hashlib.sha256(credential).digest()
+    # One bytes object (a cached answer's key is kept as long as the answer): the SHA-256 of
+    # the path and the credential, never the credential itself.
+    return hashlib.sha256(scope["path"].encode() + b"\0" + credential).digest()
 
 
 def _credential(scope: Scope) -> bytes | None:
