@@ -5,16 +5,16 @@ and organizations, raw SQL, the bulk loader, and two writers at once."""
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import httpx
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Organization, RoleBinding, User, Workspace
-from tenantry.db.models.directory import HolderCount
+from tenantry.db.models.directory import HolderCount, HolderCountDelta
 from tenantry.devdata.bulk import load_organization
 from tenantry.directory import deployments, organizations, teams, users, workspaces
 from tenantry.directory.members import DagRole, filter_keys
@@ -35,11 +35,21 @@ async def _truth(database: Database) -> dict[Key, int]:
 
 
 async def _kept(database: Database) -> dict[Key, int]:
+    """Each counter: its row plus the deltas not folded into it yet (migration 0009)."""
     async with database.transaction(write=False) as db:
         rows = (await db.execute(select(HolderCount))).scalars().all()
-    assert all(r.holders >= 0 for r in rows), [(r.kind, r.key, r.holders) for r in rows]
+        deltas = (await db.execute(select(HolderCountDelta))).scalars().all()
+    kept: Counter[Key] = Counter({(r.organization_id, r.kind, r.key): r.holders for r in rows})
+    for d in deltas:
+        kept[(d.organization_id, d.kind, d.key)] += d.delta
+    assert all(n >= 0 for n in kept.values()), kept
     assert not [r for r in rows if r.kind == "paused"]
-    return {(r.organization_id, r.kind, r.key): r.holders for r in rows if r.holders}
+    return {k: n for k, n in kept.items() if n}
+
+
+async def _deltas(database: Database) -> int:
+    async with database.transaction(write=False) as db:
+        return int(await db.scalar(select(func.count()).select_from(HolderCountDelta)) or 0)
 
 
 async def _check(database: Database) -> dict[Key, int]:
@@ -259,7 +269,7 @@ async def test_two_writers_never_count_a_user_twice(database: Database, world: W
         one = asyncio.create_task(write(gate, wrote, *first))
         await wrote.wait()  # the first transaction wrote (and counted), uncommitted
         two = asyncio.create_task(write(go, asyncio.Event(), *second))
-        await asyncio.sleep(0.3)  # the second waits (counter lock, or SQLite's writer lock)
+        await asyncio.sleep(0.3)  # the second waits (the user's lock, or SQLite's writer lock)
         gate.set()
         await asyncio.wait_for(asyncio.gather(one, two), 30)
 
@@ -281,6 +291,42 @@ async def test_two_writers_never_count_a_user_twice(database: Database, world: W
     await asyncio.gather(revoke(u.id, f"w:{ws.id}", 0.3), revoke(u.id, f"d:{dep.id}", 0))
     counts = await _check(database)
     assert counts[(org.id, "workspace", ws.id)] == 1
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite: one writer at a time
+async def test_writers_of_one_workspace_do_not_wait_for_each_other(
+    database: Database, world: World
+) -> None:
+    """Two users' roles in one workspace change at once: the second commits while the first
+    is still open (0005 made it wait for the first's commit on the workspace's counter row),
+    the counts stay exact, and the deltas left while the row was held are folded by the next
+    writer."""
+    org = await world.org()
+    ws = await world.workspace(org)
+    u, v, w = await world.user(), await world.user(), await world.user()
+    for user in (u, v, w):
+        await world.roles(org, user)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with database.transaction() as db:
+            await _grant(db, org.id, u.id, ws.id, f"w:{ws.id}")
+            holding.set()
+            await release.wait()
+
+    one = asyncio.create_task(first())
+    await holding.wait()
+    async with asyncio.timeout(5):  # 0005: blocked until `first` commits, i.e. forever
+        async with database.transaction() as db:
+            await _grant(db, org.id, v.id, ws.id, f"w:{ws.id}")
+    assert (await _kept(database))[(org.id, "workspace", ws.id)] == 1  # v's, committed
+    assert await _deltas(database) >= 1  # the row was held by `first`: not folded
+    release.set()
+    await one
+    assert (await _check(database))[(org.id, "workspace", ws.id)] == 2
+    await world.roles(org, w, workspaces=[(ws.id, "WORKSPACE_MEMBER")])
+    assert (await _check(database))[(org.id, "workspace", ws.id)] == 3
+    assert await _deltas(database) == 0  # the last writer found the row free and folded all
 
 
 async def test_concurrent_role_moves_do_not_deadlock(database: Database, world: World) -> None:

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, bindparam, delete, func, intersect, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Select, bindparam, delete, func, intersect, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
@@ -26,7 +25,7 @@ from tenantry.clock import utcnow
 from tenantry.db.engine import scoped
 from tenantry.db.generation import user_scope
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
-from tenantry.db.models.directory import HolderCount, TeamMember
+from tenantry.db.models.directory import HolderCount, HolderCountDelta, TeamMember
 from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory import organizations, tree
 from tenantry.errors import FieldError, Invalid, NotFound
@@ -258,6 +257,21 @@ def holder_key(q: MemberQuery) -> tuple[str, str] | None:
     return kind, key
 
 
+async def _held(db: AsyncSession, org_id: str, kind: str, key: str) -> int:
+    """A holder count: its row plus the deltas not yet folded into it (migration 0009), read
+    in one statement so that a fold (one transaction) is seen whole or not at all."""
+    row = select(HolderCount.holders.label("n")).where(
+        HolderCount.organization_id == org_id, HolderCount.kind == kind, HolderCount.key == key
+    )
+    deltas = select(HolderCountDelta.delta.label("n")).where(
+        HolderCountDelta.organization_id == org_id,
+        HolderCountDelta.kind == kind,
+        HolderCountDelta.key == key,
+    )
+    both = union_all(row, deltas).subquery()
+    return int(await db.scalar(select(func.coalesce(func.sum(both.c.n), 0))) or 0)
+
+
 async def _count(db: AsyncSession, org: Organization, q: MemberQuery, conditions: list[Any]) -> int:
     """Exact totalCount, cheaply. No filter: the member count kept with the memberships. One
     filter value: the distinct holders kept in holder_counts by the role_bindings triggers.
@@ -269,14 +283,7 @@ async def _count(db: AsyncSession, org: Organization, q: MemberQuery, conditions
         return org.member_count
     key = holder_key(q)
     if key is not None:
-        held = await db.scalar(
-            select(HolderCount.holders).where(
-                HolderCount.organization_id == org.id,
-                HolderCount.kind == key[0],
-                HolderCount.key == key[1],
-            )
-        )
-        return int(held or 0)
+        return await _held(db, org.id, *key)
     if len(conditions) == 1:
         holders = _holders(org.id, conditions[0]).subquery()
         query = select(func.count(func.distinct(holders.c.subject_id)))
@@ -448,7 +455,7 @@ async def replace_user_roles(
         if membership.role == OWNER and roles.organization_role != OWNER:
             await _keep_an_owner(db, org_id)
         membership.role = roles.organization_role
-    await _drop_user_bindings(db, org_id, user_id, [*current, *new_bindings])
+    await _drop_user_bindings(db, org_id, user_id)
     db.add_all(new_bindings)
     user.updated_at = utcnow()
     await db.flush()
@@ -481,7 +488,7 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
         await _keep_an_owner(db, org_id)
     await organizations.adjust_member_count(db, org_id, -1)
     current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
-    await _drop_user_bindings(db, org_id, user_id, current)
+    await _drop_user_bindings(db, org_id, user_id)
     await db.execute(
         delete(TeamMember)
         .where(TeamMember.organization_id == org_id, TeamMember.user_id == user_id)
@@ -504,12 +511,9 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
     )
 
 
-async def _drop_user_bindings(
-    db: AsyncSession, org_id: str, user_id: str, touched: Sequence[RoleBinding]
-) -> None:
-    """Delete the user's own bindings in the organization, after locking the holder counts
-    that these and any bindings about to be written (`touched`) move."""
-    await lock_holder_counts(db, org_id, touched)
+async def _drop_user_bindings(db: AsyncSession, org_id: str, user_id: str) -> None:
+    """Delete the user's own bindings in the organization. The holder counts follow in the
+    role_bindings triggers, which serialize writers per user, not per counter (0009)."""
     await db.execute(
         delete(RoleBinding)
         .where(
@@ -549,32 +553,6 @@ def filter_keys(binding: RoleBinding) -> set[tuple[str, str]]:
     if binding.scope_type == ScopeType.DAG_TAG.value and binding.dag_tag is not None:
         keys.add(("dag_tag", binding.dag_tag))
     return keys
-
-
-async def lock_holder_counts(
-    db: AsyncSession, org_id: str, bindings: Sequence[RoleBinding]
-) -> None:
-    """Lock, all at once and in key order, the holder_counts rows that deleting and writing
-    `bindings` will touch. The role_bindings triggers lock them too, but one statement at a
-    time (the DELETE's keys, then the INSERT's): two transactions moving users between the
-    same workspaces in opposite directions would deadlock. PostgreSQL only: SQLite has one
-    writer at a time."""
-    keys = sorted(set().union(*(filter_keys(b) for b in bindings)))
-    if not keys or db.get_bind().dialect.name != "postgresql":
-        return
-    rows = [{"organization_id": org_id, "kind": k, "key": v, "holders": 0} for k, v in keys]
-    await db.execute(
-        pg_insert(HolderCount).values(rows).on_conflict_do_nothing().execution_options(**scoped())
-    )
-    await db.execute(
-        select(HolderCount.kind)
-        .where(
-            HolderCount.organization_id == org_id,
-            tuple_(HolderCount.kind, HolderCount.key).in_(keys),
-        )
-        .order_by(HolderCount.kind, HolderCount.key)
-        .with_for_update()
-    )
 
 
 def _grants(roles: RoleSet) -> set[tuple[str, str]]:

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantry.clock import utcnow
-from tenantry.db.base import Base, JSONType, UTCDateTime
+from tenantry.db.base import Base, BigIntPK, JSONType, UTCDateTime
 from tenantry.ids import new_id
 
 ID = String(25)
@@ -42,7 +42,8 @@ class HolderCount(Base):
     bindings, whoever writes them (services, cascades from deleted workspaces, deployments or
     organizations, raw SQL). A row (organization, 'paused', '') suspends counting for that
     organization in the transaction that holds it: the bulk loader's, which writes the counts
-    itself. TRUNCATE of role_bindings alone would leave the counts behind."""
+    itself. TRUNCATE of role_bindings alone would leave the counts behind. On PostgreSQL the
+    count is this row's holders plus its HolderCountDelta rows (migration 0009)."""
 
     __tablename__ = "holder_counts"
 
@@ -53,6 +54,27 @@ class HolderCount(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     holders: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HolderCountDelta(Base):
+    """A change to a holder count not yet added into its `holder_counts` row (PostgreSQL).
+
+    Every statement that changes user bindings appends its deltas here instead of updating
+    the counter row, so writers of one workspace never wait for each other's commit (one hot
+    counter row serialized every role change of an organization: migration 0009). Whichever
+    writer finds the counter row unlocked (FOR UPDATE SKIP LOCKED) folds the deltas it can see
+    into it, so few rows wait here at any time. A count = the row's holders + its deltas."""
+
+    __tablename__ = "holder_count_deltas"
+    __table_args__ = (Index("ix_holder_count_deltas_key", "organization_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    organization_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(250))
+    delta: Mapped[int] = mapped_column(Integer)
 
 
 class User(Base):
