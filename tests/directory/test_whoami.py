@@ -16,8 +16,9 @@ from tenantry.directory import whoami
 from tenantry.directory.members import DagRole
 from tenantry.errors import Unauthenticated
 from tenantry.identity.policy import DEFAULT_POLICY
-from tenantry.identity.principals import Principal
+from tenantry.identity.principals import Principal, authenticate
 from tests.factories import World
+from tests.test_caching import statements
 
 
 def facts(principal: Principal, view: whoami.CallerView) -> dict[str, object]:
@@ -104,3 +105,35 @@ async def test_an_api_token_takes_the_ordinary_loaders(database: Database, world
     assert principal.token.id == minted.id
     assert principal.ceiling is not None  # capped by its creator, as authenticate does
     assert view == whoami.CallerView()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # the one statement is PG's
+async def test_a_writer_is_authenticated_in_one_statement_into_its_session(
+    database: Database, world: World
+) -> None:
+    """authenticate_to_write: the principal `authenticate` gives, from one statement, its user
+    and token belonging to the writer's session (a change to them is flushed and committed)."""
+    org = await world.org()
+    ws = await world.workspace(org)
+    user = await world.user("writer@example.com")
+    await world.roles(org, user, "ORGANIZATION_OWNER", workspaces=[(ws.id, "WORKSPACE_MEMBER")])
+    await world.team(org, members=[user], workspaces=[(ws.id, "WORKSPACE_OWNER")])
+    secret = await world.token(user)
+    async with database.transaction() as db:
+        ordinary = await authenticate(db, secret, DEFAULT_POLICY)
+        expected = [g.as_dict() for g in ordinary.grants.grants], ordinary.grants.teams
+    with statements(database) as seen:
+        async with database.transaction() as db:
+            principal = await whoami.authenticate_to_write(db, secret, DEFAULT_POLICY)
+            assert principal.user is not None and principal.token is not None
+            assert principal.user in db and principal.token in db
+            principal.user.full_name = "Renamed In Session"
+    assert [s.split()[0] for s in seen] == ["SELECT", "UPDATE", "SELECT"]  # notify: pg_notify
+    assert "t.kind <> 'api'" in seen[0] and "full_name" in seen[1]
+    assert ([g.as_dict() for g in principal.grants.grants], principal.grants.teams) == expected
+    async with database.transaction(write=False) as db:
+        stored = await db.get(User, user.id)
+        assert stored is not None and stored.full_name == "Renamed In Session"
+        for bad in ("tnt_made-up", "tnt_" + "x" * 5000):
+            with pytest.raises(Unauthenticated, match="invalid or expired token"):
+                await whoami.authenticate_to_write(db, bad, DEFAULT_POLICY)

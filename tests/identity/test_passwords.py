@@ -19,6 +19,25 @@ from tenantry.identity import passwords
 from tenantry.identity.passwords import Hasher
 
 
+def test_the_common_list_is_zxcvbns() -> None:
+    """common_passwords.txt.gz holds exactly the ranked list of the zxcvbn release pinned
+    for development (regenerate: "\\n".join(FREQUENCY_LISTS["passwords"]), gzip)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    assert frozenset(FREQUENCY_LISTS["passwords"]) == passwords._COMMON
+    assert len(passwords._COMMON) == 30_000
+
+
+def test_a_worker_does_not_import_zxcvbn() -> None:
+    found = subprocess.run(
+        [sys.executable, "-c", "import sys, tenantry.app; print('zxcvbn' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize(
     ("password", "code"),
     [

@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, bindparam, delete, func, intersect, or_, select, union_all
+from sqlalchemy import (
+    Select,
+    bindparam,
+    delete,
+    func,
+    intersect,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
@@ -62,7 +72,8 @@ class ShownUser(Protocol):
 
 
 class ShownBinding(Protocol):
-    """What a RoleSet is made of: an ORM RoleBinding, or a row of _PAGE_BINDINGS."""
+    """What a RoleSet is made of: an ORM RoleBinding, or a row of _PAGE_BINDINGS or of
+    _SHOWN_BINDING."""
 
     @property
     def scope_type(self) -> str: ...
@@ -92,6 +103,15 @@ SHOWN_USER = (
     _users.status,
     _users.created_at,
     _users.updated_at,
+)
+_SHOWN_BINDING = (
+    RoleBinding.scope_type,
+    RoleBinding.scope_key,
+    RoleBinding.role,
+    RoleBinding.workspace_id,
+    RoleBinding.deployment_id,
+    RoleBinding.dag_id,
+    RoleBinding.dag_tag,
 )
 _PAGE_BINDINGS = select(
     _bindings.subject_id,
@@ -356,7 +376,9 @@ async def build_bindings(
 ) -> list[RoleBinding]:
     """Validate a RoleSet against the organization and turn it into bindings (not yet added)."""
     errors: list[FieldError] = []
-    custom = await _custom_roles(db, org_id)
+    scoped_roles = [r for _, r in [*roles.workspace_roles, *roles.deployment_roles]]
+    named = {*scoped_roles, *(d.role for d in roles.dag_roles)}
+    custom = await _custom_roles(db, org_id) if named - set(ROLES) else {}
     if roles.organization_role is not None and roles.organization_role not in ORGANIZATION_ROLES:
         errors.append(FieldError("organizationRole", "invalid", "unknown organization role"))
     ws_found = await tree.workspace_ids_in(db, org_id, [w for w, _ in roles.workspace_roles])
@@ -437,14 +459,22 @@ async def replace_user_roles(
             "workspace, deployment and DAG roles require an organizationRole",
             [FieldError("organizationRole", "required", "required with scoped roles")],
         )
-    user = await db.scalar(select(User).where(User.id == user_id).with_for_update())
+    # Locks the user's row and stamps it in one statement (under read load every statement
+    # waits a turn of the event loop); rolled back with the rest if anything below refuses.
+    user = await db.scalar(
+        update(User)
+        .where(User.id == user_id)
+        .values(updated_at=utcnow())
+        .returning(User)
+        .execution_options(**scoped(user_scope(user_id)))
+    )
     membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
     if user is None or (membership is None and not actor.can("system.users.get", SYSTEM_SCOPE)):
         raise NotFound("user not found")
     if membership is None and roles.organization_role is None:
         raise NotFound("user not found in this organization")
     new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)
-    current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
+    current = await _drop_user_bindings(db, org_id, user_id)
     before = roleset_from_bindings(membership.role if membership else None, current)
     await guard_strong_grants(db, actor, org_id, roles, before)
     if membership is None:  # the organization's row before the counters (lock order)
@@ -455,9 +485,7 @@ async def replace_user_roles(
         if membership.role == OWNER and roles.organization_role != OWNER:
             await _keep_an_owner(db, org_id)
         membership.role = roles.organization_role
-    await _drop_user_bindings(db, org_id, user_id)
     db.add_all(new_bindings)
-    user.updated_at = utcnow()
     await db.flush()
     after = roleset_from_bindings(membership.role, new_bindings)
     await record(
@@ -487,8 +515,7 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
         actor.require_elevation()
         await _keep_an_owner(db, org_id)
     await organizations.adjust_member_count(db, org_id, -1)
-    current = (await bindings_by_subject(db, org_id, "user", [user_id]))[user_id]
-    await _drop_user_bindings(db, org_id, user_id)
+    current = await _drop_user_bindings(db, org_id, user_id)
     await db.execute(
         delete(TeamMember)
         .where(TeamMember.organization_id == org_id, TeamMember.user_id == user_id)
@@ -511,18 +538,23 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
     )
 
 
-async def _drop_user_bindings(db: AsyncSession, org_id: str, user_id: str) -> None:
-    """Delete the user's own bindings in the organization. The holder counts follow in the
-    role_bindings triggers, which serialize writers per user, not per counter (0009)."""
-    await db.execute(
+async def _drop_user_bindings(
+    db: AsyncSession, org_id: str, user_id: str
+) -> Sequence[ShownBinding]:
+    """Delete the user's own bindings in the organization; what they were. The holder counts
+    follow in the role_bindings triggers, which serialize writers per user, not per counter
+    (migration 0009)."""
+    rows = await db.execute(
         delete(RoleBinding)
         .where(
             RoleBinding.subject_type == "user",
             RoleBinding.subject_id == user_id,
             RoleBinding.organization_id == org_id,
         )
+        .returning(*_SHOWN_BINDING)
         .execution_options(**scoped(user_scope(user_id)))
     )
+    return rows.all()
 
 
 async def _keep_an_owner(db: AsyncSession, org_id: str) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 
@@ -59,6 +60,26 @@ async def load(
         if row is not None or not await _is_api_token(database, secret):
             return _from_row(row, now, policy)
     return await _load_slowly(database, secret, policy)
+
+
+async def authenticate_to_write(db: AsyncSession, secret: str, policy: SecurityPolicy) -> Principal:
+    """The caller of a writing request, inside its own transaction: what `authenticate` gives,
+    in one statement on PostgreSQL for personal and session tokens (the token, the user and
+    their grants), the token and user then belonging to `db` as if it had loaded them. Under
+    read load each statement waits a turn of the event loop behind the reads: three fewer
+    are ~15-30 ms less per write (bench/mix.py)."""
+    if len(secret) > MAX_SECRET_LENGTH:
+        raise Unauthenticated(REFUSED)
+    if db.get_bind().dialect.name == "postgresql":
+        now = utcnow()
+        found = (await db.execute(_WRITER_SQL, {"digest": digest(secret)})).first()
+        if found is not None:
+            values = tuple(found)
+            principal = _principal(values, found._mapping, now, policy)
+            user = await db.merge(principal.user, load=False)
+            token = await db.merge(principal.token, load=False)
+            return Principal(grants=principal.grants, user=user, token=token, policy=policy)
+    return await authenticate(db, secret, policy)  # SQLite, an API token, or refused
 
 
 async def _is_api_token(database: Database, secret: str) -> bool:
@@ -103,8 +124,8 @@ _MINE = """(b.subject_type = 'user' AND b.subject_id = t.user_id)
             OR (b.subject_type = 'team' AND b.subject_id IN
                 (SELECT tm.team_id FROM team_members tm WHERE tm.user_id = t.user_id))"""
 # Built once from the models' own column names (no input reaches it): S608 does not apply.
-_SQL = f"""
-SELECT {", ".join(f"t.{c} AS t_{c}" for c in _TOKEN_COLUMNS)},
+_PRINCIPAL = f"""
+       {", ".join(f"t.{c} AS t_{c}" for c in _TOKEN_COLUMNS)},
        {", ".join(f"u.{c} AS u_{c}" for c in _USER_COLUMNS)},
        (SELECT json_agg(json_build_array(m.organization_id, m.role) ORDER BY m.organization_id)
           FROM memberships m WHERE m.user_id = t.user_id) AS memberships,
@@ -119,7 +140,10 @@ SELECT {", ".join(f"t.{c} AS t_{c}" for c in _TOKEN_COLUMNS)},
                SELECT b.organization_id, b.role FROM role_bindings b WHERE {_MINE}
                UNION ALL
                SELECT m.organization_id, m.role FROM memberships m WHERE m.user_id = t.user_id
-         )) AS custom_roles,
+         )) AS custom_roles"""  # noqa: S608
+_FROM = "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = $1 AND t.kind <> 'api'"
+_SQL = f"""
+SELECT {_PRINCIPAL},
        (SELECT json_agg(json_build_array(i.id, i.organization_id, i.expires_at, i.role,
                 i.invitee_email, i.inviter_id, i.created_at) ORDER BY i.created_at, i.id)
           FROM invites i
@@ -134,35 +158,41 @@ SELECT {", ".join(f"t.{c} AS t_{c}" for c in _TOKEN_COLUMNS)},
            WHERE s.user_id = t.user_id AND s.kind = 'session' AND s.revoked_at IS NULL
              AND s.expires_at > $2)
        END AS sessions
-  FROM tokens t JOIN users u ON u.id = t.user_id
- WHERE t.digest = $1 AND t.kind <> 'api'
-"""  # noqa: S608
+{_FROM}"""  # noqa: S608
+# A writer's: the principal alone, through its session's connection (SQLAlchemy's parameters).
+_WRITER_SQL = text(f"SELECT {_PRINCIPAL} {_FROM.replace('$1', ':digest')}")
 _KIND_SQL = "SELECT kind FROM tokens WHERE digest = $1"
 
 
 def _from_row(row: Any, now: datetime, policy: SecurityPolicy) -> tuple[Principal, CallerView]:
     if row is None:
         raise Unauthenticated(REFUSED)
-    values = tuple(row)
-    token = _detached(Token, zip(_TOKEN_COLUMNS, values[:_USERS_AT], strict=True))
-    user = _detached(User, zip(_USER_COLUMNS, values[_USERS_AT:_LISTS_AT], strict=True))
-    user.__dict__["attributes"] = _json_value(user.attributes) or {}  # JSONB arrives as text
-    if not is_live(token, now) or not user_can_sign_in(user):
-        raise Unauthenticated(REFUSED)
-    grants = _grants(row, user.id)
-    principal = Principal(grants=grants, user=user, token=token, policy=policy)
+    principal = _principal(tuple(row), row, now, policy)
+    user_id = principal.user.id if principal.user is not None else ""
     system = [
         g.role
-        for g in grants.grants
+        for g in principal.grants.grants
         if g.subject_type == "user" and g.scope.key == SYSTEM_SCOPE.key
     ]
     view = CallerView(
-        tuple(_invite(user.id, item) for item in _json(row["invites"])),
+        tuple(_invite(user_id, item) for item in _json(row["invites"])),
         tuple((key, bool(value)) for key, value in _json(row["flags"])),
         accounts.ordered_roles(system),
         int(row["sessions"] or 0),
     )
     return principal, view
+
+
+def _principal(
+    values: tuple[Any, ...], row: Any, now: datetime, policy: SecurityPolicy
+) -> Principal:
+    """The Principal of a row of _PRINCIPAL's columns (`row`: them by name)."""
+    token = _detached(Token, zip(_TOKEN_COLUMNS, values[:_USERS_AT], strict=True))
+    user = _detached(User, zip(_USER_COLUMNS, values[_USERS_AT:_LISTS_AT], strict=True))
+    user.__dict__["attributes"] = _json_value(user.attributes) or {}  # JSONB arrives as text
+    if not is_live(token, now) or not user_can_sign_in(user):
+        raise Unauthenticated(REFUSED)
+    return Principal(grants=_grants(row, user.id), user=user, token=token, policy=policy)
 
 
 def _grants(row: Any, user_id: str) -> Grants:
@@ -224,8 +254,11 @@ def _detached(model: Any, values: Iterable[tuple[str, Any]]) -> Any:
     return obj
 
 
-def _json(value: str | None) -> Any:
-    return [] if value is None else orjson.loads(value)
+def _json(value: Any) -> Any:
+    """A json_agg: text from asyncpg itself, decoded already through SQLAlchemy's dialect."""
+    if value is None:
+        return []
+    return orjson.loads(value) if isinstance(value, str) else value
 
 
 def _json_value(value: Any) -> Any:

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenantry.audit.log import RequestInfo, current_request
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
+from tenantry.directory import whoami
 from tenantry.errors import (
     Conflict,
     DomainError,
@@ -396,7 +397,7 @@ async def principal_from_secret(request: Request, db: AsyncSession, secret: str)
     short transaction of its own, so that a request never holds two pooled connections at
     once (twenty requests each waiting for a second connection would starve the pool)."""
     if request.method not in SAFE_METHODS:
-        principal = await authenticate(db, secret, security(request).policy)
+        principal = await whoami.authenticate_to_write(db, secret, security(request).policy)
         await touch(database(request), principal, db)
         return principal
     return await reading_principal(request, secret)

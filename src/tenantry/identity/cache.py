@@ -16,6 +16,7 @@ callers than `max_entries` keeps its busiest ones warm instead of losing them al
 
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,8 +41,28 @@ class Mark:
 class _Entry:
     value: Any
     valid_until: datetime | None
-    slots: tuple[int, ...]  # the scope slots (db/generation.slot) whose changes end it
-    stamps: tuple[Any, ...]  # their stamps when it was kept
+    slots: bytes  # the scope slots (db/generation.slot) whose changes end it, packed
+    stamps: bytes  # their stamps when it was kept, packed
+
+
+# Slots and stamps are kept packed, 2 and 8 bytes each: as tuples of Python ints they cost
+# ~40 bytes an item, ~500 bytes a cached caller (a user's, their teams', the flags' slots;
+# own and shared stamps of each), a third of an entry (bench/mix.py --mix-memory).
+def _pack_slots(slots: tuple[int, ...]) -> bytes:
+    return struct.pack(f"<{len(slots)}H", *slots)
+
+
+def _unpack_slots(packed: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(packed) // 2}H", packed)
+
+
+def _pack_stamps(stamps: tuple[Any, ...]) -> bytes:
+    """Exactly as distinct as the tuples: unsigned 64-bit stamps (the shared file's are random
+    values), and where the shared file gave none (None), which ones, after them."""
+    packed = struct.pack(f"<{len(stamps)}Q", *[0 if s is None else s for s in stamps])
+    if None in stamps:
+        packed += b"N" + bytes([s is None for s in stamps])
+    return packed
 
 
 class AuthCache:
@@ -91,7 +112,9 @@ class AuthCache:
         if entry is None:
             return None
         if (entry.valid_until is not None and entry.valid_until <= now) or (
-            entry.slots and self.generation.slot_stamps(entry.slots) != entry.stamps
+            entry.slots
+            and _pack_stamps(self.generation.slot_stamps(_unpack_slots(entry.slots)))
+            != entry.stamps
         ):
             self.dropped += 1
             del self._entries[key]
@@ -119,8 +142,8 @@ class AuthCache:
         elif key not in self._entries and len(self._entries) >= self.max_entries:
             self._entries.popitem(last=False)
         slots = tuple(sorted({slot(scope) for scope in scopes}))
-        stamps = self.generation.slot_stamps(slots)
-        self._entries[key] = _Entry(value, valid_until, slots, stamps)
+        stamps = _pack_stamps(self.generation.slot_stamps(slots))
+        self._entries[key] = _Entry(value, valid_until, _pack_slots(slots), stamps)
         self._entries.move_to_end(key)
 
     def principal(self, digest: str, now: datetime) -> Principal | None:

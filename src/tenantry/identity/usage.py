@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -145,7 +146,12 @@ class CallerUse:
             None
             if token is None
             else TokenUse(
-                token.id, token.kind, token.last_used_at, token.expires_at, token.max_expires_at
+                # interned: one "personal" for every cached caller, not one per row loaded
+                token.id,
+                sys.intern(token.kind),
+                token.last_used_at,
+                token.expires_at,
+                token.max_expires_at,
             ),
             None if user is None else UserUse(user.id, user.seen_at),
             principal.policy,
