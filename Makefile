@@ -45,7 +45,7 @@ lint: $(STAMP) ## ruff (lint rules, formatting) and the import contract (pyproje
 typecheck: $(BENCH_STAMP) ## mypy --strict only: src, tests and bench (pyproject's [tool.mypy] files)
 	$(BIN)/mypy
 
-bench: $(BENCH_STAMP) ## the benchmark suite, ≈20 min: bench/results/*.json, docs/performance.md, docs/img/
+bench: $(BENCH_STAMP) ## the benchmark suite, ≈55 min (mix ≈35): bench/results/*.json, docs/performance.md, docs/img/
 	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 clean: ## remove the virtualenv and local database

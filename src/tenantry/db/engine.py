@@ -258,10 +258,25 @@ class Database:
         )
         self._read_pool: Any = None
         self._read_pool_lock = asyncio.Lock()
+        # SQLite has one writer at a time. Its own wait for the lock (busy_timeout) sleeps
+        # and retries with back-off up to 100 ms, so under load the writers of one process
+        # overtook each other for seconds (role changes: p99 5-10 s in bench/mix.py); they
+        # queue here instead, first come first served. Other processes still meet
+        # busy_timeout.
+        self._sqlite_writer = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """Commit if the block succeeds, roll back if it raises. Services only flush."""
+        if write and self.settings.is_sqlite:
+            async with self._sqlite_writer, self._transaction(write=True) as session:
+                yield session
+            return
+        async with self._transaction(write=write) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncSession]:
         session = self.sessions()
         try:
             if write and self.settings.is_sqlite:

@@ -143,7 +143,7 @@ class HotPathMiddleware:
             await self.app(scope, receive, send)
         elif isinstance(answer, HotAnswer):
             token = answer.caller.token
-            if token is not None:
+            if token is not None and self.cache.enabled:
                 # What it derives from is named once, to the cache; the entry need not keep it.
                 zdict = self._zdicts.setdefault(scope["path"], answer.body)
                 deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zdict=zdict)
