@@ -9,9 +9,10 @@ from collections import Counter, defaultdict
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Organization, RoleBinding, User, Workspace
 from tenantry.db.models.directory import HolderCount, HolderCountDelta
@@ -303,7 +304,10 @@ async def test_writers_of_one_workspace_do_not_wait_for_each_other(
     writer."""
     org = await world.org()
     ws = await world.workspace(org)
-    u, v, w = await world.user(), await world.user(), await world.user()
+    u, w = await world.user(), await world.user()
+    v = await world.user()
+    while await _bucket(database, v.id) == await _bucket(database, u.id):
+        v = await world.user()  # users of one lock bucket do wait for each other (1 in 64)
     for user in (u, v, w):
         await world.roles(org, user)
     holding, release = asyncio.Event(), asyncio.Event()
@@ -327,6 +331,34 @@ async def test_writers_of_one_workspace_do_not_wait_for_each_other(
     await world.roles(org, w, workspaces=[(ws.id, "WORKSPACE_MEMBER")])
     assert (await _check(database))[(org.id, "workspace", ws.id)] == 3
     assert await _deltas(database) == 0  # the last writer found the row free and folded all
+
+
+async def _bucket(database: Database, user_id: str) -> int:
+    """The user's lock bucket in migration 0009's triggers."""
+    async with database.transaction(write=False) as db:
+        return int(await db.scalar(text("SELECT hashtext(:u) & 63"), {"u": user_id}) or 0)
+
+
+async def test_one_statement_for_thousands_of_users(database: Database, world: World) -> None:
+    """A grant to 8 000 users in one statement, then its revocation in one: exact counts, and
+    on PostgreSQL no lock per user (8 000 would overflow the default lock table of 6 400)."""
+    org = await world.org()
+    ws = await world.workspace(org)
+    async with database.transaction() as db:
+        await db.execute(
+            text(
+                "INSERT INTO role_bindings (organization_id, subject_type, subject_id, role, "
+                "scope_type, scope_key, workspace_id, created_at) "
+                "SELECT :org, 'user', 'bulk' || n, 'WORKSPACE_MEMBER', 'WORKSPACE', :key, :ws, "
+                ":at FROM (WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s "
+                "WHERE n < 8000) SELECT n FROM s) AS numbers"
+            ),
+            {"org": org.id, "key": f"w:{ws.id}", "ws": ws.id, "at": utcnow()},
+        )
+    assert (await _check(database))[(org.id, "workspace", ws.id)] == 8000
+    async with database.transaction() as db:
+        await db.execute(delete(RoleBinding).where(RoleBinding.subject_id.like("bulk%")))
+    assert (org.id, "workspace", ws.id) not in await _check(database)
 
 
 async def test_concurrent_role_moves_do_not_deadlock(database: Database, world: World) -> None:

@@ -9,9 +9,10 @@ changes a second with a p99 near one second (bench/mix.py, issue 15).
 
 PostgreSQL, per statement that changes user bindings, now:
 
-1. locks the users it changes (transaction-level advisory locks, in lock-key order), not the
-   counters: whether a user newly holds or no longer holds a key depends only on that user's
-   bindings, so writers of one user are serialized, writers of different users are not;
+1. locks the users it changes (transaction-level advisory locks, in lock-key order, one per
+   bucket of users: at most 64 per organization), not the counters: whether a user newly
+   holds or no longer holds a key depends only on that user's bindings, so writers of one user
+   are serialized, writers of different users rarely;
 2. counts, in a new statement and so a new snapshot that sees whatever the previous holder of
    those user locks committed, each (user, key)'s change as before, and appends the sums to
    `holder_count_deltas` (plain INSERTs: nobody waits for them);
@@ -68,11 +69,20 @@ def _live(g: str) -> str:
     )
 
 
+# Users are locked by bucket, USER_BUCKETS per organization: a statement binding 100 000
+# users (a bulk grant, a deleted workspace's cascade) takes at most that many locks, where one
+# lock per user overflowed PostgreSQL's lock table ("out of shared memory": it holds
+# max_locks_per_transaction x max_connections, 6 400 by default). Two writers of different
+# users wait for each other only when their users share a bucket.
+USER_BUCKETS = 64
+
+
 def _lock_users(pairs: str) -> str:
+    bucket = f"(hashtext(p.uid) & {USER_BUCKETS - 1})::text"
     return (
         "PERFORM pg_advisory_xact_lock(l.k) FROM (SELECT DISTINCT "
-        f"hashtextextended('holder_counts/' || p.org || '/' || p.uid, 0) AS k FROM ({pairs}) p "
-        "ORDER BY 1) l;"
+        f"hashtextextended('holder_counts/' || p.org || '/' || {bucket}, 0) AS k "
+        f"FROM ({pairs}) p ORDER BY 1) l;"
     )
 
 
