@@ -12,17 +12,35 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.authz.scopes import ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Organization, RoleBinding, User, Workspace
 from tenantry.db.models.directory import HolderCount, HolderCountDelta
 from tenantry.devdata.bulk import load_organization
 from tenantry.directory import deployments, organizations, teams, users, workspaces
-from tenantry.directory.members import DagRole, filter_keys
+from tenantry.directory.members import DagRole
 from tenantry.identity.principals import system_principal
 from tests.factories import World, bearer
 
 Key = tuple[str, str, str]  # organization, kind, key
+
+
+def filter_keys(binding: RoleBinding) -> set[tuple[str, str]]:
+    """The holder_counts keys (kind, key) a user binding counts in: the member-list filter
+    values that find its user (migration 0005's triggers use the same rule): the oracle."""
+    keys: set[tuple[str, str]] = set()
+    if binding.subject_type != "user" or binding.organization_id is None:
+        return keys
+    if binding.workspace_id is not None:
+        keys.add(("workspace", binding.workspace_id))
+    if binding.deployment_id is not None:
+        keys.add(("deployment", binding.deployment_id))
+    if binding.scope_type == ScopeType.DAG.value and binding.dag_id is not None:
+        keys.add(("dag", binding.dag_id))
+    if binding.scope_type == ScopeType.DAG_TAG.value and binding.dag_tag is not None:
+        keys.add(("dag_tag", binding.dag_tag))
+    return keys
 
 
 async def _truth(database: Database) -> dict[Key, int]:

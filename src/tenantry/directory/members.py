@@ -474,15 +474,24 @@ async def replace_user_roles(
     if membership is None and roles.organization_role is None:
         raise NotFound("user not found in this organization")
     new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)
+    demoting = (
+        membership is not None
+        and membership.role == OWNER
+        and roles.organization_role not in (None, OWNER)
+    )
+    # Lock order: the organization's row before the count locks that deleting bindings takes
+    # (migration 0009), as remove_member takes them; only demoting an owner locks that row.
+    if demoting:
+        await _lock_organization(db, org_id)
     current = await _drop_user_bindings(db, org_id, user_id)
     before = roleset_from_bindings(membership.role if membership else None, current)
     await guard_strong_grants(db, actor, org_id, roles, before)
-    if membership is None:  # the organization's row before the counters (lock order)
+    if membership is None:  # a non-member holds no bindings here: the DELETE locked nothing
         membership = await organizations.add_member(
             db, org_id, user_id, roles.organization_role or ""
         )
     elif roles.organization_role is not None:
-        if membership.role == OWNER and roles.organization_role != OWNER:
+        if demoting:
             await _keep_an_owner(db, org_id)
         membership.role = roles.organization_role
     db.add_all(new_bindings)
@@ -557,10 +566,14 @@ async def _drop_user_bindings(
     return rows.all()
 
 
+async def _lock_organization(db: AsyncSession, org_id: str) -> None:
+    await db.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+
+
 async def _keep_an_owner(db: AsyncSession, org_id: str) -> None:
     """Refuse to take away the organization's last owner. Counted under the organization's
     row lock, so two owners demoting or removing each other at once cannot both succeed."""
-    await db.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+    await _lock_organization(db, org_id)
     count = await db.scalar(
         select(func.count())
         .select_from(Membership)
@@ -568,23 +581,6 @@ async def _keep_an_owner(db: AsyncSession, org_id: str) -> None:
     )
     if int(count or 0) <= 1:
         raise Invalid("an organization keeps at least one owner: make someone else owner first")
-
-
-def filter_keys(binding: RoleBinding) -> set[tuple[str, str]]:
-    """The holder_counts keys (kind, key) a user binding counts in: the member-list filter
-    values that find its user (migration 0005's triggers use the same rule)."""
-    keys: set[tuple[str, str]] = set()
-    if binding.subject_type != "user" or binding.organization_id is None:
-        return keys
-    if binding.workspace_id is not None:
-        keys.add(("workspace", binding.workspace_id))
-    if binding.deployment_id is not None:
-        keys.add(("deployment", binding.deployment_id))
-    if binding.scope_type == ScopeType.DAG.value and binding.dag_id is not None:
-        keys.add(("dag", binding.dag_id))
-    if binding.scope_type == ScopeType.DAG_TAG.value and binding.dag_tag is not None:
-        keys.add(("dag_tag", binding.dag_tag))
-    return keys
 
 
 def _grants(roles: RoleSet) -> set[tuple[str, str]]:

@@ -74,11 +74,10 @@ async def authenticate_to_write(db: AsyncSession, secret: str, policy: SecurityP
         now = utcnow()
         found = (await db.execute(_WRITER_SQL, {"digest": digest(secret)})).first()
         if found is not None:
-            values = tuple(found)
-            principal = _principal(values, found._mapping, now, policy)
-            user = await db.merge(principal.user, load=False)
-            token = await db.merge(principal.token, load=False)
-            return Principal(grants=principal.grants, user=user, token=token, policy=policy)
+            principal = _principal(tuple(found), found._mapping, now, policy)
+            principal.user = await db.merge(principal.user, load=False)
+            principal.token = await db.merge(principal.token, load=False)
+            return principal
     return await authenticate(db, secret, policy)  # SQLite, an API token, or refused
 
 
