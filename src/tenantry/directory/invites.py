@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
@@ -128,6 +128,17 @@ def _check_role(role: str) -> None:
         )
 
 
+async def _lock_address(db: AsyncSession, key: str) -> None:
+    """Invites for one address are decided one after the other, also while no account holds
+    it yet (nothing to lock then): PostgreSQL, a transaction-level advisory lock on the
+    address key; SQLite has one writer at a time. Without it two invites for a new address
+    each found no account, and the second, taking the first's new account for another
+    person's login name, made a second account and a second invite."""
+    if db.get_bind().dialect.name == "postgresql":
+        lock = func.pg_advisory_xact_lock(func.hashtextextended("tenantry/invitee/" + key, 0))
+        await db.execute(select(lock))
+
+
 async def _invitee(db: AsyncSession, key: str) -> User | None:
     """The account this address key names: its verified holder, else the PENDING account an
     invite created for it. Locked, so that two invites for one person are decided one after the
@@ -209,6 +220,7 @@ async def create_invite(
     if ttl_days < 1:
         raise Invalid("invite lifetime must be at least one day")
     email_key = address.key
+    await _lock_address(db, email_key)
     user = await _invitee(db, email_key)
     await _refuse_duplicate(db, org_id, email_key, user)
     if user is None:

@@ -333,6 +333,27 @@ async def test_concurrent_invites_for_one_address_make_one_invite(
     assert invites == 1 and people == 1
 
 
+async def test_concurrent_invites_from_two_organizations_share_one_new_account(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Two organizations invite an address nobody holds, at once: one PENDING account, which
+    both invites name (not a second one without a login name)."""
+    orgs = [await world.org("One"), await world.org("Two")]
+    tokens = [(await world.member(org, "ORGANIZATION_OWNER"))[1] for org in orgs]
+    body = {"inviteeEmail": "shared@acme.io", "role": "ORGANIZATION_MEMBER"}
+    results = await asyncio.gather(
+        *(
+            client.post(f"/v1/organizations/{org.id}/invites", json=body, headers=bearer(token))
+            for org, token in zip(orgs * 2, tokens * 2, strict=True)
+        )
+    )
+    assert sorted(r.status_code for r in results) == [200, 200, 409, 409], [r.text for r in results]
+    async with world.database.transaction() as db:
+        people = (await db.scalars(select(User.id).where(User.email_key == "shared@acme.io"))).all()
+        invited = set(await db.scalars(select(Invite.user_id)))
+    assert len(people) == 1 and invited == set(people)
+
+
 # --- the invite link by e-mail -----------------------------------------------------------------
 
 
