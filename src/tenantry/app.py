@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
+from tenantry.db.priority import WritePriority
 from tenantry.errors import NotFound
 from tenantry.faces import astro, ece, unleash
 from tenantry.faces.astro import users as astro_users
@@ -45,10 +46,18 @@ class TenantryApp(FastAPI):
 
     front: HotPathMiddleware | None = None
 
+    priority: WritePriority | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.priority is not None and self.priority.busy and _is_read(scope):
+            await self.priority.wait()  # writes first: db/priority.py
         if self.front is not None and await self.front.answer_from_cache(scope, send):
             return
         await super().__call__(scope, receive, send)
+
+
+def _is_read(scope: Scope) -> bool:
+    return scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
 
 
 def _write_cache_stats(directory: Path, cache: AuthCache) -> None:
@@ -143,5 +152,7 @@ def create_app(
     }
     app.add_middleware(HotPathMiddleware, routes=hot, cache=cache, database=db)
     app.front = HotPathMiddleware(app, hot, cache, db)  # shares the cache with the middleware
+    if settings.write_priority_ms:
+        app.priority = db.priority
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # A directory where each worker writes its cache counters (hits, misses, invalidations)
     # as <pid>.json when it stops: for benchmarks; "" = nowhere.
     cache_stats_dir: str = ""
+    # How long a read waits at most for this worker's write transactions under way
+    # (db/priority.py: writes first, so that reads cannot starve them); 0: reads never wait.
+    write_priority_ms: int = Field(default=50, ge=0, le=10_000)
 
     audit_retention_days: int = Field(default=365, ge=1, le=36_500)
 

@@ -29,6 +29,7 @@ import anyio
 
 from tenantry.clock import utcnow
 from tenantry.config import DEFAULT_FROM, Settings
+from tenantry.db.priority import stepped_aside
 
 log = logging.getLogger("tenantry.mail")
 
@@ -85,7 +86,8 @@ class OutboxMailer:
 
     async def send(self, to: str, subject: str, text: str) -> None:
         message = build_message(self.sender, to, subject, text)
-        path = await anyio.to_thread.run_sync(self._write, bytes(message))
+        with stepped_aside():  # not a database round trip (db/priority.py)
+            path = await anyio.to_thread.run_sync(self._write, bytes(message))
         log.info("mail written to the outbox: %s", path.name)
 
     def _write(self, data: bytes) -> Path:
@@ -193,7 +195,8 @@ class SmtpMailer:
 
     async def send(self, to: str, subject: str, text: str) -> None:
         message = build_message(self.sender, to, subject, text)
-        await anyio.to_thread.run_sync(self._send_sync, message, limiter=self._limiter)
+        with stepped_aside():  # not a database round trip (db/priority.py)
+            await anyio.to_thread.run_sync(self._send_sync, message, limiter=self._limiter)
 
     def _send_sync(self, message: EmailMessage) -> None:
         cfg = self.config

@@ -32,6 +32,7 @@ from tenantry.db.generation import (
     token_scope,
     user_scope,
 )
+from tenantry.db.priority import WritePriority
 from tenantry.errors import DomainError
 
 CHANGED = "tenantry.changed"
@@ -264,6 +265,7 @@ class Database:
         # queue here instead, first come first served. Other processes still meet
         # busy_timeout.
         self._sqlite_writer = asyncio.Lock()
+        self.priority = WritePriority(settings.write_priority_ms / 1000)
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:

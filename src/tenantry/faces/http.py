@@ -238,9 +238,15 @@ def database(request: Request) -> Database:
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent."""
-    write = request.method not in SAFE_METHODS
-    async with database(request).transaction(write=write) as session:
-        yield session
+    db = database(request)
+    if request.method in SAFE_METHODS:
+        async with db.transaction(write=False) as session:
+            yield session
+        return
+    # Writes first (db/priority.py): this worker's new reads wait while it runs.
+    with db.priority.held():
+        async with db.transaction(write=True) as session:
+            yield session
 
 
 Db = Annotated[AsyncSession, Depends(db_session, scope="function")]

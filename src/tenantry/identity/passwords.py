@@ -33,6 +33,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tenantry.config import HashPriority, PinLoop
+from tenantry.db.priority import stepped_aside
 from tenantry.errors import FieldError, Invalid
 
 log = logging.getLogger("tenantry.hashing")
@@ -289,8 +290,9 @@ class Hasher:
         return self._ph.hash(normalize(password))
 
     async def hash(self, password: str) -> str:
-        async with self._limiter:
-            return await self._off_loop(self.hash_sync, password)
+        with stepped_aside():  # a hash is no database round trip (db/priority.py)
+            async with self._limiter:
+                return await self._off_loop(self.hash_sync, password)
 
     def _verify_sync(self, encoded: str, password: str) -> bool:
         try:
@@ -302,16 +304,21 @@ class Hasher:
     async def slot(self) -> AsyncIterator[None]:
         """Hold one hashing slot across several steps. Sign-in takes it *before* it looks the
         user up, so that logins queueing for the hasher hold no database connection."""
-        async with self._limiter:
+        with stepped_aside():
+            await self._limiter.acquire()
+        try:
             yield
+        finally:
+            self._limiter.release()
 
     async def verify(self, encoded: str | None, password: str, *, in_slot: bool = False) -> bool:
         """Always does the work of one verification, even without a stored hash, so that
         an unknown user and a wrong password take the same time. `in_slot`: the caller
         already holds a slot (see `slot`)."""
         target = encoded or self._dummy()
-        async with contextlib.nullcontext() if in_slot else self._limiter:
-            ok = await self._off_loop(self._verify_sync, target, password)
+        with stepped_aside():
+            async with contextlib.nullcontext() if in_slot else self._limiter:
+                ok = await self._off_loop(self._verify_sync, target, password)
         return ok and encoded is not None
 
     def close(self) -> None:
