@@ -46,6 +46,10 @@ typecheck: $(BENCH_STAMP) ## mypy --strict only: src, tests and bench (pyproject
 	$(BIN)/mypy
 
 bench: $(BENCH_STAMP) ## the benchmark suite, ≈55 min (mix ≈35): bench/results/*.json, docs/performance.md, docs/img/
+	@# wrk (C) is the load generator: the asyncio fallback takes a whole core of the two.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get install -y -q wrk >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null)); } \
+	  || echo "wrk not installed: the asyncio load generator is used (install the Debian package wrk)"
 	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 clean: ## remove the virtualenv and local database
