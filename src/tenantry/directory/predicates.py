@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, DateTime, Numeric, String, and_, false, func, not_, or_, true
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Integer, TypeDecorator, TypeEngine
 
@@ -76,6 +77,8 @@ class Constant:
 
 
 Predicate = Compare | Present | And | Or | Not | Constant
+# A mapped attribute (User.email) or any column expression.
+Column = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Field:
     correlated EXISTS that says some value of the record meets it.
     """
 
-    column: ColumnElement[Any]
+    column: Column
     case_exact: bool = False
     exists: Callable[[ColumnElement[bool]], ColumnElement[bool]] | None = None
 
@@ -107,7 +110,7 @@ Kind = Literal["text", "datetime", "boolean", "number"]
 
 
 def compile_predicate(
-    predicate: Predicate, columns: Mapping[str, ColumnElement[Any] | Field]
+    predicate: Predicate, columns: Mapping[str, Column | Field]
 ) -> ColumnElement[bool]:
     """The WHERE clause matching exactly the rows `predicate` describes, for the columns
     that `columns` names for each field. A field it does not name is an InvalidPredicate."""
@@ -115,7 +118,7 @@ def compile_predicate(
 
 
 def _compile(
-    predicate: Predicate, columns: Mapping[str, ColumnElement[Any] | Field], depth: int
+    predicate: Predicate, columns: Mapping[str, Column | Field], depth: int
 ) -> ColumnElement[bool]:
     if depth > MAX_DEPTH:
         raise InvalidPredicate("", f"the condition nests more than {MAX_DEPTH} levels")
@@ -136,21 +139,38 @@ def _compile(
     raise TypeError(f"not a predicate: {predicate!r}")
 
 
-def _field(columns: Mapping[str, ColumnElement[Any] | Field], name: str) -> Field:
+def _field(columns: Mapping[str, Column | Field], name: str) -> _Spec:
     spec = columns.get(name)
     if spec is None:
         raise InvalidPredicate(name, f"{name!r} cannot be searched")
-    return spec if isinstance(spec, Field) else Field(spec)
+    if not isinstance(spec, Field):
+        return _Spec(_expression(spec), False, None)
+    return _Spec(_expression(spec.column), spec.case_exact, spec.exists)
 
 
-def _many(spec: Field, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+def _expression(column: Column) -> ColumnElement[Any]:
+    return column if isinstance(column, ColumnElement) else column.expression
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """A Field whose column is an expression."""
+
+    column: ColumnElement[Any]
+    case_exact: bool
+    exists: Callable[[ColumnElement[bool]], ColumnElement[bool]] | None
+
+
+def _many(spec: _Spec, condition: ColumnElement[bool]) -> ColumnElement[bool]:
     return condition if spec.exists is None else spec.exists(condition)
 
 
-def _compare(name: str, spec: Field, op: str, value: Value) -> ColumnElement[bool]:
+def _compare(name: str, spec: _Spec, op: str, value: Value) -> ColumnElement[bool]:
     if op not in OPS:
         raise InvalidPredicate(name, f"unknown operator {op!r}")
     kind = _kind(name, spec.column)
+    if op in _SUBSTRING and kind != "text":
+        raise InvalidPredicate(name, f"{op} has no meaning for {name}")
     if value is None:
         # Comparing with null asks whether the field holds a value at all.
         if op not in ("eq", "ne"):
@@ -163,7 +183,7 @@ def _compare(name: str, spec: Field, op: str, value: Value) -> ColumnElement[boo
     return _many(spec, _matches(name, spec, kind, op, value))
 
 
-def _matches(name: str, spec: Field, kind: Kind, op: str, value: Value) -> ColumnElement[bool]:
+def _matches(name: str, spec: _Spec, kind: Kind, op: str, value: Value) -> ColumnElement[bool]:
     """The condition on one value, false (not NULL) where the column is null."""
     column = spec.column
     match kind:
