@@ -308,6 +308,8 @@ def _checked(target: _Target) -> _Target:
     if target.filter is not None and not (target.multi and target.entry is not None):
         detail = "only a multi-valued complex attribute takes a value filter"
         raise _error("invalidPath", f"{target.text!r}: {detail}")
+    if target.filter is not None and target.entry is not None:
+        _check_filter(target, target.filter, target.entry)
     if target.multi and target.sub is not None and target.filter is None:
         detail = f"a sub-attribute of the values of {target.attr} needs a filter to say which"
         raise _error("invalidPath", f"{target.text!r}: {detail}")
@@ -315,6 +317,26 @@ def _checked(target: _Target) -> _Target:
 
 
 # ---- value filters on the entries of a multi-valued attribute
+
+
+def _check_filter(target: _Target, node: FilterNode, model: type[BaseModel]) -> None:
+    """A value filter names sub-attributes of the attribute it selects from, and nothing
+    else: checked before any entry is looked at, so that the refusal does not depend on
+    what the resource holds."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, LogicalExpr):
+            pending.extend(current.terms)
+        elif isinstance(current, Not):
+            pending.append(current.expr)
+        elif isinstance(current, Comparison | Present):
+            path = current.attr_path
+            if path.uri or path.sub_attr or _find(model, path.attr) is None:
+                detail = f"{path} is not a sub-attribute of {target.attr}"
+                raise _error("invalidPath", f"{target.text!r}: {detail}")
+        else:
+            raise _error("invalidPath", f"{target.text!r}: a value filter inside a value filter")
 
 
 def _key(entry: Mapping[str, Any], name: str) -> str | None:
