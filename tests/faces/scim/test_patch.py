@@ -568,6 +568,22 @@ def test_replace_with_null_unassigns() -> None:
     )
 
 
+def test_replace_of_a_filtered_value_with_null_removes_it() -> None:
+    home = {"value": "b@x.io", "type": "home"}
+    before = user(emails=[{"value": "a@x.io", "type": "work"}, home])
+    after = patched(before, {"op": "replace", "path": 'emails[type eq "work"]', "value": None})
+    assert after["emails"] == [home]
+    after = patched(before, {"op": "replace", "path": 'emails[type eq "home"].type', "value": None})
+    assert after["emails"] == [before["emails"][0], {"value": "b@x.io"}]
+
+
+def test_a_sub_attribute_stored_in_another_case_is_replaced_not_doubled() -> None:
+    after = patched(
+        user(name={"givenname": "b"}), {"op": "replace", "path": "name.givenName", "value": "B"}
+    )
+    assert after["name"] == {"givenName": "B"}
+
+
 def test_operations_apply_in_order_and_all_or_nothing() -> None:
     before = user()
     original = copy.deepcopy(before)

@@ -527,17 +527,17 @@ class _Patcher:
     # -- add and replace
 
     def write(self, op: Op, target: _Target, value: Any) -> None:
+        if value is None and (target.filter is None or target.sub is None):
+            self.remove(target, None)  # replace with null unassigns
+            return
         if target.filter is not None:
             self.write_selected(op, target, value)
-            return
-        if value is None:  # replace with null unassigns
-            self.remove(target, None)
             return
         host = self.host(target, create=True)
         assert host is not None
         if target.sub is not None:
             parent = host.get(target.attr)
-            host[target.attr] = {**(parent if isinstance(parent, dict) else {}), target.sub: value}
+            host[target.attr] = _with(parent if isinstance(parent, dict) else {}, target.sub, value)
         elif target.multi:
             self.write_values(op, target, host, value)
         elif target.entry is not None:
@@ -587,8 +587,7 @@ class _Patcher:
     def updated(self, target: _Target, entry: Any, value: Any) -> dict[str, Any]:
         assert target.entry is not None and target.filter is not None
         if target.sub is not None:
-            updated = {k: v for k, v in entry.items() if k.lower() != target.sub.lower()}
-            return updated if value is None else {**updated, target.sub: value}
+            return _with(entry, target.sub, value)
         if not isinstance(value, dict):
             raise _error("invalidValue", f"{target.text!r}: the value is an object")
         merged = {**entry, **_complex(target, target.entry, value)}
@@ -696,6 +695,13 @@ class _Patcher:
             return
         kind = "read-only" if read_only else "immutable"
         raise _error("mutability", f"{target.text} is {kind}")
+
+
+def _with(entry: Mapping[str, Any], sub: str, value: Any) -> dict[str, Any]:
+    """The entry with its sub-attribute `sub` (under any spelling) set to `value`, or
+    without it for None."""
+    updated = {key: item for key, item in entry.items() if key.lower() != sub.lower()}
+    return updated if value is None else {**updated, sub: value}
 
 
 def _refuse_required(target: _Target) -> None:
