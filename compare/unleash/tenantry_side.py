@@ -97,8 +97,8 @@ def served(log_path: Path | None = None) -> Iterator[tuple[str, dict[str, str]]]
     with tempfile.TemporaryDirectory(prefix="tenantry-compare-") as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'tenantry.db'}"
         port = free_port()
-        env = {
-            **os.environ,
+        env = {  # the caller's TENANTRY_* settings stay out: Tenantry's defaults, and ours
+            **{k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_")},
             "TENANTRY_DATABASE_URL": url,
             "TENANTRY_MAIL_OUTBOX": str(Path(tmp) / "mail"),
             "TENANTRY_PUBLIC_URL": f"http://127.0.0.1:{port}",

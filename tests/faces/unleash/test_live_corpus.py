@@ -585,14 +585,6 @@ CAUSES: tuple[Cause, ...] = (
             "none was sent; Tenantry always gives the number."
         ),
         (
-            "user_admin.get.editor_pat",
-            "user_admin.get.admin_api",
-            "user_admin.search.editor_pat",
-            "user_admin.search.admin_cookie",
-            "user_admin.search.admin_pat",
-            "user_admin.search.name",
-            "user_admin.search.name_prefix",
-            "user_admin.search.email_prefix",
             "user_admin.update.to_editor",
             "user_admin.update.taken_email",
             "user_admin.update.empty_body",
@@ -600,9 +592,7 @@ CAUSES: tuple[Cause, ...] = (
             "user_admin.update.valid.admin_cookie",
             "user_admin.update.valid.admin_pat",
             "seq.change_email",
-            "seq.search_new_address",
             "self.admin2_same_root_role",
-            "self.admin2_demotes_self",
         ),
     ),
     Cause(
