@@ -39,8 +39,8 @@ _VAR = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 class Step:
     """One request of the corpus.
 
-    cred: `none`, a name in CREDENTIALS, `cookie:<var>`, `token:<var>`, `bearer:<var>`, or
-    `raw:<literal Authorization value>`.
+    cred: `none`, a name in CREDENTIALS, `cookie:<var>`, `token:<var>`, `bearer:<var>`,
+    `raw:<literal Authorization value>` or `rawcookie:<literal session cookie value>`.
     body: a JSON template (strings `"{var}"` become the variable's value, of its type); raw:
     bytes sent as they are. content_type: overrides `application/json`; with `raw`, None sends
     no Content-Type. A write authenticated by a cookie alone says `Content-Type:
