@@ -21,6 +21,7 @@ from tenantry.identity.usage import touch
 from tenantry.ids import ID_PATTERN
 
 JSON = dict[str, Any]
+PREFIX = "/scim/v2"
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 
@@ -69,7 +70,11 @@ async def body_of(request: Request) -> Any:
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """This face's base URL as the client reached it (the mount's prefix included)."""
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    if not root.endswith(PREFIX):
+        root += PREFIX
+    return f"{request.url.scheme}://{request.url.netloc}{root}"
 
 
 def is_id(value: str) -> bool:
