@@ -45,7 +45,8 @@ async def test_create_and_read_a_user(idp: Idp, world: World) -> None:
     made = await idp.create_user("bjensen@example.com", **BARBARA)
     assert_user(made)
     assert made["schemas"] == [USER_SCHEMA, ENTERPRISE]
-    assert made["userName"] == "bjensen@example.com" and made["active"] is True
+    # `active` is shown once the identity provider gave it (or the account is disabled)
+    assert made["userName"] == "bjensen@example.com" and "active" not in made
     assert made[ENTERPRISE]["department"] == "Tour Operations"
     meta = made["meta"]
     assert meta["resourceType"] == "User" and meta["version"].startswith('W/"')
@@ -73,6 +74,33 @@ async def test_create_and_read_a_user(idp: Idp, world: World) -> None:
 
 def _token_id(idp: Idp, events: list[AuditEvent]) -> str | None:
     return events[0].actor_id
+
+
+async def test_active_is_shown_once_given(idp: Idp) -> None:
+    made = await idp.create_user("a@example.com", active=True)
+    assert made["active"] is True
+    r = await idp.patch(f"/Users/{made['id']}", [{"op": "remove", "path": "active"}])
+    assert r.status_code == 200 and "active" not in r.json(), r.text
+    r = await idp.put(f"/Users/{made['id']}", new_user("a@example.com", active="false"))
+    assert r.status_code == 200 and r.json()["active"] is False, r.text
+
+
+async def test_search_with_post(idp: Idp) -> None:
+    await idp.create_user("a@example.com", displayName="A")
+    r = await idp.post(
+        "/Users/.search",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName eq "a@example.com"',
+            "attributes": ["displayName"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert [set(u) for u in r.json()["Resources"]] == [{"schemas", "id", "meta", "displayName"}]
+    r = await idp.post("/.search", {"excludedAttributes": ["displayName"]})
+    assert r.status_code == 200 and r.json()["totalResults"] == 1, r.text
+    assert "displayName" not in r.json()["Resources"][0]
+    assert_scim_error(await idp.post("/.search", {"count": "x"}), 400, "invalidValue")
 
 
 async def test_list_filter_and_paging(idp: Idp) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.scim import discovery, groups, render, users
+from tenantry.faces.scim import discovery, groups, render, search, users
 
 PREFIX = "/scim/v2"
 
@@ -23,4 +23,5 @@ def build(max_body_bytes: int) -> FastAPI:
     app.include_router(users.router)
     app.include_router(groups.router)
     app.include_router(discovery.router)
+    app.include_router(search.router)
     return app

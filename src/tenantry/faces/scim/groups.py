@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.directory import provisioning
 from tenantry.directory.provisioning import GroupView
@@ -18,16 +19,19 @@ from tenantry.faces.scim.schema import GROUP
 from tenantry.faces.scim.wire import (
     ScimCaller,
     ScimRoute,
+    Search,
     base_url,
     body_of,
     if_match,
     is_id,
     list_response,
-    paging,
     project,
     projection,
     resource_response,
+    search_of_body,
+    search_of_query,
 )
+from tenantry.identity.principals import Principal
 
 router = APIRouter(route_class=ScimRoute, tags=["Groups"])
 
@@ -48,14 +52,32 @@ def _shown(request: Request, body: dict[str, Any], status: int = 200) -> Respons
     return resource_response(shown, status) if "meta" in shown else ScimResponse(shown, status)
 
 
+async def found_groups(
+    request: Request, caller: Principal, db: AsyncSession, search: Search
+) -> tuple[list[dict[str, Any]], int]:
+    """The page of groups a search asks for (projected) and how many match in all."""
+    where = query.conditions(search.filter, query.GROUP_ATTRIBUTES)
+    page = await provisioning.list_groups(
+        db, caller, where, offset=search.offset, limit=search.count
+    )
+    found = [
+        project(_body(request, v), search.attributes, search.excluded, GROUP) for v in page.items
+    ]
+    return found, page.total
+
+
 @router.get("/Groups")
 async def list_groups(request: Request, caller: ScimCaller, db: Db) -> Response:
-    where = query.conditions(request.query_params.get("filter"), query.GROUP_ATTRIBUTES)
-    offset, count = paging(request)
-    page = await provisioning.list_groups(db, caller, where, offset=offset, limit=count)
-    attributes, excluded = projection(request)
-    found = [project(_body(request, v), attributes, excluded, GROUP) for v in page.items]
-    return ScimResponse(list_response(found, page.total, offset))
+    search = search_of_query(request)
+    found, total = await found_groups(request, caller, db, search)
+    return ScimResponse(list_response(found, total, search.offset))
+
+
+@router.post("/Groups/.search")
+async def search_groups(request: Request, caller: ScimCaller, db: Db) -> Response:
+    search = search_of_body(await body_of(request))
+    found, total = await found_groups(request, caller, db, search)
+    return ScimResponse(list_response(found, total, search.offset))
 
 
 @router.post("/Groups")

@@ -32,8 +32,9 @@ from tenantry.faces.scim.schema import (
 )
 
 JSON = dict[str, Any]
-# What the account's own columns hold, never the profile.
-_OWN = ("userName", "externalId", "active")
+# What the account's own columns hold, never the profile ("active" is kept there as whether
+# the identity provider gave it: a removed or never given `active` is not shown).
+_OWN = ("userName", "externalId")
 
 
 def etag(obj: User | Team) -> str:
@@ -63,7 +64,8 @@ def user(u: User, base: str) -> JSON:
         body["displayName"] = u.full_name
     if "emails" not in body and u.email:
         body["emails"] = [{"value": u.email, "primary": True}]
-    body["active"] = u.enabled
+    if "active" in body or not u.enabled:
+        body["active"] = u.enabled
     if enterprise:
         body["schemas"] = [USER, ENTERPRISE]
         body[ENTERPRISE] = enterprise
@@ -89,6 +91,8 @@ def read_user(payload: Any) -> ProvisionedUser:
         or " ".join(p for p in (name.get("givenName"), name.get("familyName")) if p)
     )
     profile = {k: v for k, v in found.items() if k not in _OWN}
+    if "active" in profile:
+        profile["active"] = True  # the account's `enabled` says which
     return ProvisionedUser(
         username=username,
         full_name=full_name,
@@ -111,12 +115,7 @@ def group(t: Team, members: Sequence[User], base: str) -> JSON:
 
 
 def _member(u: User, base: str) -> JSON:
-    return {
-        "value": u.id,
-        "$ref": f"{base}/Users/{u.id}",
-        "display": u.full_name or u.username,
-        "type": "User",
-    }
+    return {"value": u.id, "$ref": f"{base}/Users/{u.id}", "type": "User"}
 
 
 def read_group(payload: Any) -> ProvisionedGroup:

@@ -272,6 +272,8 @@ def _extension(schema: Schema, value: Any) -> dict[str, Any]:
         raise SchemaViolation(f"{schema.id} must be an object")
     out: dict[str, Any] = {}
     for key, item in value.items():
+        if str(key).lower() == "schemas":  # some clients repeat it inside the extension
+            continue
         attr = schema.attr(str(key))
         if attr is None:
             raise SchemaViolation(f"unknown attribute {schema.id}:{key}", "invalidSyntax")

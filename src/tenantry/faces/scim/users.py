@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.directory import provisioning
 from tenantry.errors import NotFound
@@ -16,16 +17,19 @@ from tenantry.faces.scim.schema import USER
 from tenantry.faces.scim.wire import (
     ScimCaller,
     ScimRoute,
+    Search,
     base_url,
     body_of,
     if_match,
     is_id,
     list_response,
-    paging,
     project,
     projection,
     resource_response,
+    search_of_body,
+    search_of_query,
 )
+from tenantry.identity.principals import Principal
 
 router = APIRouter(route_class=ScimRoute, tags=["Users"])
 
@@ -42,15 +46,34 @@ def _shown(request: Request, body: dict[str, Any], status: int = 200) -> Respons
     return resource_response(shown, status) if "meta" in shown else ScimResponse(shown, status)
 
 
+async def found_users(
+    request: Request, caller: Principal, db: AsyncSession, search: Search
+) -> tuple[list[dict[str, Any]], int]:
+    """The page of users a search asks for (projected) and how many match in all."""
+    where = query.conditions(search.filter, query.USER_ATTRIBUTES)
+    page = await provisioning.list_users(
+        db, caller, where, offset=search.offset, limit=search.count
+    )
+    base = base_url(request)
+    found = [
+        project(resources.user(u, base), search.attributes, search.excluded, USER)
+        for u in page.items
+    ]
+    return found, page.total
+
+
 @router.get("/Users")
 async def list_users(request: Request, caller: ScimCaller, db: Db) -> Response:
-    where = query.conditions(request.query_params.get("filter"), query.USER_ATTRIBUTES)
-    offset, count = paging(request)
-    page = await provisioning.list_users(db, caller, where, offset=offset, limit=count)
-    base = base_url(request)
-    attributes, excluded = projection(request)
-    found = [project(resources.user(u, base), attributes, excluded, USER) for u in page.items]
-    return ScimResponse(list_response(found, page.total, offset))
+    search = search_of_query(request)
+    found, total = await found_users(request, caller, db, search)
+    return ScimResponse(list_response(found, total, search.offset))
+
+
+@router.post("/Users/.search")
+async def search_users(request: Request, caller: ScimCaller, db: Db) -> Response:
+    search = search_of_body(await body_of(request))
+    found, total = await found_users(request, caller, db, search)
+    return ScimResponse(list_response(found, total, search.offset))
 
 
 @router.post("/Users")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -114,6 +115,48 @@ def paging(request: Request) -> tuple[int, int]:
     start = max(1, _integer(request.query_params.get("startIndex"), "startIndex", 1))
     count = _integer(request.query_params.get("count"), "count", DEFAULT_COUNT)
     return start - 1, max(0, min(count, MAX_COUNT))
+
+
+@dataclass(frozen=True)
+class Search:
+    """A query's parameters, from the URL (GET) or a SearchRequest body (POST /.search)."""
+
+    filter: str | None
+    offset: int
+    count: int
+    attributes: list[str]
+    excluded: list[str]
+
+
+def search_of_query(request: Request) -> Search:
+    offset, count = paging(request)
+    attributes, excluded = projection(request)
+    return Search(request.query_params.get("filter"), offset, count, attributes, excluded)
+
+
+def search_of_body(payload: Any) -> Search:
+    if not isinstance(payload, dict):
+        raise SchemaViolation("the body must be a SearchRequest object", "invalidSyntax")
+    lowered = {str(k).lower(): v for k, v in payload.items()}
+    names = {}
+    for key in ("attributes", "excludedattributes"):
+        value = lowered.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SchemaViolation(f"{key} must be a list of attribute names")
+        names[key] = value
+    flt = lowered.get("filter")
+    if flt is not None and not isinstance(flt, str):
+        raise SchemaViolation("filter must be a string", "invalidFilter")
+    start, count = lowered.get("startindex", 1), lowered.get("count", DEFAULT_COUNT)
+    if not isinstance(start, int) or not isinstance(count, int):
+        raise SchemaViolation("startIndex and count must be integers")
+    return Search(
+        flt,
+        max(1, start) - 1,
+        max(0, min(count, MAX_COUNT)),
+        names["attributes"],
+        names["excludedattributes"],
+    )
 
 
 def list_response(resources: list[JSON], total: int, offset: int) -> JSON:
