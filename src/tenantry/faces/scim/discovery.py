@@ -28,8 +28,6 @@ from tenantry.faces.scim.schema import ENTERPRISE, GROUP, SCHEMAS, SCHEMAS_BY_ID
 from tenantry.faces.scim.wire import MAX_COUNT, ScimCaller, ScimRoute, base_url, list_response
 
 router = APIRouter(route_class=ScimRoute, tags=["Discovery"])
-MAX_OPERATIONS = 1000
-MAX_PAYLOAD = 1_048_576
 _OUT = Context.RESOURCE_QUERY_RESPONSE
 
 
@@ -37,7 +35,7 @@ def _config(base: str) -> dict[str, Any]:
     config = ServiceProviderConfig(
         documentation_uri=None,
         patch=Patch(supported=True),
-        bulk=Bulk(supported=True, max_operations=MAX_OPERATIONS, max_payload_size=MAX_PAYLOAD),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),  # no /Bulk yet
         filter=Filter(supported=True, max_results=MAX_COUNT),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=False),
