@@ -81,6 +81,9 @@ class Schema:
     name: str
     description: str
     attributes: tuple[Attr, ...]
+    # Attributes of the RFC's schema this face does not serve but identity providers send
+    # anyway (Okta: `password`, `groups`; Entra ID: `roles`): accepted and not kept.
+    ignored: tuple[str, ...] = ()
     by_name: Mapping[str, Attr] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +146,16 @@ USER_SCHEMA = Schema(
         Attr("active", "boolean"),
         _multi("emails", ("work", "home", "other")),
         _multi("phoneNumbers", ("work", "home", "mobile", "fax", "pager", "other")),
+    ),
+    ignored=(
+        "password",
+        "groups",
+        "roles",
+        "entitlements",
+        "x509certificates",
+        "addresses",
+        "ims",
+        "photos",
     ),
 )
 
@@ -256,6 +269,8 @@ def read_resource(payload: Any, core: Schema, extensions: Sequence[Schema] = ())
             continue
         if low in ext:
             out[ext[low].id] = _extension(ext[low], value)
+            continue
+        if low in core.ignored:
             continue
         attr = core.attr(low)
         if attr is None:
