@@ -159,3 +159,31 @@ async def test_expiry_cap_is_the_domains(client: httpx.AsyncClient, world: World
     body = assert_error(r, 400, "api_keys.invalid_input")
     assert body["errors"][0]["fields"] == ["description"]
     assert await _live_tokens(world) == before + 1
+
+
+async def test_a_viewer_sees_every_key_but_revokes_none(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A platform viewer may list every user's keys (system.users.tokens.list) but not revoke
+    them: ECE's 403 root.unauthorized.rbac (the keys exist for them; a "not found" would be
+    untrue), and every key still works."""
+    await with_password(world, "viewer", "SYSTEM_VIEWER")
+    await with_password(world, "ann")
+    key = await _create(client, "ann")
+    r = await client.get(f"{V}/users/ann/auth/keys/{key['id']}", headers=basic("viewer"))
+    assert r.status_code == 200, r.text
+    before = await _live_tokens(world)
+    for method, path, body in (
+        ("DELETE", f"{V}/users/ann/auth/keys/{key['id']}", None),
+        ("DELETE", f"{V}/users/ann/auth/keys", None),
+        (
+            "DELETE",
+            f"{KEYS}/_all",
+            {"user_api_keys": [{"user_id": "ann", "api_key_id": key["id"]}]},
+        ),
+    ):
+        r = await client.request(method, path, headers=basic("viewer"), json=body)
+        assert_error(r, 403, "root.unauthorized.rbac")
+    assert await _live_tokens(world) == before
+    r = await client.get(f"{V}/user", headers=apikey(str(key["key"])))
+    assert r.status_code == 200, r.text
