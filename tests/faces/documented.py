@@ -258,6 +258,19 @@ def astro_operations() -> dict[str, Operation]:
     return found
 
 
+def astro_unreachable_is_403() -> dict[str, Operation]:
+    """The astro operations under an organization whose spec documents a 403 but no 404:
+    there an organization the caller cannot reach (or one that does not exist) is the 403
+    (faces/astro/errors.py `unreachable_is_forbidden`), everywhere else the 404."""
+    return {
+        op: operation
+        for op, operation in astro_operations().items()
+        if 403 in operation.answers
+        and 404 not in operation.answers
+        and "organizationId" in operation.route.params
+    }
+
+
 def documented_keys(operations: Mapping[str, Operation]) -> set[Key]:
     answers = [a for op in operations.values() for a in op.answers.values()]
     return {key for answer in answers for key in answer.documented()}
