@@ -71,6 +71,8 @@ class Face:
     # user with a taken name (rule 2).
     unproven_password_refusal: ClassVar[Refusal] = Refusal.of(400)
     conflict: ClassVar[Refusal] = Refusal.of(409)
+    # How the face refuses what needs elevation without it (rule 4).
+    elevation_required: ClassVar[Refusal] = Refusal.of(403)
 
     OPERATIONS: ClassVar[tuple[str, ...]] = (
         "sign_in",
@@ -405,8 +407,9 @@ class Ece(Face):
         "who_can": NotApplicable("ECE has no who-can question"),
     }
     unproven_password_refusal = Refusal.of(
-        403, code="root.unauthorized.rbac.elevated_permissions_required"
+        449, code="root.unauthorized.rbac.elevated_permissions_required"
     )
+    elevation_required = unproven_password_refusal  # ECE's 449, as its 2023 spec documents
     conflict = Refusal.of(409, code="user.user_name.conflict")
 
     def auth(self, credential: Credential) -> dict[str, str]:
