@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, DateTime, Numeric, String, and_, false, func, not_, or_, true
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Numeric,
+    String,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    true,
+)
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Integer, TypeDecorator, TypeEngine
@@ -90,11 +102,15 @@ class Field:
     `exists`: the field is one of many values per record (a group's members), held in
     `column` of another table; given the condition on one such value, it returns the
     correlated EXISTS that says some value of the record meets it.
+    `key`: the column holds a key of the text (identity.names.username_key: folded in
+    Python, so alike on both databases); a value is turned into its key the same way and
+    compared with the column exactly. A value with no key (None) matches nothing.
     """
 
     column: Column
     case_exact: bool = False
     exists: Callable[[ColumnElement[bool]], ColumnElement[bool]] | None = None
+    key: Callable[[str], str | None] | None = None
 
 
 class InvalidPredicate(Invalid):
@@ -145,7 +161,7 @@ def _field(columns: Mapping[str, Column | Field], name: str) -> _Spec:
         raise InvalidPredicate(name, f"{name!r} cannot be searched")
     if not isinstance(spec, Field):
         return _Spec(_expression(spec), False, None)
-    return _Spec(_expression(spec.column), spec.case_exact, spec.exists)
+    return _Spec(_expression(spec.column), spec.case_exact, spec.exists, spec.key)
 
 
 def _expression(column: Column) -> ColumnElement[Any]:
@@ -159,6 +175,7 @@ class _Spec:
     column: ColumnElement[Any]
     case_exact: bool
     exists: Callable[[ColumnElement[bool]], ColumnElement[bool]] | None
+    key: Callable[[str], str | None] | None = None
 
 
 def _many(spec: _Spec, condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -187,6 +204,11 @@ def _matches(name: str, spec: _Spec, kind: Kind, op: str, value: Value) -> Colum
     """The condition on one value, false (not NULL) where the column is null."""
     column = spec.column
     match kind:
+        case "text" if spec.key is not None:
+            if not isinstance(value, str):
+                raise InvalidPredicate(name, f"{name} compares text")
+            key = spec.key(value)
+            condition = false() if key is None else _text(name, column, op, key, True)
         case "text":
             condition = _text(name, column, op, value, spec.case_exact)
         case "datetime":
@@ -209,11 +231,15 @@ def _text(
 ) -> ColumnElement[bool]:
     if not isinstance(value, str):
         raise InvalidPredicate(name, f"{name} compares text")
-    left: ColumnElement[Any] = column if case_exact else func.lower(column)
-    right = value if case_exact else value.lower()
+    if case_exact:
+        if op in _SUBSTRING:
+            return _exact_substring(column, op, value)
+        return _ordered(name, column, op, value)
+    # Both sides folded by the database's lower(), so that they fold alike (SQLite's folds
+    # ASCII only: Python's would make "Émile" never match a stored "Émile" there).
     if op in _SUBSTRING:
-        return _exact_substring(column, op, value) if case_exact else _like(left, op, right)
-    return _ordered(name, left, op, right)
+        return _like(func.lower(column), op, value)
+    return _ordered(name, func.lower(column), op, func.lower(literal(value, String)))
 
 
 def _like(left: ColumnElement[Any], op: str, value: str) -> ColumnElement[bool]:
@@ -223,7 +249,7 @@ def _like(left: ColumnElement[Any], op: str, value: str) -> ColumnElement[bool]:
         value.replace(_ESCAPE, _ESCAPE * 2).replace("%", _ESCAPE + "%").replace("_", _ESCAPE + "_")
     )
     pattern = {"contains": f"%{escaped}%", "starts": f"{escaped}%", "ends": f"%{escaped}"}[op]
-    return left.like(pattern, escape=_ESCAPE)
+    return left.like(func.lower(literal(pattern, String)), escape=_ESCAPE)
 
 
 def _exact_substring(column: ColumnElement[Any], op: str, value: str) -> ColumnElement[bool]:
@@ -243,7 +269,7 @@ def _exact_substring(column: ColumnElement[Any], op: str, value: str) -> ColumnE
 
 
 def _ordered(
-    name: str, left: ColumnElement[Any], op: str, right: str | float | datetime
+    name: str, left: ColumnElement[Any], op: str, right: str | float | datetime | ColumnElement[Any]
 ) -> ColumnElement[bool]:
     match op:
         case "eq":

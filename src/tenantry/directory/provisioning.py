@@ -27,12 +27,13 @@ use case given `if_version` refuses with PreconditionFailed when the object move
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
@@ -43,6 +44,7 @@ from tenantry.db.generation import user_scope
 from tenantry.db.models import Membership, Team, TeamMember, Token, TokenKind, User
 from tenantry.db.paging import Page
 from tenantry.directory import organizations, teams, users
+from tenantry.directory.predicates import Column, Field, Predicate, compile_predicate
 from tenantry.directory.users import UserFields
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound, PreconditionFailed
 from tenantry.identity import names
@@ -67,17 +69,6 @@ class ProvisionedUser:
     active: bool = True
     external_id: str | None = None
     profile: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Equals:
-    """`attribute` equals `value`; attribute: username | external_id | full_name | email.
-
-    SEAM: the minimal condition the SCIM face's interim filter (faces/scim/query.py) gives;
-    directory/predicates.compile_predicate replaces it with the full grammar."""
-
-    attribute: str
-    value: str
 
 
 def version_of(obj: Any) -> str:
@@ -108,16 +99,43 @@ async def _owned(db: AsyncSession, org_id: str, user_id: str, *, lock: bool = Fa
     return found
 
 
-def _condition(match: Equals) -> ColumnElement[bool]:
-    if match.attribute == "username":
-        return User.username_key == names.username_key(match.value)
-    if match.attribute == "email":
-        return func.lower(User.email) == match.value.lower()
-    if match.attribute == "external_id":
-        return User.external_id == match.value
-    if match.attribute == "full_name":
-        return User.full_name == match.value
-    raise Invalid("unsupported filter", [FieldError("filter", "invalid", match.attribute)])
+def _name_key(text: str) -> str | None:
+    """The key a login name or address is compared by (identity.names): the whole key for a
+    whole name; for part of one (`sw "Alice"`) the same folding, without an address's
+    domain rules. None (matches nothing) for text no key holds."""
+    key = names.username_key(text)
+    if key:
+        return key
+    return None if text.strip() else unicodedata.normalize("NFKC", text).lower()
+
+
+# The fields a search of accounts may name, and where each is (directory/predicates). Login
+# names and addresses compare by their keys, folded in Python: SQLite's lower() folds ASCII
+# only. The organization condition is never part of it: list_users ANDs it outside.
+USER_FIELDS: dict[str, Column | Field] = {
+    "id": Field(User.id, case_exact=True),
+    "username": Field(User.username_key, key=_name_key),
+    "email": Field(User.email_key, key=_name_key),
+    "external_id": Field(User.external_id, case_exact=True),
+    "full_name": User.full_name,
+    "enabled": User.enabled,
+    "created_at": User.created_at,
+    "updated_at": User.updated_at,
+}
+
+
+def _has_member(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(TeamMember.team_id == Team.id, condition)
+
+
+GROUP_FIELDS: dict[str, Column | Field] = {
+    "id": Field(Team.id, case_exact=True),
+    "name": Team.name,
+    "external_id": Field(Team.external_id, case_exact=True),
+    "member": Field(TeamMember.user_id, case_exact=True, exists=_has_member),
+    "created_at": Team.created_at,
+    "updated_at": Team.updated_at,
+}
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -130,18 +148,18 @@ async def get_user(db: AsyncSession, actor: Principal, user_id: str) -> User:
 async def list_users(
     db: AsyncSession,
     actor: Principal,
-    where: Sequence[Equals] = (),
+    where: Predicate | None = None,
     *,
     offset: int = 0,
     limit: int = 100,
 ) -> Page[User]:
-    """The organization's managed accounts matching every condition, oldest first; the
-    total is exact."""
+    """The organization's managed accounts matching `where` (over USER_FIELDS; an
+    InvalidPredicate for a condition they cannot answer), oldest first; the total is exact.
+    The organization's condition is ANDed outside `where`: nothing in it reaches further."""
     org_id = _guard(actor)
     limit = max(0, min(limit, MAX_PAGE))
-    query = select(User).where(User.managed_by_organization_id == org_id)
-    for match in where:
-        query = query.where(_condition(match))
+    condition = true() if where is None else compile_predicate(where, USER_FIELDS)
+    query = select(User).where(User.managed_by_organization_id == org_id).where(condition)
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     if limit == 0 or offset >= total:
         return Page([], total, offset, limit)
@@ -195,9 +213,24 @@ async def replace_user(
     if_version: Sequence[str] | None = None,
 ) -> User:
     """Everything the identity provider owns of the account, as `new` says."""
+    return await update_user(db, actor, user_id, lambda _: new, if_version=if_version)
+
+
+async def update_user(
+    db: AsyncSession,
+    actor: Principal,
+    user_id: str,
+    change: Callable[[User], ProvisionedUser],
+    *,
+    if_version: Sequence[str] | None = None,
+) -> User:
+    """The account as `change` says from its current state (a partial update, such as a
+    SCIM PATCH, that the caller works out), read under the account's row lock so that two
+    updates never both start from the same state; `change` may raise to refuse."""
     org_id = _guard(actor)
     user = await _owned(db, org_id, user_id, lock=True)
     check_version(user, if_version)
+    new = change(user)
     name = await _ensure_name_free(db, new.username, user.id)
     was_enabled = user.enabled
     fields = UserFields(
@@ -337,21 +370,21 @@ async def get_group(db: AsyncSession, actor: Principal, team_id: str) -> GroupVi
 async def list_groups(
     db: AsyncSession,
     actor: Principal,
-    where: Sequence[Equals] = (),
+    where: Predicate | None = None,
     *,
     offset: int = 0,
     limit: int = 100,
 ) -> Page[GroupView]:
+    """The organization's IdP teams matching `where` (over GROUP_FIELDS), oldest first; the
+    organization's condition is ANDed outside `where`."""
     org_id = _guard(actor)
     limit = max(0, min(limit, MAX_PAGE))
-    query = select(Team).where(Team.organization_id == org_id, Team.is_idp_managed.is_(True))
-    for match in where:
-        if match.attribute == "full_name":
-            query = query.where(Team.name == match.value)
-        elif match.attribute == "external_id":
-            query = query.where(Team.external_id == match.value)
-        else:
-            raise Invalid("unsupported filter", [FieldError("filter", "invalid", match.attribute)])
+    condition = true() if where is None else compile_predicate(where, GROUP_FIELDS)
+    query = (
+        select(Team)
+        .where(Team.organization_id == org_id, Team.is_idp_managed.is_(True))
+        .where(condition)
+    )
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     if limit == 0 or offset >= total:
         return Page([], total, offset, limit)
@@ -382,22 +415,38 @@ async def replace_group(
     *,
     if_version: Sequence[str] | None = None,
 ) -> GroupView:
+    return await update_group(db, actor, team_id, lambda _: new, if_version=if_version)
+
+
+async def update_group(
+    db: AsyncSession,
+    actor: Principal,
+    team_id: str,
+    change: Callable[[GroupView], ProvisionedGroup],
+    *,
+    if_version: Sequence[str] | None = None,
+) -> GroupView:
+    """The group as `change` says from its current state and members, read under the
+    team's row lock (a SCIM PATCH that is more than member changes)."""
     org_id = _guard(actor)
     team = await _owned_team(db, org_id, team_id, lock=True)
     check_version(team, if_version)
+    current = (await _members_of(db, [team.id]))[team.id]
+    new = change(GroupView(team, current))
     try:
         await teams.rename_idp_team(db, actor, team, new.display_name, new.external_id)
     except Conflict as taken:
         raise Conflict(str(taken), [FieldError("displayName", "uniqueness", "taken")]) from None
     if new.member_ids is not None:
         wanted = await _check_members(db, org_id, new.member_ids)
-        current = {m.id for m in (await _members_of(db, [team.id]))[team.id]}
+        held = {m.id for m in current}
+        kept = set(wanted)
         await teams.change_idp_members(
             db,
             actor,
             team,
-            add=[u for u in wanted if u not in current],
-            remove=[u for u in current if u not in set(wanted)],
+            add=[u for u in wanted if u not in held],
+            remove=[u for u in held if u not in kept],
         )
     return GroupView(team, (await _members_of(db, [team.id]))[team.id])
 

@@ -10,10 +10,13 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.directory import provisioning
+from tenantry.directory.predicates import InvalidPredicate, Predicate, Value
 from tenantry.directory.provisioning import GroupView
 from tenantry.errors import NotFound
 from tenantry.faces.http import Db
-from tenantry.faces.scim import patching, query, resources
+from tenantry.faces.scim import resources
+from tenantry.faces.scim.filter import filter_error, parse_filter, to_predicate
+from tenantry.faces.scim.patch import apply_patch, member_changes, parse_patch
 from tenantry.faces.scim.render import ScimResponse
 from tenantry.faces.scim.schema import GROUP
 from tenantry.faces.scim.wire import (
@@ -34,6 +37,25 @@ from tenantry.faces.scim.wire import (
 from tenantry.identity.principals import Principal
 
 router = APIRouter(route_class=ScimRoute, tags=["Groups"])
+
+# What a filter may name, as directory/provisioning.GROUP_FIELDS' fields.
+FILTER_ATTRIBUTES = {
+    "id": "id",
+    "displayName": "name",
+    "externalId": "external_id",
+    "members.value": "member",
+    "meta.created": "created_at",
+    "meta.lastModified": "updated_at",
+}
+# Every member is a user (`members[type eq "User"]` is every member).
+MEMBER_ENTRY: dict[str, Value] = {"members.type": "User"}
+
+
+def group_filter(text: str | None) -> Predicate | None:
+    """The directory condition a `filter` stands for (None: no filter), or ScimError."""
+    if text is None or not text.strip():
+        return None
+    return to_predicate(parse_filter(text), FILTER_ATTRIBUTES, fixed=MEMBER_ENTRY, schema=GROUP)
 
 
 def _id(group_id: str) -> str:
@@ -56,10 +78,18 @@ async def found_groups(
     request: Request, caller: Principal, db: AsyncSession, search: Search
 ) -> tuple[list[dict[str, Any]], int]:
     """The page of groups a search asks for (projected) and how many match in all."""
-    where = query.conditions(search.filter, query.GROUP_ATTRIBUTES)
-    page = await provisioning.list_groups(
-        db, caller, where, offset=search.offset, limit=search.count
-    )
+    return await groups_where(request, caller, db, search, group_filter(search.filter))
+
+
+async def groups_where(
+    request: Request, caller: Principal, db: AsyncSession, search: Search, where: Predicate | None
+) -> tuple[list[dict[str, Any]], int]:
+    try:
+        page = await provisioning.list_groups(
+            db, caller, where, offset=search.offset, limit=search.count
+        )
+    except InvalidPredicate as exc:
+        raise filter_error(exc) from None
     found = [
         project(_body(request, v), search.attributes, search.excluded, GROUP) for v in page.items
     ]
@@ -106,8 +136,8 @@ async def replace_group(request: Request, caller: ScimCaller, db: Db, group_id: 
 
 @router.patch("/Groups/{group_id}")
 async def patch_group(request: Request, caller: ScimCaller, db: Db, group_id: str) -> Response:
-    ops = patching.parse_patch(await body_of(request))
-    members = patching.member_changes(ops)
+    ops = parse_patch(await body_of(request))
+    members = member_changes(ops)
     if members is not None:
         # Members only (what identity providers send most): no need to read the group.
         added, removed = members
@@ -115,10 +145,14 @@ async def patch_group(request: Request, caller: ScimCaller, db: Db, group_id: st
             db, caller, _id(group_id), add=added, remove=removed, if_version=if_match(request)
         )
         return Response(status_code=204)
-    current = await provisioning.get_group(db, caller, _id(group_id))
-    patched = patching.apply_patch(_body(request, current), ops)
-    view = await provisioning.replace_group(
-        db, caller, current.team.id, resources.read_group(patched), if_version=if_match(request)
+    base = base_url(request)
+
+    def patched(current: GroupView) -> provisioning.ProvisionedGroup:
+        body = resources.group(current.team, current.members, base)
+        return resources.read_group(apply_patch(body, ops))
+
+    view = await provisioning.update_group(
+        db, caller, _id(group_id), patched, if_version=if_match(request)
     )
     return _shown(request, _body(request, view))
 

@@ -61,6 +61,7 @@ __all__ = [
     "PATCH_SCHEMA",
     "PatchOperation",
     "apply_patch",
+    "member_changes",
     "parse_patch",
 ]
 
@@ -816,3 +817,92 @@ def _all_of(item: Mapping[str, Any]) -> FilterNode:
     except ValueError as exc:  # a key that is no attribute name
         raise _error("invalidValue", str(exc)) from exc
     return LogicalExpr(LogicalOperator.and_, terms)
+
+
+# ---- a group's member changes, without the group
+
+
+_GROUP = str(Group.__schema__).lower()
+_MEMBER_KEYS = frozenset({"value", "display", "$ref", "type"})
+
+
+def member_changes(
+    operations: Sequence[PatchOperation],
+) -> tuple[list[str], list[str]] | None:
+    """(added, removed) member ids when every operation only adds or removes members of a
+    group by their `value` — `add members`, `remove members[value eq "id"]` (or an `or` of
+    such), Entra's `remove members` with a value list — so that the change can be made
+    without reading the group; None for anything else (then apply_patch on the whole group).
+
+    The same result as apply_patch: the operations apply in order, so the last one naming a
+    member decides whether it ends up in the group; adding a member already there and
+    removing one that is not change nothing. A member value that is no non-empty text, or an
+    entry with other sub-attributes, is left to apply_patch (and the face) to refuse."""
+    last: dict[str, bool] = {}
+    for operation in operations:
+        values = _member_values(operation)
+        if values is None:
+            return None
+        for value in values:
+            last.pop(value, None)
+            last[value] = operation.op == "add"
+    return [v for v, add in last.items() if add], [v for v, add in last.items() if not add]
+
+
+def _is_members(path: AttrPath) -> bool:
+    return (
+        path.attr.lower() == "members"
+        and path.sub_attr is None
+        and (path.uri is None or path.uri.lower() == _GROUP)
+    )
+
+
+def _member_values(operation: PatchOperation) -> list[str] | None:
+    target = operation.target
+    if operation.op == "replace" or target is None:
+        return None
+    if isinstance(target, AttrPath) and _is_members(target):
+        if operation.value is None:  # remove every member: not a change of some
+            return None
+        return _listed_members(operation.value)
+    if (
+        operation.op == "remove"
+        and operation.value is None
+        and isinstance(target, ValuePath)
+        and target.sub_attr is None
+        and _is_members(target.attr_path)
+    ):
+        return _filtered_members(target.val_filter)
+    return None
+
+
+def _listed_members(value: Any) -> list[str] | None:
+    found = []
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, dict) or not {str(k).lower() for k in item} <= _MEMBER_KEYS:
+            return None
+        member = _get(item, "value")
+        if not isinstance(member, str) or not member:
+            return None
+        found.append(member)
+    return found
+
+
+def _filtered_members(node: FilterNode) -> list[str] | None:
+    terms = node.terms if isinstance(node, LogicalExpr) else (node,)
+    if isinstance(node, LogicalExpr) and node.op != LogicalOperator.or_:
+        return None
+    found = []
+    for term in terms:
+        if not (
+            isinstance(term, Comparison)
+            and term.op == CompareOperator.eq
+            and term.attr_path.attr.lower() == "value"
+            and term.attr_path.sub_attr is None
+            and term.attr_path.uri is None
+            and isinstance(term.value, str)
+            and term.value
+        ):
+            return None
+        found.append(term.value)
+    return found

@@ -3,7 +3,8 @@
 Every refusal is RFC 7644 §3.12's body: `{"schemas": [Error], "status": "400", "scimType":
 ..., "detail": ...}`. Domain errors map by class (and, for Invalid, by the code of their first
 field); anything raised in this face that carries `.status`, `.scim_type` and `.detail` (the
-filter and PATCH parsers' ScimError, the interim seams' errors) is rendered as it says.
+face's own ScimError: the filter and PATCH parsers', the schema's SchemaViolation) is
+rendered as it says.
 """
 
 from __future__ import annotations

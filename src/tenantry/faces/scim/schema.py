@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry.faces.scim.errors import ScimError
+
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -21,14 +23,11 @@ RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 
 
-class SchemaViolation(Exception):
-    """A request that does not fit the schema: rendered as a SCIM error (faces/scim/render)."""
+class SchemaViolation(ScimError):
+    """A request that does not fit the schema: a ScimError, 400 invalidValue unless said."""
 
     def __init__(self, detail: str, scim_type: str = "invalidValue", status: int = 400) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.scim_type: str | None = scim_type
-        self.detail = detail
+        super().__init__(status, scim_type, detail)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.db.models import User
 from tenantry.directory import provisioning
+from tenantry.directory.predicates import InvalidPredicate, Predicate, Value
 from tenantry.errors import NotFound
 from tenantry.faces.http import Db
-from tenantry.faces.scim import patching, query, resources
+from tenantry.faces.scim import resources
+from tenantry.faces.scim.filter import filter_error, parse_filter, to_predicate
+from tenantry.faces.scim.patch import apply_patch, parse_patch
 from tenantry.faces.scim.render import ScimResponse
 from tenantry.faces.scim.schema import USER
 from tenantry.faces.scim.wire import (
@@ -33,6 +37,28 @@ from tenantry.identity.principals import Principal
 
 router = APIRouter(route_class=ScimRoute, tags=["Users"])
 
+# What a filter may name (RFC 7644 §3.4.2.2), as directory/provisioning.USER_FIELDS' fields.
+FILTER_ATTRIBUTES = {
+    "id": "id",
+    "userName": "username",
+    "externalId": "external_id",
+    "emails.value": "email",
+    "displayName": "full_name",
+    "active": "enabled",
+    "meta.created": "created_at",
+    "meta.lastModified": "updated_at",
+}
+# An account has one address: `emails[type eq "work" and primary eq true]` is that one.
+EMAIL_ENTRY: dict[str, Value] = {"emails.type": "work", "emails.primary": True}
+
+
+def user_filter(text: str | None) -> Predicate | None:
+    """The directory condition a `filter` stands for (None: no filter); ScimError
+    invalidFilter for one that does not parse or names what cannot be filtered."""
+    if text is None or not text.strip():
+        return None
+    return to_predicate(parse_filter(text), FILTER_ATTRIBUTES, fixed=EMAIL_ENTRY, schema=USER)
+
 
 def _id(user_id: str) -> str:
     if not is_id(user_id):
@@ -50,10 +76,18 @@ async def found_users(
     request: Request, caller: Principal, db: AsyncSession, search: Search
 ) -> tuple[list[dict[str, Any]], int]:
     """The page of users a search asks for (projected) and how many match in all."""
-    where = query.conditions(search.filter, query.USER_ATTRIBUTES)
-    page = await provisioning.list_users(
-        db, caller, where, offset=search.offset, limit=search.count
-    )
+    return await users_where(request, caller, db, search, user_filter(search.filter))
+
+
+async def users_where(
+    request: Request, caller: Principal, db: AsyncSession, search: Search, where: Predicate | None
+) -> tuple[list[dict[str, Any]], int]:
+    try:
+        page = await provisioning.list_users(
+            db, caller, where, offset=search.offset, limit=search.count
+        )
+    except InvalidPredicate as exc:
+        raise filter_error(exc) from None
     base = base_url(request)
     found = [
         project(resources.user(u, base), search.attributes, search.excluded, USER)
@@ -100,12 +134,14 @@ async def replace_user(request: Request, caller: ScimCaller, db: Db, user_id: st
 
 @router.patch("/Users/{user_id}")
 async def patch_user(request: Request, caller: ScimCaller, db: Db, user_id: str) -> Response:
-    ops = patching.parse_patch(await body_of(request))
+    ops = parse_patch(await body_of(request))
     base = base_url(request)
-    current = await provisioning.get_user(db, caller, _id(user_id))
-    patched = patching.apply_patch(resources.user(current, base), ops)
-    user = await provisioning.replace_user(
-        db, caller, current.id, resources.read_user(patched), if_version=if_match(request)
+
+    def patched(current: User) -> provisioning.ProvisionedUser:
+        return resources.read_user(apply_patch(resources.user(current, base), ops))
+
+    user = await provisioning.update_user(
+        db, caller, _id(user_id), patched, if_version=if_match(request)
     )
     return _shown(request, resources.user(user, base))
 
