@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.unleash import errors, me, pats, simple, state, users
+from tenantry.faces.unleash import errors, fallback, me, pats, simple, state, users
+from tenantry.faces.unleash.wire import UnleashWire
 
 PREFIXES = ("/api/admin", "/auth/simple")
 
@@ -27,4 +28,8 @@ def build(max_body_bytes: int) -> dict[str, FastAPI]:
     apps["/api/admin"].include_router(pats.router)
     apps["/api/admin"].include_router(state.router)
     apps["/auth/simple"].include_router(simple.router)
+    fallback.add_api_fallback(apps["/api/admin"])
+    fallback.add_page_fallback(apps["/auth/simple"])
+    for app in apps.values():
+        app.add_middleware(UnleashWire)
     return apps

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from fastapi import Depends, Request
 
 from tenantry.faces.credentials import authorization
-from tenantry.faces.http import SAFE_METHODS, Db, principal_from_secret
+from tenantry.faces.http import SAFE_METHODS, Db, principal_from_secret, reading_principal
 from tenantry.faces.unleash.errors import AuthenticationRequired, ContentTypeError
 from tenantry.identity.principals import Principal
 
@@ -84,6 +84,15 @@ async def unleash_principal(request: Request, db: Db) -> Principal:
     # rolls the request's transaction back (the credential's use stamp included).
     require_json_for_cookie(request, found)
     return principal
+
+
+async def signed_in(request: Request) -> Principal:
+    """The caller of a request that changes nothing whatever its method (Unleash's answers
+    where no route serves the path): authenticated as a read, without the JSON rule above."""
+    found = presented(request)
+    if found is None:
+        raise AuthenticationRequired("no credential")
+    return await reading_principal(request, found.secret)
 
 
 Caller = Annotated[Principal, Depends(unleash_principal)]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from tenantry.errors import (
     Conflict,
@@ -20,6 +20,7 @@ from tenantry.errors import (
     Unauthenticated,
 )
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
+from tenantry.faces.unleash.pages import NO_PAGE_HEADERS, no_page
 from tenantry.identity.personal_tokens import MAX_DAYS
 
 STATUS = dict(DEFAULT_STATUS)
@@ -51,6 +52,21 @@ class ContentTypeError(Invalid):
 @dataclass
 class MalformedJSON(Invalid):
     """A body that does not parse as JSON: Unleash answers with its parser's message alone."""
+
+
+class NoSuchPage(NotFound):
+    """A method no route serves outside /api: Express's own HTML 404 (`Cannot PUT /x`)."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"Cannot {method} {path}")
+        self.method = method
+        self.path = path
+
+
+class UnleashJSON(JSONResponse):
+    """Every JSON answer of Unleash (Express) names its charset."""
+
+    media_type = "application/json; charset=utf-8"
 
 
 @dataclass
@@ -141,7 +157,10 @@ def answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[s
 
 
 def render(request: Request, status: int, exc: DomainError) -> Response:
+    if isinstance(exc, NoSuchPage):
+        content = no_page(exc.method, exc.path)
+        return HTMLResponse(content, status_code=404, headers=NO_PAGE_HEADERS)
     status, body = answer(request, status, exc)
     if body is None:
         return Response(status_code=status)
-    return JSONResponse(body, status_code=status)
+    return UnleashJSON(body, status_code=status)

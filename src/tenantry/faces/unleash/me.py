@@ -24,13 +24,17 @@ from tenantry.faces.unleash import render
 from tenantry.faces.unleash import user_admin as unleash_users
 from tenantry.faces.unleash.auth import Caller, presented_secret
 from tenantry.faces.unleash.bodies import OwnPassword, json_object, parse
+from tenantry.faces.unleash.wire import JSON_UTF8
 from tenantry.identity.principals import Principal
 
 router = face_router(tags=["Users"])
 
 
 NO_STORE = {"cache-control": "no-store"}
-_NO_STORE_RAW = tuple((name.encode(), value.encode()) for name, value in NO_STORE.items())
+_NO_STORE_RAW = (
+    (b"content-type", JSON_UTF8),
+    *((name.encode(), value.encode()) for name, value in NO_STORE.items()),
+)
 
 
 @router.get("/user")
