@@ -229,9 +229,9 @@ def _unauthenticated_body(
     elif route.face == "ece":
         if response.json()["errors"][0]["code"] != "root.unauthorized":
             return "not ECE's root.unauthorized"
-    else:  # unleash: no credential at all gets the login hint (captures 02, 06, 16)
-        nothing = header is None and cookie is None
-        expected = "AuthenticationRequired" if nothing else "UnauthorizedError"
+    else:  # unleash: no header (no credential, or a cookie no session has) gets the login
+        # hint (captures 02, 06, 16); a bad header UnauthorizedError (03)
+        expected = "AuthenticationRequired" if header is None else "UnauthorizedError"
         if response.json()["name"] != expected:
             return f"not Unleash's {expected}"
     return ""

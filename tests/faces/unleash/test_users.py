@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent, RoleBinding, User
-from tenantry.faces.unleash.errors import BAD_CREDENTIAL, NEEDS_ADMIN
+from tenantry.faces.unleash.errors import NEEDS_ADMIN, SIGN_IN_REFUSED
 from tests.faces.errors import unleash_error
 from tests.faces.unleash import spec
 from tests.faces.unleash.test_me import admin_named_admin, same_as_capture
@@ -368,8 +368,9 @@ async def test_own_password_change_proves_the_old_one_and_ends_other_sessions(
         url, headers=mine, json={"password": new, "confirmPassword": new, "oldPassword": PASSWORD}
     )
     assert r.status_code == 200 and r.content == b""
+    # The other session's cookie is now unknown: Unleash's login hint.
     assert spec.error(await client.get("/api/admin/user", headers=other), 401)["name"] == (
-        "UnauthorizedError"
+        "AuthenticationRequired"
     )
     assert (await client.get("/api/admin/user", headers=mine)).status_code == 200
     assert await _events(world, "user.password.set", user.id) == [*set_up, {"self": True}]
@@ -377,4 +378,4 @@ async def test_own_password_change_proves_the_old_one_and_ends_other_sessions(
         "/auth/simple/login", json={"username": "peer.user@example.com", "password": PASSWORD}
     )
     assert login.status_code == 401
-    unleash_error(login, 401, "UnauthorizedError", BAD_CREDENTIAL)
+    unleash_error(login, 401, "PasswordMismatch", SIGN_IN_REFUSED)

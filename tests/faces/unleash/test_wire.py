@@ -58,7 +58,7 @@ async def test_trailing_and_doubled_slashes_are_the_same_path(
         assert r.status_code == 200, (path, r.status_code, r.headers.get("location"))
         assert r.json()["users"] == expected["users"]
     r = await client.post("/auth/simple/login/", json={"username": "nobody", "password": "x"})
-    assert r.status_code == 401  # the sign-in route answered
+    assert r.status_code == 401 and r.json()["name"] == "PasswordMismatch"
 
 
 async def test_a_method_a_path_does_not_serve_is_not_found(

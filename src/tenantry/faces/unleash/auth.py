@@ -12,12 +12,14 @@ writes anything. Unleash's own web client sends that header on every call."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
+from tenantry.errors import Unauthenticated
 from tenantry.faces.credentials import authorization
 from tenantry.faces.http import SAFE_METHODS, Db, principal_from_secret, reading_principal
 from tenantry.faces.unleash.errors import AuthenticationRequired, ContentTypeError
@@ -75,11 +77,24 @@ def require_json_for_cookie(request: Request, found: Presented) -> None:
         raise content_type_error(kind)
 
 
+async def _authenticated(found: Presented, caller: Awaitable[Principal]) -> Principal:
+    """The caller, or the refusal Unleash gives the credential: a session cookie it does not
+    know (a stale one, after sign-out) is no credential at all to Unleash (no session user),
+    so the login hint (`AuthenticationRequired` with `path`, `type`, `defaultHidden`) that the
+    web client needs to show its sign-in page; a bad header is `UnauthorizedError`."""
+    try:
+        return await caller
+    except Unauthenticated as refused:
+        if found.source == "cookie":
+            raise AuthenticationRequired("no session") from refused
+        raise
+
+
 async def unleash_principal(request: Request, db: Db) -> Principal:
     found = presented(request)
     if found is None:
         raise AuthenticationRequired("no credential")
-    principal = await principal_from_secret(request, db, found.secret)
+    principal = await _authenticated(found, principal_from_secret(request, db, found.secret))
     # After authenticating, so that a bad cookie is the 401 every route answers; the refusal
     # rolls the request's transaction back (the credential's use stamp included).
     require_json_for_cookie(request, found)
@@ -92,7 +107,7 @@ async def signed_in(request: Request) -> Principal:
     found = presented(request)
     if found is None:
         raise AuthenticationRequired("no credential")
-    return await reading_principal(request, found.secret)
+    return await _authenticated(found, reading_principal(request, found.secret))
 
 
 Caller = Annotated[Principal, Depends(unleash_principal)]

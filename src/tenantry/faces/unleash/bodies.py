@@ -20,7 +20,7 @@ from tenantry.faces.unleash.errors import ContentTypeError, MalformedJSON
 # The names createUserSchema's rootRole enum allows ("Owner", "Member" and "Reader" pass the
 # schema but are project roles, refused afterwards as "Could not find rootRole").
 ROOT_ROLE_NAMES = ("Admin", "Editor", "Viewer", "Owner", "Member", "Reader")
-SECRET_FIELDS = frozenset({"password", "confirmPassword", "oldPassword"})
+SECRET_FIELDS = frozenset({"password", "confirmPassword", "oldPassword"})  # never echoed
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -146,6 +146,13 @@ class OwnPassword(Body):
     password: str
     confirmPassword: str
     oldPassword: Text = None
+
+
+class Login(Closed):
+    """loginSchema (POST /auth/simple/login); the domain bounds the lengths."""
+
+    username: str
+    password: str
 
 
 class CreatePat(Closed):

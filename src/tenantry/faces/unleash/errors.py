@@ -17,6 +17,7 @@ from tenantry.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    SignInRefused,
     Unauthenticated,
 )
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
@@ -30,6 +31,12 @@ MISSING = (
     f"not authorize you. Try logging in at {LOGIN_PATH}"
 )
 BAD_CREDENTIAL = "You must log in to use Unleash."
+# Unleash's user-service.loginUser, with the base path "" (every refusal of a sign-in).
+SIGN_IN_REFUSED = (
+    "The combination of password and username you provided is invalid. If you have forgotten "
+    "your password, visit /forgotten-password or get in touch with your instance "
+    "administrator."
+)
 VALIDATION = "Request validation failed: your request body or params contain invalid data"
 NO_ROUTE = "no such route"
 # Every Unleash route that needs a permission (user administration) needs ADMIN.
@@ -52,6 +59,11 @@ class ContentTypeError(Invalid):
 @dataclass
 class MalformedJSON(Invalid):
     """A body that does not parse as JSON: Unleash answers with its parser's message alone."""
+
+
+class PasswordMismatch(Unauthenticated):
+    """A sign-in Unleash refuses with its one answer (unknown user, wrong password, and here
+    also a name or password no account can have)."""
 
 
 class NoSuchPage(NotFound):
@@ -132,6 +144,10 @@ def answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[s
     if isinstance(exc, AuthenticationRequired):
         login_hint = {"path": LOGIN_PATH, "type": "password", "defaultHidden": False}
         return status, {**_body("AuthenticationRequired", MISSING), **login_hint}
+    if isinstance(exc, PasswordMismatch) or (
+        isinstance(exc, SignInRefused) and exc.method == "login"
+    ):
+        return 401, _body("PasswordMismatch", SIGN_IN_REFUSED)
     if isinstance(exc, Unauthenticated):
         return status, _body("UnauthorizedError", BAD_CREDENTIAL)
     if isinstance(exc, ElevationRequired):  # Unleash has no elevation: its generic refusal
