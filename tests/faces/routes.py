@@ -780,8 +780,9 @@ def _unleash_error_validator(status: int) -> Any:
     return None if schema is None else Draft7Validator(schema)
 
 
-# Unleash 8 answers GET /api/admin/user/roles without a projectId with a bare 400 and no body.
-UNLEASH_BARE_400 = frozenset({"/api/admin/user/roles"})
+# Unleash 8 answers GET /api/admin/user/roles without a projectId, and an own password change
+# whose confirmation differs or lacks the old password, with a bare 400 and no body.
+UNLEASH_BARE_400 = frozenset({"/api/admin/user/roles", "/api/admin/user/change-password"})
 
 
 def _sent_json(response: httpx.Response) -> bool:

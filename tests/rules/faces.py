@@ -552,6 +552,8 @@ class Unleash(Face):
         "who_can": NotApplicable("Unleash has no who-can question"),
     }
     conflict = Refusal.of(400)  # Unleash 8.2's "User already exists" (capture 21)
+    # No oldPassword: Unleash's bare 400; a wrong one: its 401 PasswordMismatch.
+    unproven_password_refusal = Refusal.of(400, 401)
 
     def auth(self, credential: Credential) -> dict[str, str]:
         if credential.kind == "personal":

@@ -31,7 +31,7 @@ from tests.factories import World, bearer
 
 NATIVE = "/tenantry/v1"
 PASSWORD = "violet-staircase-42"
-NEW_PASSWORD = "amber-lighthouse-77-quietly"
+NEW_PASSWORD = "Amber-lighthouse-77-quietly"  # also strong to Unleash's test
 WRONG_PASSWORD = "not-the-password-31"
 _numbers = itertools.count(1)
 

@@ -133,19 +133,15 @@ class UpdateUser(Closed):
     rootRole: OptionalRootRole = None
 
 
-class Password(Body):
-    """passwordSchema as an administrator sends it (POST /user-admin/{id}/change-password,
-    /user-admin/validate-password)."""
+class Password(Closed):
+    """passwordSchema (`additionalProperties: false`), the one body of POST
+    /user-admin/validate-password, /user-admin/{id}/change-password and /user/change-password:
+    the last one reads `confirmPassword` and `oldPassword`, the others ignore them, but all
+    three routes refuse them when they are not strings, as Unleash's schema validator does."""
 
     password: str
-
-
-class OwnPassword(Body):
-    """passwordSchema as a user changing their own password sends it."""
-
-    password: str
-    confirmPassword: str
     oldPassword: Text = None
+    confirmPassword: Text = None
 
 
 class Login(Closed):

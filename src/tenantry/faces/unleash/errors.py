@@ -4,7 +4,7 @@ message, details}, with the names, statuses and messages Unleash 8.2 uses."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -22,6 +22,7 @@ from tenantry.errors import (
 )
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
 from tenantry.faces.unleash.pages import NO_PAGE_HEADERS, no_page
+from tenantry.identity import passwords
 from tenantry.identity.personal_tokens import MAX_DAYS
 
 STATUS = dict(DEFAULT_STATUS)
@@ -61,6 +62,19 @@ class MalformedJSON(Invalid):
     """A body that does not parse as JSON: Unleash answers with its parser's message alone."""
 
 
+@dataclass
+class OwaspValidationError(Invalid):
+    """A password Unleash's strength test refuses (faces/unleash/owasp.py): 400 with every
+    reason in `details[0].validationErrors`."""
+
+    reasons: list[str] = field(default_factory=list, kw_only=True)
+
+
+@dataclass
+class PasswordUndefined(Invalid):
+    """An empty password where one is set or validated (Unleash's PasswordUndefinedError)."""
+
+
 class PasswordMismatch(Unauthenticated):
     """A sign-in Unleash refuses with its one answer (unknown user, wrong password, and here
     also a name or password no account can have)."""
@@ -97,8 +111,20 @@ WORDS: dict[tuple[str, str], str] = {
     ("expiresAt", "past"): "The expiry date should be in future.",
     ("expiresAt", "out_of_range"): f"The expiry date should be within {MAX_DAYS} days.",
     ("name", "invalid"): "The description is too long.",  # a PAT's description is its name
-    ("currentPassword", "invalid"): "Wrong password, try again.",  # Unleash's PasswordMismatch
 }
+# The domain's password policy (identity/passwords.py) where it is stricter than Unleash's test,
+# by the code of its FieldError, in the test's manner: answered as OwaspValidationError.
+POLICY_WORDS: dict[str, str] = {
+    "too_short": f"The password must be at least {passwords.MIN_LENGTH} characters long.",
+    "too_long": f"The password must be at most {passwords.MAX_LENGTH} characters long.",
+    "too_common": "The password is one of the most common passwords.",
+    "matches_username": "The password may not be the username.",
+}
+OLD_PASSWORD_REFUSED = (
+    "The old password you provided is invalid. If you have forgotten your password, visit "  # noqa: S105
+    "/forgotten-password or get in touch with your instance administrator."
+)
+PASSWORD_UNDEFINED = "Password cannot be empty or undefined"  # noqa: S105
 
 
 def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -112,6 +138,18 @@ def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) 
 
 def _bad_data(message: str) -> dict[str, Any]:
     return _body("BadDataError", f"{VALIDATION}: {message}", [{"message": message}])
+
+
+def _owasp(reasons: list[str]) -> dict[str, Any]:
+    return _body(
+        "OwaspValidationError", reasons[0], [{"validationErrors": reasons, "message": reasons[0]}]
+    )
+
+
+def _policy_reasons(exc: DomainError) -> list[str]:
+    return [
+        POLICY_WORDS[f.code] for f in exc.fields if f.field == "password" and f.code in POLICY_WORDS
+    ]
 
 
 def _in_words(exc: DomainError) -> str | None:
@@ -156,6 +194,16 @@ def answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[s
         return status, {**_body("PermissionError", NEEDS_ADMIN), "permissions": ["ADMIN"]}
     if isinstance(exc, Bare):
         return status, None
+    if isinstance(exc, OwaspValidationError):
+        return 400, _owasp(exc.reasons)
+    if isinstance(exc, PasswordUndefined):
+        details = [{"validationErrors": [], "message": PASSWORD_UNDEFINED}]
+        return 400, _body("PasswordUndefinedError", PASSWORD_UNDEFINED, details)
+    if any((f.field, f.code) == ("currentPassword", "invalid") for f in exc.fields):
+        # a wrong or missing proof of your own password (accounts.set_password)
+        return 401, _body("PasswordMismatch", OLD_PASSWORD_REFUSED)
+    if isinstance(exc, Invalid) and (reasons := _policy_reasons(exc)):
+        return 400, _owasp(reasons)
     if isinstance(exc, MalformedJSON):
         return status, {"message": exc.message}
     if isinstance(exc, ContentTypeError):

@@ -17,7 +17,13 @@ from tenantry.db.models import User
 from tenantry.directory import accounts, users
 from tenantry.directory.users import UserFields, looks_like_email
 from tenantry.errors import FieldError, Invalid, NotFound, Unchangeable
-from tenantry.faces.unleash import bodies, dialect
+from tenantry.faces.unleash import bodies, dialect, owasp
+from tenantry.faces.unleash.errors import (
+    PASSWORD_UNDEFINED,
+    Bare,
+    OwaspValidationError,
+    PasswordUndefined,
+)
 from tenantry.identity import passwords
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
@@ -110,7 +116,9 @@ async def create_user(
         username=username or None,
         email=email or None,
         full_name=body.name or "",
-        password=body.password or None,
+        # Unleash sets a password given at creation without testing it; Tenantry tests every
+        # password it sets (Unleash's test here, then its own policy).
+        password=strong_password(body.password) if body.password else None,
         system_roles=dialect.system_roles_for(role),
         email_from_username=False,
         unique_email=True,
@@ -151,25 +159,45 @@ async def set_password(
 ) -> None:
     """An administrator sets another user's password (POST /user-admin/{id}/change-password)."""
     user = await by_seq(db, seq)
-    await accounts.set_password(db, hasher, actor, user.id, body.password)
+    await accounts.set_password(db, hasher, actor, user.id, strong_password(body.password))
 
 
 async def change_own_password(
-    db: AsyncSession, hasher: Hasher, actor: Principal, body: bodies.OwnPassword
+    db: AsyncSession, hasher: Hasher, actor: Principal, body: bodies.Password
 ) -> None:
-    """POST /user/change-password: the new password twice and the old one as the proof."""
+    """POST /user/change-password: the new password twice and the old one as the proof, in
+    Unleash's order: a confirmation that differs or no oldPassword is its bare 400, then its
+    strength test, then the proof (wrong: its 401 PasswordMismatch), then the domain."""
     if actor.user is None:
         raise Invalid("User id is missing in request user object")
-    if body.password != body.confirmPassword:
-        raise Invalid("Passwords must match")
+    if body.password != body.confirmPassword or body.oldPassword is None:
+        raise Bare("the new password twice and the old one")
     await accounts.set_password(
-        db, hasher, actor, actor.user.id, body.password, current_password=body.oldPassword
+        db,
+        hasher,
+        actor,
+        actor.user.id,
+        strong_password(body.password),
+        current_password=body.oldPassword,
     )
 
 
+def strong_password(password: str) -> str:
+    """Unleash's own test of a password it is given to set or validate (its messages, in
+    faces/unleash/owasp.py): empty → PasswordUndefinedError, weak → OwaspValidationError.
+    The domain's policy is checked after it by the use case (or validate_password)."""
+    if not password:
+        raise PasswordUndefined(PASSWORD_UNDEFINED)
+    reasons = owasp.errors(password)
+    if reasons:
+        raise OwaspValidationError(reasons[0], reasons=reasons)
+    return password
+
+
 def validate_password(body: bodies.Password) -> None:
-    """POST /user-admin/validate-password: the instance's password policy, nothing stored."""
-    passwords.validate(body.password)
+    """POST /user-admin/validate-password: Unleash's test, then the instance's password
+    policy; nothing stored."""
+    passwords.validate(strong_password(body.password))
 
 
 async def access_overview(
