@@ -539,15 +539,13 @@ class Unleash(Face):
         "sign_in": ("simple-login",),
         "strong_grant": ("create", "update"),
         "give_system_admin": ("create", "update"),
+        # user-admin is for administrators; the search is any signed-in caller's
+        "read_foreign": ("search-username", "search-name"),
     }
     gaps = {
         "invite": NotApplicable("Unleash has no organizations to invite to"),
         "set_own_email": NotApplicable(
             "Unleash users cannot edit their own profile", Route("PUT", f"{UNLEASH}/user")
-        ),
-        "read_foreign": NotApplicable(
-            "Unleash has no organizations; projects are shown only through the caller's own "
-            "roles, and user-admin only to administrators"
         ),
         "who_can": NotApplicable("Unleash has no who-can question"),
     }
@@ -655,6 +653,16 @@ class Unleash(Face):
     async def mint_token(self, account: Account, credential: Credential, days: int) -> Reply:
         body = {"description": unique("pat"), "expiresAt": _in_days(days)}
         return await self.call("POST", f"{UNLEASH}/user/tokens", credential, json=body)
+
+    async def read_foreign(self, credential: Credential, tenants: Tenants, made_up: bool) -> Reply:
+        """A's owner searches for B's member by the start of their username or by their
+        full name: found no more than a name nobody has."""
+        if made_up:
+            q = unique("nobody")
+        else:
+            member = await self.rig.user(tenants.real["user"])
+            q = member.username if self.variant == "search-username" else member.full_name
+        return await self.call("GET", f"{UNLEASH}/user-admin/search?q={quote(q)}", credential)
 
 
 # --- astro -------------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ class Rig:
         org_b = await self.world.org("Bravo")
         ws_b = await self.world.workspace(org_b, "bravo-ws")
         dep_b = await self.world.deployment(ws_b, "bravo-dep")
-        member_b, _ = await self.world.member(org_b)
+        member_b, _ = await self.world.member(org_b, full_name="Bravo Member")
         real = {
             "organization": org_b.id,
             "workspace": ws_b.id,

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
+from tenantry.authz import scopes
 from tenantry.authz.bindings import drop_user_subjects
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
@@ -162,6 +163,47 @@ async def list_users(
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await db.scalars(query.order_by(User.username_key).offset(offset).limit(limit))
     return Page(list(rows), total, offset, limit)
+
+
+def _like_prefix(text: str) -> str:
+    """`text` as the start of a LIKE pattern, its wildcards taken literally (escape `\\`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def visible_organizations(actor: Principal) -> list[str]:
+    """The organizations whose members the caller may list (`organization.users.list`)."""
+    return sorted(
+        org
+        for org in actor.grants.organization_ids()
+        if actor.can("organization.users.list", scopes.organization(org))
+    )
+
+
+async def search_users(
+    db: AsyncSession, actor: Principal, text: str, *, limit: int = 100
+) -> list[User]:
+    """A people search any signed-in caller may run: users whose full name contains `text`,
+    or whose username or e-mail address starts with it (case-insensitive, wildcards taken
+    literally), by `seq`, at most `limit`. It shows only users the caller could list anyway:
+    everyone to a caller with `system.users.list`; to anyone else the members of the
+    organizations whose members they may list (`organization.users.list`, which every member
+    holds), and themselves. Another tenant's users are never found, whatever `text` says."""
+    lowered = text.lower()
+    start = _like_prefix(lowered) + "%"
+    query = select(User).where(
+        or_(
+            func.lower(User.full_name).like("%" + start, escape="\\"),
+            User.username_key.like(start, escape="\\"),
+            func.lower(User.email).like(start, escape="\\"),
+        )
+    )
+    if not actor.can("system.users.list", SYSTEM_SCOPE):
+        fellows = select(Membership.user_id).where(
+            Membership.organization_id.in_(visible_organizations(actor))
+        )
+        own = [actor.user.id] if actor.user is not None else []
+        query = query.where(or_(User.id.in_(fellows), User.id.in_(own)))
+    return list(await db.scalars(query.order_by(User.seq).limit(limit)))
 
 
 async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: UserFields) -> User:

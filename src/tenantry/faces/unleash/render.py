@@ -54,6 +54,13 @@ def user_full(user: User) -> dict[str, Any]:
     }
 
 
+def user_found(user: User) -> dict[str, Any]:
+    """A search result: Unleash's store selects neither loginAttempts nor createdAt."""
+    body = user_full(user)
+    del body["loginAttempts"], body["createdAt"]
+    return body
+
+
 def me(view: unleash_me.Me, presented: str | None) -> dict[str, Any]:
     user: dict[str, Any]
     if view.user is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz.scopes import SYSTEM_SCOPE
@@ -63,21 +63,18 @@ async def list_users(db: AsyncSession) -> list[UnleashUser]:
     return await _with_roles(db, found)
 
 
-async def search_users(db: AsyncSession, q: str) -> list[UnleashUser]:
-    pattern = f"%{q.casefold()}%"
-    found = await db.scalars(
-        select(User)
-        .where(
-            or_(
-                User.username_key.like(pattern),
-                func.lower(User.full_name).like(pattern),
-                func.lower(User.email).like(pattern),
-            )
-        )
-        .order_by(User.seq)
-        .limit(SEARCH_LIMIT)
-    )
-    return await _with_roles(db, list(found))
+def js_length(text: str) -> int:
+    """A string's length as JavaScript counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+async def search_users(db: AsyncSession, actor: Principal, q: str | None) -> list[User]:
+    """Unleash's search: `[]` for a `q` under two characters; else users.search_users (its
+    matches are Unleash's: name contains, username or e-mail starts with), at most
+    SEARCH_LIMIT."""
+    if q is None or js_length(q) < 2:
+        return []
+    return await users.search_users(db, actor, q, limit=SEARCH_LIMIT)
 
 
 async def get_user(db: AsyncSession, seq: int) -> UnleashUser:
