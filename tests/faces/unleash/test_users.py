@@ -8,6 +8,8 @@ import httpx
 from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent, RoleBinding, User
+from tenantry.directory import accounts
+from tenantry.identity.principals import system_principal
 from tenantry.faces.unleash.errors import NEEDS_ADMIN, OLD_PASSWORD_REFUSED, SIGN_IN_REFUSED
 from tests.faces.errors import unleash_error
 from tests.faces.unleash import spec
@@ -90,8 +92,9 @@ async def test_root_role_by_id_and_update_and_delete(
     seq = created["id"]
     r = await client.put(f"{UA}/{seq}", headers=auth, json={"name": "Ops", "rootRole": "Viewer"})
     assert r.status_code == 200, r.text
-    assert r.json()["rootRole"] == 3 and r.json()["name"] == "Ops"
-    assert spec.errors("userSchema", r.json()) == []
+    assert r.json()["rootRole"] == "Viewer" and r.json()["name"] == "Ops"  # echoed as sent
+    assert spec.errors("createUserResponseSchema", r.json()) == []
+    assert (await client.get(f"{UA}/{seq}", headers=auth)).json()["rootRole"] == 3
     search = await client.get(f"{UA}/search", headers=auth, params={"q": "op"})
     assert [u["id"] for u in search.json()] == [seq]
     assert (await client.delete(f"{UA}/{seq}", headers=auth)).status_code == 200
@@ -264,7 +267,7 @@ async def test_root_role_changes_are_audited_as_every_face_does(
         assert user is not None
     for role in (1, 1, "Viewer"):
         r = await client.put(f"{UA}/{seq}", headers=auth, json={"rootRole": role})
-        assert r.status_code == 200 and r.json()["rootRole"] == (3 if role == "Viewer" else 1)
+        assert r.status_code == 200 and r.json()["rootRole"] == role
     assert await _events(world, "user.system_roles.set", user.id) == [
         {"before": [], "after": ["SYSTEM_EDITOR"]},
         {"before": ["SYSTEM_EDITOR"], "after": ["SYSTEM_ADMIN"]},
@@ -327,8 +330,44 @@ async def test_own_root_role_is_not_changed(client: httpx.AsyncClient, world: Wo
     r = await client.put(f"{UA}/{admin.seq}", headers=auth, json={"rootRole": 3})
     assert spec.error(r, 400) == spec.bad_data("You cannot change your own root role")
     r = await client.put(f"{UA}/{admin.seq}", headers=auth, json={"rootRole": "Admin"})
-    assert r.status_code == 200 and r.json()["rootRole"] == 1
-    assert await _events(world, "user.system_roles.set", admin.id) == []
+    assert r.status_code == 200 and r.json()["rootRole"] == "Admin"
+    # Also when the roles behind "Admin" are several (an ECE combination): shown unchanged,
+    # so no change, and nothing is refused or rewritten.
+    async with world.database.transaction() as db:
+        both = ("SYSTEM_ADMIN", "SYSTEM_VIEWER")
+        await accounts.set_system_roles(db, system_principal(), admin.id, both)
+    r = await client.put(f"{UA}/{admin.seq}", headers=auth, json={"rootRole": 1, "name": "Me"})
+    assert r.status_code == 200 and r.json()["rootRole"] == 1 and r.json()["name"] == "Me"
+    async with world.database.transaction() as db:
+        roles = await accounts.system_roles_of(db, [admin.id])
+    assert set(roles[admin.id]) == {"SYSTEM_ADMIN", "SYSTEM_VIEWER"}
+    set_up = {"before": ["SYSTEM_ADMIN"], "after": ["SYSTEM_ADMIN", "SYSTEM_VIEWER"]}
+    assert await _events(world, "user.system_roles.set", admin.id) == [set_up]
+
+
+async def test_update_ignores_unknown_properties_and_keeps_empty_ones(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """updateUserSchema is open: Unleash ignores what it does not know (a client may send back
+    the user it read); an empty name or e-mail keeps the user's; without rootRole the answer
+    has none (Unleash echoes the one sent)."""
+    auth = await admin_token(world)
+    body = {"email": "kept@example.com", "name": "Kept", "rootRole": "Editor"}
+    created = (await client.post(UA, headers=auth, json=body)).json()
+    url = f"{UA}/{created['id']}"
+    read_back = (await client.get(url, headers=auth)).json()
+    r = await client.put(url, headers=auth, json={**read_back, "bogus": 1, "name": "Kept Too"})
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "Kept Too" and r.json()["rootRole"] == 2
+    r = await client.put(url, headers=auth, json={"name": "", "email": "", "id": 1})
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["email"]) == ("Kept Too", "kept@example.com")
+    assert "rootRole" not in r.json()
+    assert spec.errors("createUserResponseSchema", r.json()) == []
+    assert (await client.get(url, headers=auth)).json()["rootRole"] == 2
+    # Known properties are still typed.
+    r = await client.put(url, headers=auth, json={"name": 5})
+    assert spec.error(r, 400)["details"][0]["path"] == "/body/name"
 
 
 async def test_users_are_unique_by_username_and_by_email(

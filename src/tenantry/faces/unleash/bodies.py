@@ -125,8 +125,10 @@ class CreateUser(Closed):
     sendEmail: Flag = None
 
 
-class UpdateUser(Closed):
-    """updateUserSchema (PUT /user-admin/{id})."""
+class UpdateUser(Body):
+    """updateUserSchema (PUT /user-admin/{id}): open (no `additionalProperties: false`), so
+    other properties are ignored, as Unleash ignores them (a client may send back the user it
+    read, `id` and `username` included)."""
 
     email: Text = None
     name: Text = None

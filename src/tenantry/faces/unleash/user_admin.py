@@ -127,13 +127,18 @@ async def update_user(
     db: AsyncSession, actor: Principal, seq: int, body: bodies.UpdateUser
 ) -> UnleashUser:
     """accounts.set_system_roles for rootRole (its one guard: permission, not yourself,
-    elevation), then users.update_user for name and e-mail (one `user.update`)."""
+    elevation), then users.update_user for name and e-mail (one `user.update`). As in Unleash,
+    an empty name or e-mail keeps the one the user has, and the root role a user already has
+    (as this face shows it) is no change: also on yourself, where any other is refused."""
     target = await by_seq(db, seq)
     if body.rootRole is not None:
-        await _set_root_role(db, actor, target, dialect.parse_root_role(body.rootRole))
+        role = dialect.parse_root_role(body.rootRole)
+        own = actor.user is not None and actor.user.id == target.id
+        if not (own and role == (await _with_roles(db, [target]))[0].root_role):
+            await _set_root_role(db, actor, target, role)
     email = _email(body.email)
     await users.update_user(
-        db, actor, target.id, UserFields(full_name=body.name, email=email or None)
+        db, actor, target.id, UserFields(full_name=body.name or None, email=email or None)
     )
     return (await _with_roles(db, [target]))[0]
 

@@ -131,8 +131,11 @@ async def update_user(request: Request, caller: Caller, db: Db, id: str) -> Any:
     seq = user_id(id)
     raw = await json_object(request)
     unleash_users.route_permission(caller, "system.users.update")
-    row = await unleash_users.update_user(db, caller, seq, parse(UpdateUser, raw))
-    return {**render.user_full(row.user), "rootRole": row.root_role}
+    body = parse(UpdateUser, raw)
+    row = await unleash_users.update_user(db, caller, seq, body)
+    # Unleash echoes the rootRole as sent, and none when none was sent.
+    echoed = {} if body.rootRole is None else {"rootRole": body.rootRole}
+    return {**render.user_full(row.user), **echoed}
 
 
 @router.delete("/{id}")
