@@ -16,7 +16,7 @@ from tests.factories import World
 SEARCH = f"{UA}/search"
 
 
-async def found(client: httpx.AsyncClient, headers: dict[str, str], q: object) -> list[int]:
+async def found(client: httpx.AsyncClient, headers: dict[str, str], q: str | None) -> list[int]:
     r = await client.get(SEARCH, headers=headers, params={"q": q} if q is not None else None)
     assert r.status_code == 200, r.text
     body = r.json()

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from tenantry.db.models import AuditEvent, RoleBinding, User
 from tenantry.directory import accounts
-from tenantry.identity.principals import system_principal
 from tenantry.faces.unleash.errors import NEEDS_ADMIN, OLD_PASSWORD_REFUSED, SIGN_IN_REFUSED
+from tenantry.identity.principals import system_principal
 from tests.faces.errors import unleash_error
 from tests.faces.unleash import spec
 from tests.faces.unleash.test_me import admin_named_admin, same_as_capture

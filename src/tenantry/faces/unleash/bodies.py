@@ -7,7 +7,8 @@ one error table (errors.py) renders; routes never answer an error themselves."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Request
@@ -78,14 +79,42 @@ def _root_role(value: Any) -> int | str:
     raise PydanticCustomError("root_role", "not a root role")
 
 
+# RFC 3339 date-time as Unleash's validator (ajv-formats 3, "full" formats) checks it: a date,
+# `T`, `t` or a space, a time with seconds, and an offset (`Z` or ±hh[:mm]); a date alone, or a
+# time without its offset, is no date-time.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt\s](\d\d):(\d\d):(\d\d)(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d\d)(?::?(\d\d))?)",
+    re.ASCII,
+)
+
+
 def _date_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise PydanticCustomError("type", "must be {expected}", {"expected": "string"})
+    found = _RFC3339.fullmatch(value)
+    if found is None:
+        raise PydanticCustomError("date_time", "not a date-time")
+    year, month, day, hour, minute, second, fraction, zulu, sign, tz_h, tz_m = found.groups()
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        offset = timedelta(0)
+        if not zulu:
+            offset = timedelta(hours=int(tz_h), minutes=int(tz_m or 0))
+            if int(tz_h) > 23 or int(tz_m or 0) > 59:
+                raise ValueError("offset")
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=timezone(-offset if sign == "-" else offset),
+        )
+    except ValueError:  # no such day or time (a leap second included: not representable)
         raise PydanticCustomError("date_time", "not a date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _nullable_date_time(value: Any) -> datetime | None:
@@ -218,7 +247,9 @@ def _unleash_errors(error: ErrorDetails) -> list[FieldError]:
     if kind == "root_role":
         return _root_role_errors(name, error["input"])
     if kind == "date_time":
-        return [FieldError(path, "format", 'must match format "date-time"')]
+        sent = _shown(error["input"])
+        message = f'The `{path}` property must match format "date-time". You sent {sent}.'
+        return [FieldError(path, "format", message)]
     expected = _TYPES.get(kind) or str(error.get("ctx", {}).get("expected", ""))
     if expected:
         sent = "" if name in SECRET_FIELDS else f" You sent {_shown(error['input'])}."

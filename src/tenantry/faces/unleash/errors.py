@@ -75,6 +75,10 @@ class PasswordUndefined(Invalid):
     """An empty password where one is set or validated (Unleash's PasswordUndefinedError)."""
 
 
+class ForbiddenError(Forbidden):
+    """A refusal Unleash words itself (not a missing permission): 403 ForbiddenError."""
+
+
 class PasswordMismatch(Unauthenticated):
     """A sign-in Unleash refuses with its one answer (unknown user, wrong password, and here
     also a name or password no account can have)."""
@@ -190,6 +194,8 @@ def answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[s
         return status, _body("UnauthorizedError", BAD_CREDENTIAL)
     if isinstance(exc, ElevationRequired):  # Unleash has no elevation: its generic refusal
         return status, _body("NoAccessError", exc.message)
+    if isinstance(exc, ForbiddenError):
+        return 403, _body("ForbiddenError", exc.message)
     if isinstance(exc, Forbidden):
         return status, {**_body("PermissionError", NEEDS_ADMIN), "permissions": ["ADMIN"]}
     if isinstance(exc, Bare):
@@ -210,6 +216,8 @@ def answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[s
         return status, _body("ContentTypeError", exc.message)
     if isinstance(exc, NotFound):
         return status, _not_found(request, exc)
+    if any((f.field, f.code) == ("name", "conflict") for f in exc.fields):  # a PAT's description
+        return 409, _body("NameExistsError", "PAT description already exists.")
     if isinstance(exc, Invalid | Conflict) and (words := _in_words(exc)) is not None:
         return 400, _bad_data(words)
     if isinstance(exc, Invalid):
