@@ -224,9 +224,12 @@ async def change_user(db: AsyncSession, actor: Principal, user: User, fields: Us
     if fields.enabled is False and actor.user is not None and actor.user.id == user.id:
         raise Unchangeable("you cannot disable yourself", reason="self")
     before = {name: getattr(user, name) for name in (*_FIELDS, "username")}
+    address_key = user.email_key
     if fields.username is not None:
         await _rename(db, user, fields.username)
     _apply(user, fields, email_verified=True)
+    if fields.username is None:
+        await follow_address(db, user, address_key)
     user.updated_at = utcnow()
     user.updated_by = actor.actor_id
     await db.flush()
@@ -249,6 +252,28 @@ def _check_owned_here(user: User, fields: UserFields) -> None:
     renamed = fields.username is not None and username_key(fields.username) != user.username_key
     if external and (renamed or (fields.enabled is not None and fields.enabled != user.enabled)):
         raise Unchangeable("external users cannot be modified", reason="external")
+
+
+async def follow_address(
+    db: AsyncSession, user: User, previous_key: str | None, *, refuse_taken: bool = True
+) -> bool:
+    """A login name that is the account's address follows the address: when the address
+    changes (an operator's update, or a confirmed self-service change: never a mere
+    assertion) and the login name was that very mailbox (the username an account gets when
+    none is given), the account signs in with the new address from then on, and the old one
+    is free for another account. An identity provider's account keeps the name it owns.
+    When the new address is another account's login name, an operator's change is refused
+    (Conflict on `username`); a confirmed link, whose mailbox has answered, keeps the old
+    login name instead (an invite's pending account may hold the new one, see
+    directory.invites). True if renamed."""
+    if previous_key is None or user.email is None or user.email_key == previous_key:
+        return False
+    if user.username_key != previous_key or user.realm != "native" or user.idp_managed:
+        return False
+    if not refuse_taken and await find_by_username(db, user.email) is not None:
+        return False
+    await _rename(db, user, user.email)
+    return True
 
 
 async def _rename(db: AsyncSession, user: User, username: str) -> None:

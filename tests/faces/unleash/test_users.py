@@ -275,8 +275,15 @@ async def test_root_role_changes_are_audited_as_every_face_does(
     ]
     r = await client.put(f"{UA}/{seq}", headers=auth, json={"name": "Eddie", "email": "e@x.io"})
     assert r.status_code == 200 and r.json()["name"] == "Eddie" and r.json()["email"] == "e@x.io"
+    # The login name was the address: it follows (directory.users.follow_address).
     assert await _events(world, "user.update", user.id) == [
-        {"changed": {"full_name": ["Ed", "Eddie"], "email": ["ed@example.com", "e@x.io"]}}
+        {
+            "changed": {
+                "full_name": ["Ed", "Eddie"],
+                "email": ["ed@example.com", "e@x.io"],
+                "username": ["ed@example.com", "e@x.io"],
+            }
+        }
     ]
     actions = await _actions(world, user.id)
     assert not [a for a in actions if a.startswith("user.system_role.")], actions
