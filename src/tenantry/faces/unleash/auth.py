@@ -101,6 +101,17 @@ async def unleash_principal(request: Request, db: Db) -> Principal:
     return principal
 
 
+async def signing_out(request: Request, db: Db) -> Principal:
+    """The caller of POST /logout, in the request's write transaction. Unleash's web client
+    signs out with a plain HTML form (not JSON), so the JSON rule above does not apply here:
+    a cross-site form cannot carry the SameSite=Lax cookie, and the worst it could do is sign
+    someone out."""
+    found = presented(request)
+    if found is None:
+        raise AuthenticationRequired("no credential")
+    return await _authenticated(found, principal_from_secret(request, db, found.secret))
+
+
 async def signed_in(request: Request) -> Principal:
     """The caller of a request that changes nothing whatever its method (Unleash's answers
     where no route serves the path): authenticated as a read, without the JSON rule above."""
@@ -111,3 +122,4 @@ async def signed_in(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(unleash_principal)]
+SigningOut = Annotated[Principal, Depends(signing_out)]

@@ -11,6 +11,8 @@ what nothing else matched); refusals are domain errors answered by the face's er
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -21,6 +23,7 @@ from tenantry.faces.unleash.errors import NO_ROUTE, NoSuchPage
 from tenantry.faces.unleash.pages import page
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 async def no_api_route(request: Request) -> Response:
@@ -38,5 +41,5 @@ def add_api_fallback(app: FastAPI) -> None:
     app.router.routes.append(Route("/{rest:path}", no_api_route, methods=METHODS))
 
 
-def add_page_fallback(app: FastAPI) -> None:
-    app.router.routes.append(Route("/{rest:path}", web_page_or_none, methods=METHODS))
+def add_page_fallback(app: FastAPI, endpoint: Endpoint = web_page_or_none) -> None:
+    app.router.routes.append(Route("/{rest:path}", endpoint, methods=METHODS))
