@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
@@ -14,7 +15,7 @@ from tenantry.authz import scopes
 from tenantry.authz.bindings import drop_user_subjects
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
-from tenantry.db.models import Membership, User
+from tenantry.db.models import Membership, Token, User
 from tenantry.db.paging import Page, check_window
 from tenantry.directory.organizations import adjust_member_count
 from tenantry.errors import Conflict, FieldError, Invalid, Unchangeable
@@ -25,6 +26,7 @@ from tenantry.identity.lookup import set_verified_email
 from tenantry.identity.names import looks_like_email as looks_like_email
 from tenantry.identity.names import username_key as username_key
 from tenantry.identity.principals import Principal
+from tenantry.identity.tokens import TokenKind
 from tenantry.ids import new_id
 
 USER_STATUSES = ("ACTIVE", "INACTIVE", "PENDING", "BANNED")
@@ -179,15 +181,26 @@ def visible_organizations(actor: Principal) -> list[str]:
     )
 
 
+def _visible_to(actor: Principal, query: Select[Any]) -> Select[Any]:
+    """`query` narrowed to the users the caller could list anyway: everyone to a caller with
+    `system.users.list`; to anyone else the members of the organizations whose members they
+    may list (`organization.users.list`, which every member holds), and themselves."""
+    if actor.can("system.users.list", SYSTEM_SCOPE):
+        return query
+    fellows = select(Membership.user_id).where(
+        Membership.organization_id.in_(visible_organizations(actor))
+    )
+    own = [actor.user.id] if actor.user is not None else []
+    return query.where(or_(User.id.in_(fellows), User.id.in_(own)))
+
+
 async def search_users(
     db: AsyncSession, actor: Principal, text: str, *, limit: int = 100
 ) -> list[User]:
     """A people search any signed-in caller may run: users whose full name contains `text`,
     or whose username or e-mail address starts with it (case-insensitive, wildcards taken
-    literally), by `seq`, at most `limit`. It shows only users the caller could list anyway:
-    everyone to a caller with `system.users.list`; to anyone else the members of the
-    organizations whose members they may list (`organization.users.list`, which every member
-    holds), and themselves. Another tenant's users are never found, whatever `text` says."""
+    literally), by `seq`, at most `limit`, among the users the caller could list anyway
+    (`_visible_to`). Another tenant's users are never found, whatever `text` says."""
     lowered = text.lower()
     start = _like_prefix(lowered) + "%"
     query = select(User).where(
@@ -197,13 +210,62 @@ async def search_users(
             func.lower(User.email).like(start, escape="\\"),
         )
     )
-    if not actor.can("system.users.list", SYSTEM_SCOPE):
-        fellows = select(Membership.user_id).where(
-            Membership.organization_id.in_(visible_organizations(actor))
-        )
-        own = [actor.user.id] if actor.user is not None else []
-        query = query.where(or_(User.id.in_(fellows), User.id.in_(own)))
-    return list(await db.scalars(query.order_by(User.seq).limit(limit)))
+    return list(await db.scalars(_visible_to(actor, query).order_by(User.seq).limit(limit)))
+
+
+async def visible_users(db: AsyncSession, actor: Principal) -> list[User]:
+    """Every user the caller could list anyway (`_visible_to`), by `seq`: a people picker's
+    list, for any signed-in caller."""
+    return list(await db.scalars(_visible_to(actor, select(User)).order_by(User.seq)))
+
+
+def _inactive(since: datetime) -> Select[Any, Any]:
+    last_token_use = (
+        select(func.max(Token.last_used_at))
+        .where(Token.user_id == User.id, Token.kind == TokenKind.PERSONAL.value)
+        .scalar_subquery()
+    )
+    recent_tokens = select(Token.user_id).where(
+        Token.user_id.is_not(None),
+        Token.kind == TokenKind.PERSONAL.value,
+        Token.last_used_at >= since,
+    )
+    return select(User, last_token_use).where(
+        User.builtin.is_(False),
+        User.account_type == "User",
+        or_(User.seen_at.is_(None), User.seen_at < since),
+        User.created_at < since,
+        User.id.not_in(recent_tokens),
+    )
+
+
+async def inactive_users(
+    db: AsyncSession, actor: Principal, days: int
+) -> list[tuple[User, datetime | None]]:
+    """Users (not built-in, not service accounts) who have neither signed in nor used a
+    personal token for `days` days and were created before that (`system.users.list`), by
+    `seq`, each with their personal tokens' last use."""
+    actor.require("system.users.list", SYSTEM_SCOPE)
+    rows = await db.execute(_inactive(utcnow() - timedelta(days=days)).order_by(User.seq))
+    return [(user, used) for user, used in rows]
+
+
+async def delete_inactive_users(
+    db: AsyncSession, actor: Principal, user_ids: list[str], days: int
+) -> list[str]:
+    """Delete those of `user_ids` that are inactive (see inactive_users) now, each by
+    delete_user with all its guards; an active, unknown or built-in user, or yourself, is left
+    as it is. The ids deleted."""
+    actor.require("system.users.delete", SYSTEM_SCOPE)
+    since = utcnow() - timedelta(days=days)
+    own = actor.user.id if actor.user is not None else None
+    found = await db.execute(_inactive(since).where(User.id.in_(user_ids)).order_by(User.seq))
+    deleted = []
+    for user, _ in list(found):
+        if user.id != own:
+            await delete_user(db, actor, user.id)
+            deleted.append(user.id)
+    return deleted
 
 
 async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: UserFields) -> User:

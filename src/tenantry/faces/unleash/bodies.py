@@ -89,6 +89,15 @@ _RFC3339 = re.compile(
 )
 
 
+def _user_number(value: Any) -> int:
+    """A user's number in a list: an integer >= 0 (idsSchema: `number`, `minimum: 0`)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PydanticCustomError("type", "must be {expected}", {"expected": "number"})
+    if value < 0:
+        raise PydanticCustomError("minimum", "must be >= 0")
+    return value
+
+
 def _date_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise PydanticCustomError("type", "must be {expected}", {"expected": "string"})
@@ -175,6 +184,12 @@ class Password(Closed):
     confirmPassword: Text = None
 
 
+class Ids(Closed):
+    """idsSchema (POST /user-admin/inactive/delete)."""
+
+    ids: list[Annotated[int, PlainValidator(_user_number)]]
+
+
 class Login(Closed):
     """loginSchema (POST /auth/simple/login); the domain bounds the lengths."""
 
@@ -222,7 +237,7 @@ def _shown(value: Any) -> str:
 
 
 def _unleash_errors(error: ErrorDetails) -> list[FieldError]:
-    name = ".".join(str(part) for part in error["loc"])
+    name = "/".join(str(part) for part in error["loc"])
     path = f"/body/{name}"
     kind = error["type"]
     if kind == "missing":

@@ -8,13 +8,14 @@ reads (all users by seq, search)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz.scopes import SYSTEM_SCOPE
-from tenantry.db.models import User
-from tenantry.directory import accounts, users
+from tenantry.db.models import Team, User
+from tenantry.directory import accounts, teams, users
 from tenantry.directory.users import UserFields, looks_like_email
 from tenantry.errors import FieldError, Invalid, NotFound, Unchangeable
 from tenantry.faces.unleash import bodies, dialect, owasp
@@ -75,6 +76,37 @@ async def search_users(db: AsyncSession, actor: Principal, q: str | None) -> lis
     if q is None or js_length(q) < 2:
         return []
     return await users.search_users(db, actor, q, limit=SEARCH_LIMIT)
+
+
+# Unleash's default USER_INACTIVITY_THRESHOLD_IN_DAYS.
+INACTIVE_DAYS = 180
+
+
+async def admin_count(db: AsyncSession, actor: Principal) -> accounts.AdminCount:
+    return await accounts.count_system_admins(db, actor)
+
+
+@dataclass
+class Access:
+    users: list[User]
+    groups: list[tuple[Team, int]]
+
+
+async def access(db: AsyncSession, actor: Principal) -> Access:
+    """GET /user-admin/access (any signed-in caller): the users and groups (teams) the caller
+    could list anyway, as for the search."""
+    return Access(await users.visible_users(db, actor), await teams.visible_teams(db, actor))
+
+
+async def inactive(db: AsyncSession, actor: Principal) -> list[tuple[User, datetime | None]]:
+    return await users.inactive_users(db, actor, INACTIVE_DAYS)
+
+
+async def delete_inactive(db: AsyncSession, actor: Principal, seqs: list[int]) -> None:
+    """POST /user-admin/inactive/delete: those of the users named that are inactive (Unleash
+    deletes whichever are named; see docs/faces/unleash.md), never yourself."""
+    ids = list(await db.scalars(select(User.id).where(User.seq.in_(seqs)))) if seqs else []
+    await users.delete_inactive_users(db, actor, ids, INACTIVE_DAYS)
 
 
 async def get_user(db: AsyncSession, seq: int) -> UnleashUser:

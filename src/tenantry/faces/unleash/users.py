@@ -15,7 +15,14 @@ from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash import user_admin as unleash_users
 from tenantry.faces.unleash.auth import Caller
-from tenantry.faces.unleash.bodies import CreateUser, Password, UpdateUser, json_object, parse
+from tenantry.faces.unleash.bodies import (
+    CreateUser,
+    Ids,
+    Password,
+    UpdateUser,
+    json_object,
+    parse,
+)
 
 router = face_router(prefix="/user-admin", tags=["Users"])
 
@@ -53,6 +60,41 @@ async def search_users(request: Request, caller: Caller, db: Db) -> Any:
     q = request.query_params.getlist("q")
     rows = await unleash_users.search_users(db, caller, q[0] if len(q) == 1 else None)
     return [render.user_found(u) for u in rows]
+
+
+@router.get("/admin-count")
+async def admin_count(caller: Caller, db: Db) -> Any:
+    unleash_users.route_permission(caller, "system.users.list")
+    count = await unleash_users.admin_count(db, caller)
+    return {"password": count.password, "noPassword": count.no_password, "service": count.service}
+
+
+@router.get("/access")
+async def access(caller: Caller, db: Db) -> Any:
+    """Any signed-in caller (Unleash: no permission), who gets whom they could list anyway."""
+    found = await unleash_users.access(db, caller)
+    return {
+        "users": [render.user_base(u) for u in found.users],
+        "groups": [
+            {"id": unleash_me.group_number(t), "name": t.name, "userCount": n, "rootRole": None}
+            for t, n in found.groups
+        ],
+    }
+
+
+@router.get("/inactive")
+async def inactive_users(caller: Caller, db: Db) -> Any:
+    unleash_users.route_permission(caller, "system.users.list")
+    rows = await unleash_users.inactive(db, caller)
+    return {"version": 1, "inactiveUsers": [render.inactive_user(u, used) for u, used in rows]}
+
+
+@router.post("/inactive/delete")
+async def delete_inactive_users(request: Request, caller: Caller, db: Db) -> Response:
+    raw = await json_object(request)
+    unleash_users.route_permission(caller, "system.users.delete")
+    await unleash_users.delete_inactive(db, caller, parse(Ids, raw).ids)
+    return Response(status_code=200)
 
 
 @router.post("", status_code=201)
