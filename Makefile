@@ -31,21 +31,25 @@ run: $(STAMP) ## migrate, load demo data into an empty ./tenantry.db, serve on $
 	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
 
 test: $(BENCH_STAMP) ## lint, type-check and run the whole test suite (SQLite and PostgreSQL; the bench code's tests need the bench extra)
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard compare)
+	$(BIN)/ruff format --check src tests $(wildcard bench) $(wildcard compare)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff (lint rules, formatting) and the import contract (pyproject [tool.importlinter])
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard compare)
+	$(BIN)/ruff format --check src tests $(wildcard bench) $(wildcard compare)
 	$(BIN)/lint-imports
 
-typecheck: $(BENCH_STAMP) ## mypy --strict only: src, tests and bench (pyproject's [tool.mypy] files)
+typecheck: $(BENCH_STAMP) ## mypy --strict only: src, tests, bench and compare (pyproject's [tool.mypy] files)
 	$(BIN)/mypy
 
 bench: $(BENCH_STAMP) ## the benchmark suite, ≈55 min (mix ≈35): bench/results/*.json, docs/performance.md, docs/img/
+	@# wrk (C) is the load generator: the asyncio fallback takes a whole core of the two.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get install -y -q wrk >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null)); } \
+	  || echo "wrk not installed: the asyncio load generator is used (install the Debian package wrk)"
 	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 clean: ## remove the virtualenv and local database

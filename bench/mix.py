@@ -606,6 +606,10 @@ class Writer:
         self.errors = self.probes = self.stale = self.ok = 0
         self.examples: list[str] = []
         self.auth = {"Authorization": f"Bearer {spec['owner_token']}"}
+        # One change at a time per member: two overlapping changes of one member would both
+        # toggle from the same role, and a probe overlapping another of its caller could see
+        # the other's role and miscount (tests/test_bench_mix.py failed so on a loaded machine).
+        self._busy: dict[str, asyncio.Lock] = {}
 
     def _example(self, text_: str) -> None:
         if len(self.examples) < 5:
@@ -673,6 +677,16 @@ class Writer:
         )
 
     async def _one(
+        self,
+        client: httpx.AsyncClient,
+        fresh: httpx.AsyncClient,
+        item: dict[str, Any],
+        probe: bool,
+    ) -> None:
+        async with self._busy.setdefault(item["user"], asyncio.Lock()):
+            await self._one_at_a_time(client, fresh, item, probe)
+
+    async def _one_at_a_time(
         self,
         client: httpx.AsyncClient,
         fresh: httpx.AsyncClient,

@@ -358,7 +358,7 @@ def writer_spec(base: str) -> dict[str, Any]:
         "marker": "wm",
         "probe_every": 5,
         "max_in_flight": 4,
-        "writes": [{"user": f"t{i}", "body": body(f"t{i}"), "last": None} for i in range(3)],
+        "writes": [{"user": f"t{i}", "body": body(f"t{i}"), "last": None} for i in range(6)],
         "probes": [
             {"user": "p1", "body": body("p1"), "last": "WORKSPACE_MEMBER", "reader": "reader-p1"}
         ],

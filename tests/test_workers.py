@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tenantry.config import load_settings
@@ -352,3 +352,68 @@ async def test_a_teams_new_role_on_one_worker_reaches_its_member_on_the_other(
     assert r.status_code == 200, r.text
     assert ws.id in await projects(b)
     assert ws.id in await projects(a)
+
+
+async def _provisioned(client: httpx.AsyncClient, store: World, name: str) -> tuple[str, str, str]:
+    """(SCIM token, user id, personal token of the user) for a user provisioned through SCIM."""
+    from tenantry.directory import scim_tokens
+
+    org = await store.org(f"Scim {name}")
+    async with store.database.transaction() as db:
+        scim = (await scim_tokens.create_scim_token(db, system_principal(), org.id)).secret
+    r = await client.post(
+        "/scim/v2/Users",
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name},
+        headers=bearer(scim) | {"Content-Type": "application/scim+json"},
+    )
+    assert r.status_code == 201, r.text
+    user_id = r.json()["id"]
+    async with store.database.transaction() as db:
+        user = await db.scalar(select(User).where(User.id == user_id))
+    assert user is not None
+    _, secret = await personal_token(store, user)
+    return scim, user_id, secret
+
+
+async def test_scim_deactivation_on_one_worker_ends_every_credential_on_the_other(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], store: World
+) -> None:
+    a, b = clients
+    scim, user_id, secret = await _provisioned(a, store, f"gone{secrets.token_hex(3)}@example.com")
+    for worker in (a, b):
+        await warm(worker, secret)
+    r = await a.patch(
+        f"/scim/v2/Users/{user_id}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+        },
+        headers=bearer(scim),
+    )
+    assert r.status_code == 200, r.text
+    assert await status_of_self(b, secret) == 401
+    assert await status_of_self(a, secret) == 401
+    # revoked, not only refused while disabled: reactivating does not bring the token back
+    r = await b.patch(
+        f"/scim/v2/Users/{user_id}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": True}}],
+        },
+        headers=bearer(scim),
+    )
+    assert r.status_code == 200 and r.json()["active"] is True, r.text
+    assert await status_of_self(a, secret) == 401
+
+
+async def test_scim_deletion_on_one_worker_ends_every_credential_on_the_other(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], store: World
+) -> None:
+    a, b = clients
+    scim, user_id, secret = await _provisioned(b, store, f"del{secrets.token_hex(3)}@example.com")
+    for worker in (a, b):
+        await warm(worker, secret)
+    r = await b.delete(f"/scim/v2/Users/{user_id}", headers=bearer(scim))
+    assert r.status_code == 204, r.text
+    assert await status_of_self(a, secret) == 401
+    assert await status_of_self(b, secret) == 401

@@ -19,7 +19,7 @@ from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.db.priority import WritePriority
 from tenantry.errors import NotFound
-from tenantry.faces import astro, ece, unleash
+from tenantry.faces import astro, ece, scim, unleash
 from tenantry.faces.astro import users as astro_users
 from tenantry.faces.ece import users as ece_users
 from tenantry.faces.hot import HotEndpoint, HotPathMiddleware
@@ -84,6 +84,7 @@ def create_app(
         "astro": astro.build(settings.max_body_bytes),
         "native": native.build(settings.max_body_bytes),
         "ece": ece.build(settings.max_body_bytes),
+        "scim": scim.build(settings.max_body_bytes),
     }
     unleash_apps = unleash.build(settings.max_body_bytes)
     unleash_root = unleash.build_root(settings.max_body_bytes)
@@ -132,6 +133,7 @@ def create_app(
     mounts = [(prefix, faces["astro"]) for prefix in astro.PREFIXES]
     mounts.append((native.PREFIX, faces["native"]))
     mounts.append((ece.PREFIX, faces["ece"]))
+    mounts.append((scim.PREFIX, faces["scim"]))
     mounts.extend(unleash_apps.items())
     for prefix, face in mounts:
         app.router.routes.append(Mount(prefix, app=face))

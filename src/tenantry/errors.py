@@ -44,6 +44,10 @@ class Forbidden(DomainError):
     """The caller is known but lacks the permission (403)."""
 
 
+class PreconditionFailed(DomainError):
+    """The object is no longer at the version the caller names (an ETag's If-Match: 412)."""
+
+
 class PayloadTooLarge(DomainError):
     """The request body exceeds the configured limit."""
 

@@ -833,6 +833,11 @@ def assert_face_error(face: str, response: httpx.Response, status: int | None = 
         details = body["details"]
         assert isinstance(details, list) and details, body
         assert all(isinstance(d, dict) and isinstance(d.get("message"), str) for d in details)
+    elif face == "scim":
+        assert response.headers["content-type"].startswith("application/scim+json")
+        assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"], body
+        assert body["status"] == str(response.status_code), body
+        assert isinstance(body["detail"], str), body
     elif face == "astro":
         assert response.headers["content-type"].startswith("application/json")
         assert_astro(body, "Error")

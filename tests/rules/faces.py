@@ -71,6 +71,8 @@ class Face:
     # user with a taken name (rule 2).
     unproven_password_refusal: ClassVar[Refusal] = Refusal.of(400)
     conflict: ClassVar[Refusal] = Refusal.of(409)
+    # How the face refuses what needs elevation without it (rule 4).
+    elevation_required: ClassVar[Refusal] = Refusal.of(403)
 
     OPERATIONS: ClassVar[tuple[str, ...]] = (
         "sign_in",
@@ -405,8 +407,9 @@ class Ece(Face):
         "who_can": NotApplicable("ECE has no who-can question"),
     }
     unproven_password_refusal = Refusal.of(
-        403, code="root.unauthorized.rbac.elevated_permissions_required"
+        449, code="root.unauthorized.rbac.elevated_permissions_required"
     )
+    elevation_required = unproven_password_refusal  # ECE's 449, as its 2023 spec documents
     conflict = Refusal.of(409, code="user.user_name.conflict")
 
     def auth(self, credential: Credential) -> dict[str, str]:
@@ -918,9 +921,87 @@ class Cli(Face):
         )
 
 
+# --- scim --------------------------------------------------------------------------------------
+
+SCIM = "/scim/v2"
+_SCIM_ONLY = "SCIM provisions the accounts its organization manages, with an organization's token"
+
+
+class Scim(Face):
+    """SCIM 2.0 (/scim/v2): an organization's identity provider, with the organization's SCIM
+    token (made by its owner through the native face). It has no users' own credentials, no
+    passwords, no system roles and no who-can: the rules it joins are those about other
+    tenants' objects; its refusals to change IdP-owned attributes from the other faces are
+    tests/faces/scim/test_other_faces.py, its isolation tests/faces/scim/test_isolation.py."""
+
+    name = "scim"
+    wire = "scim"
+    variants = {"read_foreign": ("user", "user-replace", "user-filter", "group-member")}
+    gaps = {
+        "sign_in": NotApplicable("SCIM has no sign-in: the identity provider brings a token"),
+        "unproven_own_password_changes": NotApplicable("SCIM serves no passwords"),
+        "proven_own_password_change": NotApplicable("SCIM serves no passwords"),
+        "set_password": NotApplicable("SCIM serves no passwords (no password attribute)"),
+        "create_user": NotApplicable(
+            f"{_SCIM_ONLY}; its creates are tests/faces/scim/test_users.py"
+        ),
+        "invite": NotApplicable("SCIM provisions members instead of inviting them"),
+        "set_own_email": NotApplicable("a SCIM token is no user's own credential"),
+        "strong_grant": NotApplicable("SCIM grants only the token's default role, never owner"),
+        "hot_get": NotApplicable("SCIM has no who-am-I GET"),
+        "write": NotApplicable(
+            "the one-credential rule is tests/faces/scim/test_credentials.py "
+            "(two Authorization headers are refused there)"
+        ),
+        "give_system_admin": NotApplicable("SCIM has no system roles"),
+        "update_full_name": NotApplicable(
+            f"{_SCIM_ONLY}, never a native account such as this rule's target"
+        ),
+        "who_can": NotApplicable("SCIM has no who-can question"),
+        "mint_token": NotApplicable("SCIM mints no tokens (its own are made by owners)"),
+    }
+
+    def auth(self, credential: Credential) -> dict[str, str]:
+        return bearer(credential.secret) | {"Content-Type": "application/scim+json"}
+
+    async def session(self, account: Account) -> Credential:
+        """A SCIM token of the organization `account` owns, made by them (native face)."""
+        from sqlalchemy import select
+
+        from tenantry.db.models import Membership
+
+        async with self.rig.world.database.transaction(write=False) as db:
+            org_id = await db.scalar(
+                select(Membership.organization_id).where(
+                    Membership.user_id == account.id, Membership.role == "ORGANIZATION_OWNER"
+                )
+            )
+        assert org_id is not None, "the account owns no organization"
+        owner = await self.rig.native_session(account)
+        r = await self.call("POST", f"{NATIVE}/organizations/{org_id}/scim-tokens", owner, json={})
+        assert r.status == 201, r
+        return Credential(r.body["token"], "scim")
+
+    async def read_foreign(self, credential: Credential, tenants: Tenants, made_up: bool) -> Reply:
+        user_id = tenants.ids(made_up)["user"]
+        if self.variant == "user":
+            return await self.call("GET", f"{SCIM}/Users/{user_id}", credential)
+        if self.variant == "user-replace":
+            body = {"userName": f"{unique()}@example.com"}
+            return await self.call("PUT", f"{SCIM}/Users/{user_id}", credential, json=body)
+        if self.variant == "user-filter":
+            name = f"{user_id}@example.com"
+            if not made_up:
+                name = (await self.rig.user(user_id)).username
+            flt = f'userName eq "{name}"'
+            return await self.call("GET", f"{SCIM}/Users", credential, params={"filter": flt})
+        group: dict[str, Any] = {"displayName": "Foreign", "members": [{"value": user_id}]}
+        return await self.call("POST", f"{SCIM}/Groups", credential, json=group)
+
+
 # --- the matrix --------------------------------------------------------------------------------
 
-FACES: tuple[type[Face], ...] = (Astro, Ece, Unleash, Native, Cli)
+FACES: tuple[type[Face], ...] = (Astro, Ece, Unleash, Native, Cli, Scim)
 RuleTest = TypeVar("RuleTest", bound=Callable[..., Awaitable[None]])
 
 

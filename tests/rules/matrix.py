@@ -81,7 +81,7 @@ class Credential:
     token, ECE API key, Unleash PAT). A face sends each kind as its clients do."""
 
     secret: str
-    kind: Literal["session", "personal"]
+    kind: Literal["session", "personal", "scim"]
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 A strong grant is any SYSTEM role, or a role that lets its holder grant access (its
 permissions include roles.update, tokens.create or invites.create: ORGANIZATION_OWNER,
 WORKSPACE_OWNER, WORKSPACE_OPERATOR, DEPLOYMENT_ADMIN). Without elevation every such request
-is refused 403 in the face's body and writes nothing; after the *session* is elevated (native
-`POST /auth/elevate`, ECE `_elevate`) the same request succeeds with that session, while a
+is refused in the face's body (403; ECE's 449 `elevated_permissions_required`) and writes
+nothing; after the *session* is elevated (native `POST /auth/elevate`, ECE `_elevate`) the
+same request succeeds with that session, while a
 personal token of the same user (native token, ECE API key, Unleash PAT) is still refused:
 elevation belongs to the credential, not to the user.
 """
@@ -16,9 +17,7 @@ import pytest
 from tenantry.config import Settings
 from tests.rules.conftest import rules_settings
 from tests.rules.faces import Face, across_faces
-from tests.rules.matrix import Refusal, Rig, changed
-
-FORBIDDEN = Refusal.of(403)
+from tests.rules.matrix import Rig, changed
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ async def test_a_strong_grant_without_elevation_is_refused(face: Face, rig: Rig)
     target = await face.strong_grant_target()
     before = await rig.snapshot()
     refused = await face.strong_grant(session, target)
-    face.assert_error(refused, FORBIDDEN, "without elevation")
+    face.assert_error(refused, face.elevation_required, "without elevation")
     assert not changed(before, await rig.snapshot())
 
 
@@ -46,7 +45,9 @@ async def test_elevation_belongs_to_the_session_not_to_the_user(face: Face, rig:
     target = await face.strong_grant_target()
     before = await rig.snapshot()
     with_token = await face.strong_grant(token, target)
-    face.assert_error(with_token, FORBIDDEN, "with a personal token of an elevated user")
+    face.assert_error(
+        with_token, face.elevation_required, "with a personal token of an elevated user"
+    )
     assert not changed(before, await rig.snapshot())
     granted = await face.strong_grant(elevated, target)
     assert granted.ok, f"{face.name}: the elevated session was refused: {granted}"

@@ -3,7 +3,7 @@
 - Your own password: native and Unleash want the current one (`currentPassword`,
   `oldPassword`) and refuse it missing or wrong (400 in the face's body); ECE wants an
   elevated session (`_elevate` with the password): from an API key or a session that is not
-  elevated it answers 403 `root.unauthorized.rbac.elevated_permissions_required`. A refused
+  elevated it answers 449 `root.unauthorized.rbac.elevated_permissions_required`. A refused
   change changes nothing: the old password still signs in.
 - Every change (your own or an administrator's, any face, the CLI's `user set-password`) ends
   the user's other sessions and is audited as exactly one `user.password.set`, whose details

@@ -57,6 +57,17 @@ GROUPS: tuple[PermissionGroup, ...] = (
         "organization.tokens", ScopeType.ORGANIZATION, "Organization API tokens", _CRUD
     ),
     PermissionGroup(
+        "organization.scimTokens",
+        ScopeType.ORGANIZATION,
+        "The organization's SCIM tokens",
+        ("list", "create", "delete"),
+    ),
+    # What a SCIM token may do in its organization (identity/scim_tokens.py): provision its
+    # members and teams through the SCIM face. An owner holds it too (the token's ceiling).
+    PermissionGroup(
+        "organization.scim", ScopeType.ORGANIZATION, "SCIM provisioning", ("provision",)
+    ),
+    PermissionGroup(
         "organization.workspaces", ScopeType.ORGANIZATION, "Workspaces", ("list", "create")
     ),
     PermissionGroup("organization.deployments", ScopeType.ORGANIZATION, "Deployments", ("list",)),
@@ -236,6 +247,11 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
 )
 
 ROLES: dict[str, BuiltinRole] = {r.name: r for r in BUILTIN_ROLES}
+# A SCIM token's one grant, at its organization: not a role anyone can be given, so not in
+# the catalogue's roles; its permissions reach the engine as a credential's own (Grants'
+# custom roles, keyed by organization and this name).
+SCIM_PROVISIONER = "SCIM_PROVISIONER"
+SCIM_PROVISIONER_PERMISSIONS = frozenset({"organization.scim.provision"})
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {r.name: r.permissions for r in BUILTIN_ROLES}
 
 

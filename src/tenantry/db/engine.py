@@ -135,8 +135,9 @@ def _row_scopes(obj: Any, table: str, state: str) -> set[str] | None:
         return {(user_scope if table == "users" else team_scope)(obj.id)}
     if table in ("memberships", "team_members", "user_feature_flags"):
         return {user_scope(obj.user_id)}
-    if table == "tokens" and obj.user_id is not None:
-        return {user_scope(obj.user_id)}
+    if table == "tokens":
+        # A token without a user (a SCIM token) is a subject of its own.
+        return {user_scope(obj.user_id) if obj.user_id is not None else token_scope(obj.id)}
     if table == "role_bindings":
         return {_SUBJECT_SCOPES[obj.subject_type](obj.subject_id)}
     if table == "invites":

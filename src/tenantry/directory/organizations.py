@@ -13,7 +13,7 @@ from tenantry.authz import scopes
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
 from tenantry.db.engine import scoped
-from tenantry.db.models import Deployment, Membership, Organization, Workspace
+from tenantry.db.models import Deployment, Membership, Organization, User, Workspace
 from tenantry.db.paging import Page, check_window, order_by, parse_sorts
 from tenantry.directory.subjects import Subjects, load_subjects
 from tenantry.errors import FieldError, Invalid, NotFound
@@ -242,6 +242,13 @@ async def update_organization(
 async def delete_organization(db: AsyncSession, actor: Principal, org_id: str) -> None:
     org = await get_visible(db, actor, org_id)
     actor.require("system.organizations.delete", SYSTEM_SCOPE)
+    # The accounts its identity provider managed are no longer anyone's to manage.
+    await db.execute(
+        update(User)
+        .where(User.managed_by_organization_id == org_id)
+        .values(managed_by_organization_id=None)
+        .execution_options(synchronize_session=False)
+    )
     await db.delete(org)
     await db.flush()
     await record(

@@ -32,7 +32,7 @@ from tenantry.directory.members import (
     roleset_from_bindings,
 )
 from tenantry.directory.subjects import Subject, load_subjects
-from tenantry.errors import Conflict, FieldError, Invalid, NotFound
+from tenantry.errors import Conflict, FieldError, Invalid, NotFound, Unchangeable
 from tenantry.identity.principals import Principal
 from tenantry.ids import new_id
 
@@ -304,6 +304,7 @@ async def update_team(
     await organizations.get_visible(db, actor, org_id)
     actor.require("organization.teams.update", scopes.organization(org_id))
     team = await _load(db, org_id, team_id, lock=True)
+    refuse_if_idp_managed(team)
     new_name = _check_name(name)
     if description is not None:
         _check_description(description)
@@ -332,33 +333,8 @@ async def delete_team(db: AsyncSession, actor: Principal, org_id: str, team_id: 
     await organizations.get_visible(db, actor, org_id)
     actor.require("organization.teams.delete", scopes.organization(org_id))
     team = await _load(db, org_id, team_id, lock=True)
-    await db.execute(
-        delete(RoleBinding)
-        .where(
-            RoleBinding.subject_type == "team",
-            RoleBinding.subject_id == team_id,
-            RoleBinding.organization_id == org_id,
-        )
-        .execution_options(**scoped(team_scope(team_id)))
-    )
-    # Every member's cached answers depend on the team's scope (its members hold it).
-    await db.execute(
-        delete(TeamMember)
-        .where(TeamMember.team_id == team_id)
-        .execution_options(**scoped(team_scope(team_id)))
-    )
-    name = team.name
-    await db.delete(team)
-    await db.flush()
-    await record(
-        db,
-        actor,
-        "organization.team.delete",
-        target_type="team",
-        target_id=team_id,
-        organization_id=org_id,
-        details={"name": name},
-    )
+    refuse_if_idp_managed(team)
+    await remove_team(db, actor, team)
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -396,6 +372,7 @@ async def add_team_members(
     await organizations.get_visible(db, actor, org_id)
     actor.require("organization.teams.members.update", scopes.organization(org_id))
     team = await _load(db, org_id, team_id, lock=True)
+    refuse_if_idp_managed(team)
     team_roles = (await bindings_by_subject(db, org_id, "team", [team_id]))[team_id]
     # joining a team hands its members every role of the team
     await guard_strong_grants(db, actor, org_id, roleset_from_bindings(None, team_roles))
@@ -436,6 +413,7 @@ async def remove_team_member(
     await organizations.get_visible(db, actor, org_id)
     actor.require("organization.teams.members.update", scopes.organization(org_id))
     team = await _load(db, org_id, team_id, lock=True)
+    refuse_if_idp_managed(team)
     membership = await db.get(TeamMember, (team_id, user_id))
     if membership is None:
         raise NotFound("user is not a member of this team")
@@ -491,3 +469,163 @@ async def replace_team_roles(
         details={"before": roles_json(before), "after": roles_json(after)},
     )
     return after
+
+
+# --- teams an identity provider keeps (directory/provisioning.py) ---------------------------
+
+
+def refuse_if_idp_managed(team: Team) -> None:
+    """An identity provider owns its teams' names and members: other callers change neither."""
+    if team.is_idp_managed:
+        raise Unchangeable("this team is managed by an identity provider", reason="external")
+
+
+async def add_idp_team(
+    db: AsyncSession,
+    actor: Principal,
+    org_id: str,
+    name: str,
+    external_id: str | None,
+    member_ids: Sequence[str],
+) -> Team:
+    """A team the organization's identity provider keeps (the caller checked who may): the
+    organization role ORGANIZATION_MEMBER, members already checked by the caller."""
+    name = _check_name(name)
+    await _ensure_name_free(db, org_id, name)
+    now = utcnow()
+    team = Team(
+        id=new_id(),
+        organization_id=org_id,
+        name=name,
+        external_id=external_id,
+        is_idp_managed=True,
+        created_at=now,
+        created_by=actor.actor_id,
+        updated_at=now,
+        updated_by=actor.actor_id,
+    )
+    db.add(team)
+    await db.flush()
+    db.add(_org_binding(org_id, team.id, DEFAULT_ORGANIZATION_ROLE, actor.actor_id))
+    wanted = list(dict.fromkeys(member_ids))
+    db.add_all(
+        TeamMember(team_id=team.id, user_id=u, organization_id=org_id, created_at=now)
+        for u in wanted
+    )
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "organization.team.create",
+        target_type="team",
+        target_id=team.id,
+        organization_id=org_id,
+        details={"name": name, "memberIds": wanted, "idpManaged": True},
+    )
+    return team
+
+
+async def rename_idp_team(
+    db: AsyncSession, actor: Principal, team: Team, name: str, external_id: str | None
+) -> None:
+    new_name = _check_name(name)
+    before = {"name": team.name, "externalId": team.external_id}
+    if new_name == team.name and external_id == team.external_id:
+        return
+    if new_name != team.name:
+        await _ensure_name_free(db, team.organization_id, new_name, except_id=team.id)
+    team.name, team.external_id = new_name, external_id
+    _touch(team, actor)
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "organization.team.update",
+        target_type="team",
+        target_id=team.id,
+        organization_id=team.organization_id,
+        details={"before": before, "after": {"name": team.name, "externalId": external_id}},
+    )
+
+
+async def change_idp_members(
+    db: AsyncSession,
+    actor: Principal,
+    team: Team,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+) -> tuple[list[str], list[str]]:
+    """Add and remove members (checked by the caller) in two statements; what changed."""
+    team_id, org_id = team.id, team.organization_id
+    dropped: list[str] = []
+    if remove:
+        rows = await db.execute(
+            delete(TeamMember)
+            .where(TeamMember.team_id == team_id, TeamMember.user_id.in_(set(remove)))
+            .returning(TeamMember.user_id)
+            .execution_options(**scoped(team_scope(team_id)))
+        )
+        dropped = list(rows.scalars())
+    added: list[str] = []
+    if add:
+        present = set(
+            await db.scalars(
+                select(TeamMember.user_id).where(
+                    TeamMember.team_id == team_id, TeamMember.user_id.in_(set(add))
+                )
+            )
+        )
+        added = [u for u in dict.fromkeys(add) if u not in present]
+        now = utcnow()
+        db.add_all(
+            TeamMember(team_id=team_id, user_id=u, organization_id=org_id, created_at=now)
+            for u in added
+        )
+    if not added and not dropped:
+        return added, dropped
+    _touch(team, actor)
+    await db.flush()
+    for action, key, ids in (("add", "added", added), ("remove", "removed", dropped)):
+        if ids:
+            await record(
+                db,
+                actor,
+                f"organization.team.members.{action}",
+                target_type="team",
+                target_id=team_id,
+                organization_id=org_id,
+                details={key: ids},
+            )
+    return added, dropped
+
+
+async def remove_team(db: AsyncSession, actor: Principal, team: Team) -> None:
+    """Delete a team the caller may delete (checked by the caller's use case)."""
+    team_id, org_id = team.id, team.organization_id
+    await db.execute(
+        delete(RoleBinding)
+        .where(
+            RoleBinding.subject_type == "team",
+            RoleBinding.subject_id == team_id,
+            RoleBinding.organization_id == org_id,
+        )
+        .execution_options(**scoped(team_scope(team_id)))
+    )
+    # Every member's cached answers depend on the team's scope (its members hold it).
+    await db.execute(
+        delete(TeamMember)
+        .where(TeamMember.team_id == team_id)
+        .execution_options(**scoped(team_scope(team_id)))
+    )
+    name = team.name
+    await db.delete(team)
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "organization.team.delete",
+        target_type="team",
+        target_id=team_id,
+        organization_id=org_id,
+        details={"name": name},
+    )

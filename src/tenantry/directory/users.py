@@ -26,6 +26,7 @@ from tenantry.identity.lookup import set_verified_email
 from tenantry.identity.names import looks_like_email as looks_like_email
 from tenantry.identity.names import username_key as username_key
 from tenantry.identity.principals import Principal
+from tenantry.identity.scim_tokens import provisioning_organization
 from tenantry.identity.tokens import TokenKind
 from tenantry.ids import new_id
 
@@ -278,19 +279,28 @@ async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: 
     return await change_user(db, actor, user, fields)
 
 
-async def change_user(db: AsyncSession, actor: Principal, user: User, fields: UserFields) -> User:
-    """Apply `fields` to a user the caller may change (checked by the caller's use case)."""
+async def change_user(
+    db: AsyncSession,
+    actor: Principal,
+    user: User,
+    fields: UserFields,
+    *,
+    email_verified: bool = True,
+) -> User:
+    """Apply `fields` to a user the caller may change (checked by the caller's use case).
+    `email_verified`: whether an address set here counts as proven (an operator's word; an
+    identity provider's is not, directory.provisioning)."""
     if user.builtin:
         raise Unchangeable("built-in users cannot be modified", reason="builtin")
-    _check_owned_here(user, fields)
+    _check_owned_here(actor, user, fields)
     if fields.enabled is False and actor.user is not None and actor.user.id == user.id:
         raise Unchangeable("you cannot disable yourself", reason="self")
     before = {name: getattr(user, name) for name in (*_FIELDS, "username")}
     address_key = user.email_key
     if fields.username is not None:
         await _rename(db, user, fields.username)
-    _apply(user, fields, email_verified=True)
-    if fields.username is None:
+    _apply(user, fields, email_verified=email_verified)
+    if fields.username is None and email_verified:  # an unproven address moves no login
         await follow_address(db, user, address_key)
     user.updated_at = utcnow()
     user.updated_by = actor.actor_id
@@ -308,11 +318,23 @@ async def change_user(db: AsyncSession, actor: Principal, user: User, fields: Us
     return user
 
 
-def _check_owned_here(user: User, fields: UserFields) -> None:
-    """An identity provider owns an external user's name and whether it may sign in."""
+def _check_owned_here(actor: Principal, user: User, fields: UserFields) -> None:
+    """An identity provider owns an external user's login name, name, e-mail address and
+    whether it may sign in: only the identity provider of the organization that manages the
+    account (its SCIM token) changes them; every other caller, through any face, is refused."""
     external = user.realm != "native" or user.idp_managed
+    if not external or (
+        user.managed_by_organization_id is not None
+        and provisioning_organization(actor) == user.managed_by_organization_id
+    ):
+        return
     renamed = fields.username is not None and username_key(fields.username) != user.username_key
-    if external and (renamed or (fields.enabled is not None and fields.enabled != user.enabled)):
+    changed = [
+        name
+        for name in ("full_name", "email", "enabled")
+        if getattr(fields, name) is not None and getattr(fields, name) != getattr(user, name)
+    ]
+    if renamed or changed:
         raise Unchangeable("external users cannot be modified", reason="external")
 
 
@@ -389,8 +411,15 @@ async def delete_user(db: AsyncSession, actor: Principal, user_id: str) -> None:
         raise Unchangeable("you cannot delete yourself", reason="self")
     if user.realm != "native" or user.idp_managed:
         raise Unchangeable("external users cannot be deleted", reason="external")
-    await _leave_organizations(db, user.id)
-    await drop_user_subjects(db, user.id)
+    await remove_account(db, actor, user)
+
+
+async def remove_account(db: AsyncSession, actor: Principal, user: User) -> None:
+    """Delete an account the caller may delete (checked by the caller's use case): its
+    memberships (member counts kept exact), bindings, tokens and the row."""
+    user_id = user.id
+    await _leave_organizations(db, user_id)
+    await drop_user_subjects(db, user_id)
     await db.delete(user)
     await db.flush()
     await record(db, actor, "user.delete", target_type="user", target_id=user_id)

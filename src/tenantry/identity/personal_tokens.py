@@ -133,11 +133,20 @@ async def list_every_personal_token(db: AsyncSession, actor: Principal) -> list[
 
 
 async def revoke_token(db: AsyncSession, actor: Principal, token_id: str) -> Token:
+    """Revoke a token: your own, or anyone's with `system.users.tokens.delete`. A caller who
+    may list other users' personal tokens (`system.users.tokens.list`) but not revoke them is
+    refused (403) for one of those; to anyone else a token they may not revoke does not exist
+    (404)."""
     token = await db.get(Token, token_id)
     if token is None:
         raise NotFound("token not found")
     if token.user_id is None or not _is_self(actor, token.user_id):
-        actor.require_visible("system.users.tokens.delete", SYSTEM_SCOPE, "token")
+        listed = token.kind == TokenKind.PERSONAL.value and actor.can(
+            "system.users.tokens.list", SYSTEM_SCOPE
+        )
+        if not listed:
+            actor.require_visible("system.users.tokens.delete", SYSTEM_SCOPE, "token")
+        actor.require("system.users.tokens.delete", SYSTEM_SCOPE)
     revoked = await revoke(db, token_id, by=actor.actor_id)
     await record(db, actor, "token.revoke", target_type="token", target_id=token_id)
     return revoked

@@ -163,7 +163,8 @@ async def authenticate(
     if row is None or not is_live(row[0], utcnow()):
         raise Unauthenticated("invalid or expired token")
     token, user = row
-    if user is None or not user_can_sign_in(user):
+    # A SCIM token (no user) is good on the SCIM face alone (identity/scim_tokens.py).
+    if token.kind == TokenKind.SCIM or user is None or not user_can_sign_in(user):
         raise Unauthenticated("invalid or expired token")
     if token.kind == TokenKind.API:
         # An API token acts as itself, capped by its creator (user_id) as they are now.

@@ -408,7 +408,7 @@ async def test_create_is_refused_without_permission(
     r = await client.post(
         url, json={"name": "d", "workspaceId": ws1.id}, headers=bearer(outsider_token)
     )
-    _assert_error(r, 404)
+    _assert_error(r, 403)  # Astro documents no 404 for CreateDeployment
     assert await _count(world, Deployment) == 0
     r = await client.post(url, json={"name": "d", "workspaceId": ws2.id}, headers=bearer(token))
     assert r.status_code == 200 and r.json()["workspaceId"] == ws2.id
@@ -474,9 +474,10 @@ async def test_list_rejects_bad_parameters(client: httpx.AsyncClient, world: Wor
             f"/v1/organizations/{org.id}/deployments?{query}", headers=bearer(token)
         )
         assert _assert_error(r, 400)["fieldErrors"], query
+    # An organization the caller cannot reach: 403, as Astro documents no 404 for this list.
     other = await world.org("Other")
     _assert_error(
-        await client.get(f"/v1/organizations/{other.id}/deployments", headers=bearer(token)), 404
+        await client.get(f"/v1/organizations/{other.id}/deployments", headers=bearer(token)), 403
     )
 
 

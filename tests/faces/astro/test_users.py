@@ -516,7 +516,12 @@ async def test_concurrent_role_updates_never_mix(client: httpx.AsyncClient, worl
         results = await asyncio.gather(
             *(client.post(url, json=body, headers=bearer(token)) for body in (a, b, a, b))
         )
-        assert all(r.status_code in (200, 409) for r in results), [r.text for r in results]
+        # A request that lost a race is Astro's 400 (it documents no 409), saying so.
+        assert all(
+            r.status_code == 200
+            or (r.status_code == 400 and "conflicting change" in r.json()["message"])
+            for r in results
+        ), [r.text for r in results]
         got = (
             await client.get(f"/v1/organizations/{org.id}/users/{user.id}", headers=bearer(token))
         ).json()

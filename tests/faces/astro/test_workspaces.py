@@ -401,7 +401,8 @@ async def test_workspace_api_token_reaches_only_its_workspace(
     _assert_error(await client.get(f"{base}/{ws2.id}", headers=bearer(token)), 403)
     _assert_error(await client.post(base, json={"name": "x"}, headers=bearer(token)), 403)
     _assert_error(await client.get(f"/v1/organizations/{org.id}", headers=bearer(token)), 404)
+    # Another organization's list: 403 (Astro documents no 404 for ListWorkspaces).
     other = await world.org("Other")
     _assert_error(
-        await client.get(f"/v1/organizations/{other.id}/workspaces", headers=bearer(token)), 404
+        await client.get(f"/v1/organizations/{other.id}/workspaces", headers=bearer(token)), 403
     )

@@ -75,12 +75,12 @@ async def test_elevation_unlocks_sensitive_operations(settings, database, world:
         await world.user("bob")
         token = await _session(client, "ops")
         r = await client.delete(f"{V}/users/bob", headers=bearer(token))
-        assert_error(r, 403, ELEVATION_REQUIRED)
+        assert_error(r, 449, ELEVATION_REQUIRED)
         assert (await client.get(f"{V}/users/bob", headers=bearer(token))).status_code == 200
         # Platform roles are system roles: changing them needs elevation too.
         roles = {"security": {"roles": ["ece_platform_viewer", "ece_deployment_manager"]}}
         r = await client.patch(f"{V}/users/bob", headers=bearer(token), json=roles)
-        assert_error(r, 403, ELEVATION_REQUIRED)
+        assert_error(r, 449, ELEVATION_REQUIRED)
         r = await client.get(f"{V}/users/bob", headers=bearer(token))
         assert r.json()["security"]["roles"] == []
         r = await client.post(ELEVATE, headers=bearer(token), json={"token": PASSWORD})

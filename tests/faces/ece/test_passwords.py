@@ -60,7 +60,7 @@ async def test_own_password_needs_a_fresh_elevation(
     before = await _actions(world, ann)
     for headers in (apikey(key), bearer(session), basic("ann")):
         r = await strict.patch(f"{V}/user", headers=headers, json=SET_PASSWORD)
-        body = assert_error(r, 403, ELEVATION_REQUIRED)
+        body = assert_error(r, 449, ELEVATION_REQUIRED)
         assert NEW not in r.text and "fields" not in body["errors"][0]
     # Nothing changed: the old password, the other session and the audit log are as they were.
     assert (await strict.get(f"{V}/user", headers=basic("ann"))).status_code == 200
@@ -91,7 +91,7 @@ async def test_api_key_never_proves_it_is_you(client: httpx.AsyncClient, world: 
     r = await client.patch(
         f"{V}/user", headers=apikey(key), json={"full_name": "Ann Lee", **SET_PASSWORD}
     )
-    assert_error(r, 403, ELEVATION_REQUIRED)
+    assert_error(r, 449, ELEVATION_REQUIRED)
     me = (await client.get(f"{V}/user", headers=basic("ann"))).json()
     assert "full_name" not in me  # the whole patch was refused
     # With a fresh elevation, the name and the password: one event each, before and after.
@@ -114,7 +114,7 @@ async def test_admin_sets_a_users_password(strict: httpx.AsyncClient, world: Wor
     bobs_session = await login(strict, "bob")
     root = await login(strict, "root")
     r = await strict.patch(f"{V}/users/bob", headers=bearer(root), json=SET_PASSWORD)
-    assert_error(r, 403, ELEVATION_REQUIRED)
+    assert_error(r, 449, ELEVATION_REQUIRED)
     assert (await strict.get(f"{V}/user", headers=basic("bob"))).status_code == 200
     r = await strict.patch(
         f"{V}/users/bob", headers=bearer(await elevate(strict, root)), json=SET_PASSWORD
@@ -130,11 +130,16 @@ async def test_admin_sets_a_users_password(strict: httpx.AsyncClient, world: Wor
 async def test_only_a_session_elevates(client: httpx.AsyncClient, world: World) -> None:
     ann = await with_password(world, "ann")
     key = await _api_key(client, "ann")
-    for method in ("POST", "DELETE"):
+    # Enabling: ECE's invalid (MFA) token; disabling: not the session token it needs (ECE
+    # documents only 401 for DELETE _elevate).
+    for method, status, code in (
+        ("POST", 400, "authc.invalid_token"),
+        ("DELETE", 401, "root.unauthorized"),
+    ):
         r = await client.request(
             method, f"{V}/users/auth/_elevate", headers=apikey(key), json={"token": PASSWORD}
         )
-        assert_error(r, 400, "authc.invalid_token")
+        assert_error(r, status, code)
     async with world.database.transaction() as db:
         assert await db.scalar(select(Token.id).where(Token.elevated_until.is_not(None))) is None
     assert "auth.elevate" not in await _actions(world, ann)
@@ -152,7 +157,7 @@ async def test_an_api_key_does_not_share_its_sessions_elevation(
     elevated = await elevate(strict, await login(strict, "ops"))
     admin = {"security": {"roles": ["ece_platform_admin"]}}
     r = await strict.patch(f"{V}/users/bob", headers=apikey(key), json=admin)
-    assert_error(r, 403, ELEVATION_REQUIRED)
+    assert_error(r, 449, ELEVATION_REQUIRED)
     me = (await strict.get(f"{V}/user", headers=apikey(key))).json()
     assert me["security"]["elevated_permissions"] == {"enabled": False}
     async with world.database.transaction() as db:

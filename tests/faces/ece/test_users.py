@@ -214,7 +214,7 @@ async def test_create_user_refusals_write_nothing(client: httpx.AsyncClient, wor
         r = await client.post(f"{V}/users", headers=basic("root"), json=body)
         assert_error(r, status, code)
     r = await client.post(f"{V}/users", headers=basic("viewer"), json={"user_name": "x"})
-    assert_error(r, 403, "root.forbidden")
+    assert_error(r, 403, "root.unauthorized.rbac")
     assert await _count_users(world) == before
 
 
@@ -236,7 +236,9 @@ async def test_list_and_get_users(client: httpx.AsyncClient, world: World) -> No
     assert (await client.get(f"{V}/users/nobody", headers=basic("nobody"))).status_code == 200
     r = await client.get(f"{V}/users/root", headers=basic("nobody"))
     assert_error(r, 404, "user.not_found")
-    assert_error(await client.get(f"{V}/users", headers=basic("nobody")), 403, "root.forbidden")
+    assert_error(
+        await client.get(f"{V}/users", headers=basic("nobody")), 403, "root.unauthorized.rbac"
+    )
 
 
 async def test_update_user_roles_and_state(client: httpx.AsyncClient, world: World) -> None:
@@ -300,9 +302,12 @@ async def test_builtin_and_external_users_are_protected(
     assert by_name["admin"]["security"]["roles"] == ["ece_platform_admin"]
     assert by_name["readonly"]["security"]["roles"] == ["ece_platform_viewer"]
     assert by_name["sso-user"]["security"]["security_realm"] == {"type": "saml", "id": "okta"}
-    for name in ("admin", "readonly", "root"):
+    # Built-in users "cannot be modified"; deleting yourself is ECE's restricted deletion.
+    for name in ("admin", "readonly"):
         r = await client.delete(f"{V}/users/{name}", headers=basic("root"))
-        assert_error(r, 400, "user.restricted_deletion")
+        assert_error(r, 400, "user.cannot_modify")
+    r = await client.delete(f"{V}/users/root", headers=basic("root"))
+    assert_error(r, 400, "user.restricted_deletion")
     r = await client.patch(f"{V}/users/admin", headers=basic("root"), json={"user_name": "boss"})
     assert_error(r, 400, "user.cannot_modify")
     r = await client.patch(
@@ -329,7 +334,9 @@ async def test_delete_user(client: httpx.AsyncClient, world: World) -> None:
     await with_password(world, "viewer", "SYSTEM_VIEWER")
     await with_password(world, "bob")
     assert_error(
-        await client.delete(f"{V}/users/bob", headers=basic("viewer")), 403, "root.forbidden"
+        await client.delete(f"{V}/users/bob", headers=basic("viewer")),
+        403,
+        "root.unauthorized.rbac",
     )
     r = await client.delete(f"{V}/users/bob", headers=basic("root"))
     assert r.status_code == 200 and r.json() == {}
@@ -365,7 +372,7 @@ async def test_security_realms(client: httpx.AsyncClient, world: World) -> None:
         ("saml", "scim"),
     ]
     r = await client.get(f"{V}/platform/configuration/security/realms", headers=basic("nobody"))
-    assert_error(r, 403, "root.forbidden")
+    assert_error(r, 403, "root.unauthorized.rbac")
 
 
 def _ops_of(*roles: str) -> list[str]:

@@ -126,6 +126,9 @@ class TokenKind(StrEnum):
     SESSION = "session"
     PERSONAL = "personal"
     API = "api"
+    # An organization's credential for its identity provider (identity/scim_tokens.py): no
+    # user, good only on the SCIM face, which no other credential is.
+    SCIM = "scim"
 
 
 class Token(Base):
@@ -134,7 +137,7 @@ class Token(Base):
     __tablename__ = "tokens"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
-    kind: Mapped[str] = mapped_column(String(10))  # session | personal | api
+    kind: Mapped[str] = mapped_column(String(10))  # session | personal | api | scim
     # SHA-256 hex of the secret: the only form in which a secret is stored or looked up.
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     short_token: Mapped[str] = mapped_column(String(16))
@@ -155,6 +158,8 @@ class Token(Base):
     # A session that re-entered its password ("sudo") until then; only sessions elevate.
     elevated_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A SCIM token's: the organization role of the users it provisions.
+    default_role: Mapped[str | None] = mapped_column(String(64))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(ID)

@@ -126,6 +126,11 @@ class User(Base):
     primary_organization_id: Mapped[str | None] = mapped_column(
         ID, ForeignKey("organizations.id", ondelete="SET NULL")
     )
+    # The organization whose identity provider owns this account (provisioned by its SCIM
+    # token, directory/provisioning.py): only it may read, match, rename or remove it there.
+    # No foreign key (SQLite cannot add a named one without rebuilding `users`): deleting an
+    # organization clears it (directory.organizations.delete_organization).
+    managed_by_organization_id: Mapped[str | None] = mapped_column(ID, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(ID)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -195,6 +200,8 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(256))
     description: Mapped[str] = mapped_column(String(2048), default="")
     is_idp_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The identity provider's own id of the group (SCIM externalId).
+    external_id: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(ID)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,6 +14,7 @@ from tenantry.faces.astro import render_platform as render
 from tenantry.faces.astro import schemas
 from tenantry.faces.astro import schemas_platform as platform
 from tenantry.faces.astro.deps import Caller, DeploymentId, Limit, Offset, OrgId
+from tenantry.faces.astro.errors import unreachable_is_forbidden
 from tenantry.faces.http import Db, face_router
 from tenantry.ids import ID_PATTERN
 
@@ -49,17 +50,18 @@ async def list_deployments(
     sorts: Annotated[list[SortItem], Query(max_length=10)] = [],  # noqa: B006
 ) -> Any:
     """The deployments of the organization that the caller can see."""
-    view = await deployments.list_deployments_view(
-        db,
-        caller,
-        organizationId,
-        offset=offset,
-        limit=limit,
-        sorts=sorts,
-        deployment_ids=deploymentIds,
-        workspace_ids=workspaceIds,
-        names=names,
-    )
+    with unreachable_is_forbidden():
+        view = await deployments.list_deployments_view(
+            db,
+            caller,
+            organizationId,
+            offset=offset,
+            limit=limit,
+            sorts=sorts,
+            deployment_ids=deploymentIds,
+            workspace_ids=workspaceIds,
+            names=names,
+        )
     return render.deployments_page(view)
 
 
@@ -72,7 +74,8 @@ async def create_deployment(
     caller: Caller, db: Db, organizationId: OrgId, body: platform.CreateDeploymentRequest
 ) -> Any:
     """Only `name` and `workspaceId` are required; every other field is kept and echoed."""
-    view = await deployments.create_deployment_view(db, caller, organizationId, _fields(body))
+    with unreachable_is_forbidden():
+        view = await deployments.create_deployment_view(db, caller, organizationId, _fields(body))
     return render.deployment(view)
 
 

@@ -152,7 +152,6 @@ ERRORS: dict[int | str, dict[str, object]] = {
         (401, "Unauthorized"),
         (403, "Forbidden"),
         (404, "Not Found"),
-        (409, "Conflict"),
         (500, "Internal Server Error"),
     )
 }

@@ -13,6 +13,7 @@ from tenantry.directory.members import DagRole, MemberQuery, RoleSet
 from tenantry.faces import hot
 from tenantry.faces.astro import render, schemas
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, UserId
+from tenantry.faces.astro.errors import unreachable_is_forbidden
 from tenantry.faces.hot import HotAnswer
 from tenantry.faces.http import (
     Db,
@@ -73,7 +74,9 @@ async def list_users(
     query = MemberQuery(
         workspaceId, deploymentId, dagId, tuple(dagTags), offset, limit, tuple(sorts)
     )
-    return render.members_page(await members.list_members(db, caller, organizationId, query))
+    with unreachable_is_forbidden():
+        page = await members.list_members(db, caller, organizationId, query)
+    return render.members_page(page)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from tenantry.faces.astro import render_platform as render
 from tenantry.faces.astro import schemas
 from tenantry.faces.astro import schemas_platform as platform
 from tenantry.faces.astro.deps import Caller, Limit, Offset, OrgId, WorkspaceId
+from tenantry.faces.astro.errors import unreachable_is_forbidden
 from tenantry.faces.http import Db, face_router
 from tenantry.ids import ID_PATTERN
 
@@ -38,16 +39,17 @@ async def list_workspaces(
     sorts: Annotated[list[SortItem], Query(max_length=10)] = [],  # noqa: B006
 ) -> Any:
     """The workspaces of the organization that the caller can see."""
-    view = await workspaces.list_workspaces_view(
-        db,
-        caller,
-        organizationId,
-        offset=offset,
-        limit=limit,
-        sorts=sorts,
-        workspace_ids=workspaceIds,
-        names=names,
-    )
+    with unreachable_is_forbidden():
+        view = await workspaces.list_workspaces_view(
+            db,
+            caller,
+            organizationId,
+            offset=offset,
+            limit=limit,
+            sorts=sorts,
+            workspace_ids=workspaceIds,
+            names=names,
+        )
     return render.workspaces_page(view)
 
 

@@ -49,7 +49,7 @@ def duration(text: str | None) -> timedelta | None:
     match = _DURATION.match(text.strip())
     if match is None:
         raise EceInvalid(
-            "api_keys.invalid_expiration",
+            "api_keys.invalid_input",
             "the expiration is a duration such as 3h, 1d or 2w",
             ["expiration"],
         )

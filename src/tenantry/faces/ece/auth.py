@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.faces.ece import elevation as ece_sessions
 from tenantry.faces.ece.credentials import Caller
+from tenantry.faces.ece.errors import part
 from tenantry.faces.ece.render import elevated, ts
 from tenantry.faces.http import Db, client_ip, face_router, security
 from tenantry.identity import sessions
@@ -50,13 +51,17 @@ async def login(request: Request, db: Db, body: LoginRequest) -> Any:
 
 @router.post("/users/auth/_logout", operation_id="logout")
 async def logout(caller: Caller, db: Db) -> Any:
-    await sessions.logout(db, caller)
+    """Only a session logs out (an API key is deleted instead): any other credential is
+    ECE's 401 root.unauthorized (the error table's "session" part)."""
+    with part("session"):
+        await sessions.logout(db, caller)
     return {}
 
 
 @router.post("/users/auth/_refresh", operation_id="refresh-token")
 async def refresh(caller: Caller, db: Db) -> Any:
-    return token_body(await sessions.refresh(db, caller))
+    with part("session"):
+        return token_body(await sessions.refresh(db, caller))
 
 
 class ElevatePermissionsRequest(BaseModel):

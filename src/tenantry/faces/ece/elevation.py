@@ -4,7 +4,8 @@ with a new session token; `DELETE` drops the elevation, also with a new token.
 
 identity.sessions decides: only a session elevates, and only that session is elevated (never
 the user's API keys or other sessions). Any other credential is ECE's `authc.invalid_token`
-(the error table's "elevation" part).
+(the error table's "elevation" part); dropping the elevation with one is ECE's 401
+root.unauthorized (the "session" part).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ async def elevate(
 
 
 async def drop(db: AsyncSession, actor: Principal) -> Minted:
-    with part("elevation"):
+    """Only a session drops its elevation: any other credential is ECE's 401 (the "session"
+    part), the status ECE documents for this operation's invalid token."""
+    with part("session"):
         await sessions.drop_elevation(db, actor)
         return await sessions.refresh(db, actor)

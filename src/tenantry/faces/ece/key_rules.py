@@ -17,7 +17,7 @@ from tenantry.clock import utcnow
 from tenantry.db.models import Token, User
 from tenantry.directory import users
 from tenantry.errors import NotFound
-from tenantry.faces.ece.errors import EceInvalid, part
+from tenantry.faces.ece.errors import EceInvalid, Part, part
 from tenantry.identity import personal_tokens
 from tenantry.identity.principals import Principal
 from tenantry.identity.tokens import is_live
@@ -36,7 +36,7 @@ def _key_not_found() -> NotFound:
 
 def _own(actor: Principal) -> User:
     if actor.user is None:
-        raise EceInvalid("api_keys.invalid_user", "API keys belong to users")
+        raise EceInvalid("api_keys.invalid_input", "API keys belong to users")
     return actor.user
 
 
@@ -63,7 +63,7 @@ async def create_key(
     user = _own(actor)
     if not description.strip():
         raise EceInvalid(
-            "api_keys.invalid_description", "the description must not be blank", ["description"]
+            "api_keys.invalid_input", "the description must not be blank", ["description"]
         )
     with part("key"):
         minted = await personal_tokens.create_personal_token(
@@ -113,23 +113,29 @@ async def all_keys(db: AsyncSession, actor: Principal) -> list[ApiKey]:
     return [ApiKey(token, name) for token, name in every if token.id in live]
 
 
-async def _owner(db: AsyncSession, actor: Principal, user_name: str) -> User:
-    """The user ECE names: yourself, or anyone for whoever may see users (else not found)."""
-    with part("key_owner"):
+async def _owner(db: AsyncSession, actor: Principal, user_name: str, missing: Part) -> User:
+    """The user ECE names: yourself, or anyone for whoever may see users (else not found,
+    in the words of the `missing` part)."""
+    with part(missing):
         user = await users.find_by_username(db, user_name)
         if user is None:
             raise NotFound("user not found")
         return await users.get_user(db, actor, user.id)
 
 
-async def user_keys(db: AsyncSession, actor: Principal, user_name: str) -> list[ApiKey]:
-    owner = await _owner(db, actor, user_name)
-    with part("key_owner"):
+async def user_keys(
+    db: AsyncSession, actor: Principal, user_name: str, missing: Part = "key_owner"
+) -> list[ApiKey]:
+    """A user's keys. An unknown user is ECE's `api_keys.user_not_found` where a route names
+    only the user; where it names one key of theirs (`missing="key"`), ECE documents only
+    `api_keys.key_not_found`: the key of a user who is not there is not there either."""
+    owner = await _owner(db, actor, user_name, missing)
+    with part(missing):
         return await _keys_of(db, actor, owner)
 
 
 async def user_key(db: AsyncSession, actor: Principal, user_name: str, key_id: str) -> ApiKey:
-    return _one(await user_keys(db, actor, user_name), key_id)
+    return _one(await user_keys(db, actor, user_name, "key"), key_id)
 
 
 async def _revoke(db: AsyncSession, actor: Principal, keys: list[ApiKey]) -> None:
@@ -142,7 +148,7 @@ async def delete_user_keys(
     db: AsyncSession, actor: Principal, user_name: str, key_id: str | None = None
 ) -> None:
     """One key of the user, or with no key_id all of them."""
-    keys = await user_keys(db, actor, user_name)
+    keys = await user_keys(db, actor, user_name, "key_owner" if key_id is None else "key")
     await _revoke(db, actor, keys if key_id is None else [_one(keys, key_id)])
 
 

@@ -84,3 +84,20 @@ def grant(g: Grant) -> JSON:
 
 def page(items: list[JSON], total: int, offset: int, limit: int, key: str) -> JSON:
     return {key: items, "totalCount": total, "offset": offset, "limit": limit}
+
+
+def scim_token(t: Token, secret: str | None = None) -> JSON:
+    body: JSON = {
+        "id": t.id,
+        "organizationId": t.organization_id,
+        "name": t.name,
+        "shortToken": t.short_token,
+        "defaultRole": t.default_role,
+        "expiresAt": _ts(t.expires_at),
+        "lastUsedAt": _ts(t.last_used_at),
+        "createdBy": t.created_by,
+        "createdAt": iso_z(t.created_at),
+    }
+    if secret is not None:
+        body["token"] = secret  # shown once, on creation
+    return body

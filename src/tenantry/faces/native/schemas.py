@@ -81,3 +81,10 @@ class SetPassword(Body):
 
 class SystemRole(Body):
     role: str | None = Field(default=None, max_length=64)
+
+
+class CreateScimToken(Body):
+    name: str = Field(default="", max_length=256)
+    # null: the token never expires
+    expiresInDays: int | None = Field(default=365, ge=1, le=3650)
+    defaultRole: str = Field(default="ORGANIZATION_MEMBER", max_length=64)

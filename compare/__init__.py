@@ -1,0 +1,1 @@
+"""Live comparison harnesses: Tenantry's faces against the real servers they imitate."""

@@ -1,0 +1,941 @@
+"""Issue 16's corpus replayed against Tenantry, compared with a real Unleash 8.2's recorded
+answers (tests/reference/unleash-8.2-live, recorded by `python -m compare.unleash --against
+URL --record`; compare/unleash/README.md).
+
+The corpus runs in order on an in-process app seeded as Unleash starts (compare/unleash/
+tenantry_side.py), and each answer is compared with the recorded one on the points of
+compare/unleash/points.py, the same function the live harness uses. Steps in
+KNOWN_DIFFERENCES must still differ (a step fixed is noticed: take it off the table), every
+other step must match, and the figure is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from compare.unleash import fixtures, tenantry_side
+from compare.unleash.corpus import CORPUS
+from compare.unleash.points import POINTS, differences, points, shape
+from compare.unleash.report import Comparison, compare, dates
+from compare.unleash.runner import Step, run, scrub, scrub_set_cookie
+from tenantry.app import create_app
+from tenantry.config import Settings, load_settings
+from tenantry.db.engine import Database
+
+ALL = frozenset(POINTS)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why some steps still differ from Unleash, and on which points (points.py) they may."""
+
+    name: str
+    points: frozenset[str]
+    reason: str
+    steps: tuple[str, ...]
+
+
+# The causes of the differences found by the live run (compare/unleash/README.md), each with the
+# steps it explains. "Deliberate" marks Tenantry rules kept on purpose (issue 16: where Unleash
+# is less safe, Tenantry keeps its rule). Take a step off a cause when the face is fixed; the test
+# says which.
+CHARSET = Cause(
+    "CHARSET",
+    frozenset({"media type"}),
+    "JSON answers say `application/json`; Unleash's `application/json; charset=utf-8`.",
+    tuple(
+        name
+        for name, record in fixtures.load().records.items()
+        if points(record["response"])["media type"] == "application/json; charset=utf-8"
+    ),
+)
+CAUSES: tuple[Cause, ...] = (
+    CHARSET,
+    Cause(
+        "API_TOKEN_NOT_ADMIN",
+        ALL,
+        (
+            "The admin API token is a Tenantry organization token "
+            "(compare/unleash/tenantry_side.py), never Unleash's ADMIN: /user-admin answers it "
+            "403 PermissionError where Unleash's admin token is served (200, or its 400/404), "
+            "and meSchema lists no ADMIN permission."
+        ),
+        (
+            "me.get.admin_api",
+            "me.get.admin_api_bearer",
+            "user_admin.list.admin_api",
+            "user_admin.get.admin_api",
+            "user_admin.search.admin_api",
+            "user_admin.permissions.admin_api",
+            "user_admin.admin_count.admin_api",
+            "user_admin.access.admin_api",
+            "user_admin.inactive.admin_api",
+            "user_admin.create.valid.admin_api",
+            "user_admin.create.invalid.admin_api",
+            "user_admin.update.valid.admin_api",
+            "user_admin.update.invalid.admin_api",
+            "user_admin.set_password.valid.admin_api",
+            "user_admin.set_password.invalid.admin_api",
+            "user_admin.validate_password.valid.admin_api",
+            "user_admin.validate_password.invalid.admin_api",
+            "user_admin.reset_password.valid.admin_api",
+            "user_admin.reset_password.invalid.admin_api",
+            "user_admin.delete.valid.admin_api",
+            "user_admin.delete.invalid.admin_api",
+            "self.final_list",
+        ),
+    ),
+    Cause(
+        "API_TOKEN_NO_USER",
+        ALL,
+        (
+            "The admin API token is no user: routes about the caller (profile, roles, PATs, "
+            "splash, feedback, own password) answer it 400 BadDataError 'User id is missing in "
+            "request user object'; Unleash answers its admin token 400 without id (profile), "
+            "403 ForbiddenError (PAT list and creation), 200 (splash), 500 (roles, PAT "
+            "deletion, feedback) or 400 with no body (own password)."
+        ),
+        (
+            "me.profile.admin_api",
+            "me.roles.admin_api",
+            "pats.list.admin_api",
+            "pats.create.valid.admin_api",
+            "pats.delete.valid.admin_api",
+            "pats.delete.invalid.admin_api",
+            "splash.valid.admin_api",
+            "feedback.create.valid.admin_api",
+            "feedback.create.invalid.admin_api",
+            "feedback.update.valid.admin_api",
+            "me.change_password.invalid.admin_api",
+        ),
+    ),
+    Cause(
+        "EDITOR_NOT_ADMIN",
+        ALL,
+        (
+            "Unleash's Editor has no ADMIN: listing users, reading one and their permissions is "
+            "403 PermissionError; Tenantry's SYSTEM_EDITOR holds system.users.list/get and is "
+            "served."
+        ),
+        (
+            "user_admin.list.editor_pat",
+            "user_admin.get.editor_pat",
+            "user_admin.permissions.editor_pat",
+            "user_admin.list.editor_cookie",
+        ),
+    ),
+    Cause(
+        "EDITOR_PERMISSIONS",
+        frozenset({"body", "permissions"}),
+        (
+            "meSchema of an Editor: Unleash lists the Editor's permissions in its default "
+            "project and environment (CREATE_FEATURE_STRATEGY ... with project and "
+            "environment); Tenantry lists [{permission: READ_ROLE}]."
+        ),
+        (
+            "me.get.editor_pat",
+            "me.get.editor_cookie",
+        ),
+    ),
+    Cause(
+        "DEFAULT_PROJECT",
+        frozenset({"body"}),
+        (
+            "Unleash always has the project 'default': the profile's projects is ['default'] "
+            "and GET /user/roles?projectId= gives the root role a `project`; Tenantry: [] and "
+            "project null."
+        ),
+        (
+            "me.profile.viewer_pat",
+            "me.profile.editor_pat",
+            "me.profile.admin_cookie",
+            "me.profile.admin_pat",
+            "me.roles.viewer_pat",
+            "me.roles.editor_pat",
+            "me.roles.admin_cookie",
+            "me.roles.admin_pat",
+            "me.profile.editor_cookie",
+            "me.profile.viewer_cookie",
+            "me.roles.unknown_project",
+            "me.roles.viewer",
+            "me.profile.viewer_cookie_again",
+        ),
+    ),
+    Cause(
+        "LOGIN_HINT",
+        frozenset({"body", "error name"}),
+        (
+            "A bad or dead session cookie (logged out, password set, user deleted): Unleash 401 "
+            "AuthenticationRequired with path/type/defaultHidden (the login hint); Tenantry 401 "
+            "UnauthorizedError."
+        ),
+        (
+            "me.get.bad_cookie",
+            "user_admin.list.bad_cookie",
+            "me.profile.bad_cookie",
+            "pats.list.bad_cookie",
+            "user_admin.create.valid.bad_cookie",
+            "user_admin.update.valid.bad_cookie",
+            "seq.me_b_after_logout",
+            "seq.me_c_after_password_set",
+            "seq.me_d_after_delete",
+            "sess.me_c_after_password_set",
+            "own.me_b_after_change",
+        ),
+    ),
+    Cause(
+        "HEADER_AND_COOKIE",
+        ALL,
+        (
+            "A bad Authorization header with a good cookie: Unleash authenticates by the cookie "
+            "(200); Tenantry reads the header only (401), its documented rule."
+        ),
+        ("me.get.header_beats_cookie",),
+    ),
+    Cause(
+        "SEARCH_PERMISSION",
+        ALL,
+        (
+            "GET /user-admin/search needs no permission in Unleash; Tenantry answers a viewer "
+            "(and the API token) 403."
+        ),
+        (
+            "user_admin.search.viewer_pat",
+            "user_admin.search.admin_api",
+        ),
+    ),
+    Cause(
+        "SEARCH_RESULTS",
+        frozenset({"body"}),
+        (
+            "Search results: Unleash's items have no loginAttempts, createdAt, rootRole; q "
+            "under 2 characters gives []; username, e-mail and name match by prefix (so "
+            "'example.com' finds nobody); Tenantry matches substrings of any length."
+        ),
+        (
+            "user_admin.search.viewer_pat",
+            "user_admin.search.editor_pat",
+            "user_admin.search.admin_api",
+            "user_admin.search.admin_cookie",
+            "user_admin.search.admin_pat",
+            "user_admin.search.absent",
+            "user_admin.search.empty",
+            "user_admin.search.one_char",
+            "user_admin.search.prefix_ad",
+            "user_admin.search.upper_case",
+            "user_admin.search.domain_substring",
+            "user_admin.search.name",
+            "user_admin.search.name_prefix",
+            "user_admin.search.email_prefix",
+            "seq.search_new_address",
+        ),
+    ),
+    Cause(
+        "MISSING_LISTS",
+        ALL,
+        (
+            "GET /user-admin/admin-count, /access and /inactive do not exist: /user-admin/{id} "
+            "catches them (400 'must be integer', 307 with a slash, 405 for HEAD); Unleash "
+            "answers {password, noPassword, service}, {users, groups} (no permission needed) "
+            "and {version, inactiveUsers} (ADMIN)."
+        ),
+        (
+            "user_admin.admin_count.viewer_pat",
+            "user_admin.admin_count.editor_pat",
+            "user_admin.admin_count.admin_api",
+            "user_admin.admin_count.admin_cookie",
+            "user_admin.admin_count.admin_pat",
+            "user_admin.access.viewer_pat",
+            "user_admin.access.editor_pat",
+            "user_admin.access.admin_api",
+            "user_admin.access.admin_cookie",
+            "user_admin.access.admin_pat",
+            "user_admin.inactive.viewer_pat",
+            "user_admin.inactive.editor_pat",
+            "user_admin.inactive.admin_api",
+            "user_admin.inactive.admin_cookie",
+            "user_admin.inactive.admin_pat",
+            "head.user_admin.admin_count",
+            "head.user_admin.access",
+            "head.user_admin.inactive",
+            "slash.user_admin.admin_count",
+            "slash.user_admin.access",
+            "slash.user_admin.inactive",
+            "self.final_admin_count",
+        ),
+    ),
+    Cause(
+        "HEAD",
+        frozenset({"media type", "status"}),
+        ("HEAD on a GET route is 405 in Tenantry; Unleash answers it as the GET without the body."),
+        (
+            "head.me.get",
+            "head.me.profile",
+            "head.me.roles",
+            "head.pats.list",
+            "head.user_admin.list",
+            "head.user_admin.get",
+            "head.user_admin.search",
+            "head.user_admin.permissions",
+            "head.user_admin.admin_count",
+            "head.user_admin.access",
+            "head.user_admin.inactive",
+            "login.head",
+        ),
+    ),
+    Cause(
+        "TRAILING_SLASH",
+        frozenset({"body", "location", "media type", "permissions", "status"}),
+        ("A trailing slash is a 307 redirect to the path without it; Unleash serves the route."),
+        (
+            "slash.me.get",
+            "slash.me.profile",
+            "slash.me.roles",
+            "slash.pats.list",
+            "slash.user_admin.list",
+            "slash.user_admin.get",
+            "slash.user_admin.search",
+            "slash.user_admin.permissions",
+            "slash.user_admin.admin_count",
+            "slash.user_admin.access",
+            "slash.user_admin.inactive",
+            "login.trailing_slash",
+        ),
+    ),
+    Cause(
+        "WRONG_METHOD",
+        frozenset({"body", "details", "error name", "media type", "status"}),
+        (
+            "A method a known path does not have: Unleash 404 NotFoundError (415 "
+            "ContentTypeError for a PUT without body); Tenantry 405 BadDataError, or 400/415 "
+            "where /user-admin/{id} or PUT /feedback catch it."
+        ),
+        (
+            "method.delete.user",
+            "method.put.user_profile",
+            "method.post.user_roles",
+            "method.patch.user_tokens",
+            "method.put.user_tokens_1",
+            "method.patch.user_admin_id",
+            "method.delete.user_admin",
+            "method.put.user_admin_search",
+            "method.get.user_admin_id_change_password",
+            "method.delete.splash_environment",
+            "method.get.feedback",
+            "method.put.feedback",
+            "method.put.login",
+        ),
+    ),
+    Cause(
+        "LOGOUT",
+        ALL,
+        (
+            "POST /logout does not exist: Tenantry's bare 404 {message, statusCode}; Unleash "
+            "answers 302 to /signed-out clearing the cookie, and 401 AuthenticationRequired "
+            "without a live session (GET /logout too)."
+        ),
+        (
+            "route.logout_get",
+            "seq.logout_b",
+            "seq.logout_dead_cookie",
+            "seq.logout_no_credential",
+            "seq.logout_trailing_slash",
+            "sess.logout_a",
+        ),
+    ),
+    Cause(
+        "LOGOUT_SESSIONS",
+        ALL,
+        (
+            "After a log-out Unleash has ended every session of the user (401); Tenantry's "
+            "cookies still work."
+        ),
+        (
+            "seq.me_a_after_logout",
+            "sess.me_a_after_logout",
+            "sess.me_b_after_logout",
+        ),
+    ),
+    Cause(
+        "PASSWORD_MISMATCH",
+        frozenset({"body", "error name", "status"}),
+        (
+            "A refused sign-in (wrong password, unknown user, a user without password or "
+            "deleted, a password that is no string): Unleash 401 PasswordMismatch ('The "
+            "combination of password and username ...', no id); Tenantry 401 UnauthorizedError "
+            "(400 BadDataError for a non-string password)."
+        ),
+        (
+            "login.wrong_password",
+            "login.unknown_user",
+            "login.unknown_email",
+            "login.password_not_string",
+            "login.viewer_name_not_address",
+            "login.username_only_user_no_password",
+            "seq.login_old_password",
+            "seq.login_after_delete",
+            "own.login_old_password",
+        ),
+    ),
+    Cause(
+        "LOGIN_BODY",
+        frozenset({"body", "details", "error name", "status"}),
+        (
+            "Sign-in bodies: malformed JSON is Unleash's bare {message}; text/plain is 415 "
+            "ContentTypeError; {} has one detail in Unleash, two in Tenantry."
+        ),
+        (
+            "login.empty_object",
+            "login.malformed_json",
+            "login.text_plain",
+        ),
+    ),
+    Cause(
+        "LOGIN_PAGE",
+        ALL,
+        (
+            "GET and HEAD /auth/simple/login: Unleash serves its web UI (200 text/html); "
+            "Tenantry 405."
+        ),
+        (
+            "login.get",
+            "login.head",
+        ),
+    ),
+    Cause(
+        "USERNAME_CASE",
+        ALL,
+        (
+            "Deliberate: Tenantry's usernames are case-insensitive ('ADMIN' signs in as admin, "
+            "'PLAINUSER' is taken); Unleash's are not (401, 201)."
+        ),
+        (
+            "user_admin.create.duplicate_username_other_case",
+            "login.admin_upper_case",
+        ),
+    ),
+    Cause(
+        "ERROR_ID",
+        frozenset({"body"}),
+        (
+            "Error bodies Unleash's services raise (NotFoundError 'No user found', BadDataError "
+            "'User already exists' and its validators, PasswordMismatch, ...) have no `id`; "
+            "Tenantry's always have one."
+        ),
+        (
+            "me.profile.admin_api",
+            "pats.list.admin_api",
+            "user_admin.create.duplicate_email",
+            "user_admin.create.duplicate_email_other_case",
+            "user_admin.create.project_role_owner",
+            "user_admin.create.root_role_number_99",
+            "user_admin.create.no_email_no_username",
+            "user_admin.create.duplicate_username",
+            "user_admin.create.email_not_string",
+            "user_admin.get.unknown",
+            "user_admin.get.negative",
+            "user_admin.get.zero",
+            "user_admin.get.exponent",
+            "user_admin.permissions.unknown",
+            "user_admin.update.project_role",
+            "user_admin.update.bad_email",
+            "user_admin.update.unknown_user",
+            "user_admin.set_password.unknown_user",
+            "pats.create.past",
+            "login.wrong_password",
+            "login.unknown_user",
+            "login.unknown_email",
+            "login.password_not_string",
+            "login.viewer_name_not_address",
+            "login.username_only_user_no_password",
+            "user_admin.create.invalid.admin_api",
+            "user_admin.create.invalid.admin_cookie",
+            "user_admin.create.invalid.admin_pat",
+            "user_admin.set_password.invalid.admin_api",
+            "user_admin.set_password.invalid.admin_cookie",
+            "user_admin.set_password.invalid.admin_pat",
+            "user_admin.validate_password.invalid.viewer_pat",
+            "user_admin.validate_password.invalid.admin_api",
+            "user_admin.reset_password.invalid.admin_api",
+            "user_admin.reset_password.invalid.admin_cookie",
+            "user_admin.reset_password.invalid.admin_pat",
+            "user_admin.delete.invalid.admin_api",
+            "user_admin.delete.invalid.admin_cookie",
+            "user_admin.delete.invalid.admin_pat",
+            "pats.create.valid.admin_api",
+            "pats.delete.valid.admin_api",
+            "pats.delete.invalid.admin_api",
+            "feedback.create.valid.admin_api",
+            "feedback.update.valid.admin_api",
+            "seq.login_old_password",
+            "seq.login_after_delete",
+            "seq.get_deleted",
+            "seq.delete_deleted",
+            "own.wrong_old_password",
+            "own.weak_new_password",
+            "own.login_old_password",
+        ),
+    ),
+    Cause(
+        "OWASP",
+        frozenset({"body", "details", "error name", "status"}),
+        (
+            "Password rules: Unleash answers OwaspValidationError with "
+            "details[].validationErrors (10 characters, upper case, lower case, digit, symbol) "
+            "and refuses 'weakpassword', 'No-Digits-Here!x', 'NoSymbol1234abc'; Tenantry's NIST "
+            "rule accepts those and refuses with BadDataError."
+        ),
+        (
+            "user_admin.set_password.no_digit",
+            "user_admin.validate_password.no_symbol",
+            "user_admin.set_password.invalid.admin_api",
+            "user_admin.set_password.invalid.admin_cookie",
+            "user_admin.set_password.invalid.admin_pat",
+            "user_admin.validate_password.invalid.viewer_pat",
+            "user_admin.validate_password.invalid.editor_pat",
+            "user_admin.validate_password.invalid.admin_api",
+            "user_admin.validate_password.invalid.admin_cookie",
+            "user_admin.validate_password.invalid.admin_pat",
+            "own.weak_new_password",
+        ),
+    ),
+    Cause(
+        "VALIDATE_PASSWORD_PERMISSION",
+        ALL,
+        (
+            "POST /user-admin/validate-password needs no permission in Unleash; Tenantry "
+            "answers a viewer (and the API token) 403."
+        ),
+        (
+            "user_admin.validate_password.valid.viewer_pat",
+            "user_admin.validate_password.invalid.viewer_pat",
+            "user_admin.validate_password.valid.admin_api",
+            "user_admin.validate_password.invalid.admin_api",
+        ),
+    ),
+    Cause(
+        "RESET_PASSWORD",
+        ALL,
+        (
+            "POST /user-admin/reset-password does not exist (405 BadDataError; GET 405 too); "
+            "Unleash answers {resetPasswordUrl}, 404 for an unknown address, 400 without id, "
+            "401/403 by credential."
+        ),
+        (
+            "user_admin.reset_password.missing_id",
+            "user_admin.reset_password.valid.none",
+            "user_admin.reset_password.invalid.none",
+            "user_admin.reset_password.valid.bad_token",
+            "user_admin.reset_password.invalid.bad_token",
+            "user_admin.reset_password.valid.viewer_pat",
+            "user_admin.reset_password.invalid.viewer_pat",
+            "user_admin.reset_password.valid.editor_pat",
+            "user_admin.reset_password.invalid.editor_pat",
+            "user_admin.reset_password.valid.admin_api",
+            "user_admin.reset_password.invalid.admin_api",
+            "user_admin.reset_password.valid.admin_cookie",
+            "user_admin.reset_password.invalid.admin_cookie",
+            "user_admin.reset_password.valid.admin_pat",
+            "user_admin.reset_password.invalid.admin_pat",
+        ),
+    ),
+    Cause(
+        "PAT_RULES",
+        ALL,
+        (
+            "PATs: Unleash answers DELETE of an unknown or deleted PAT 200 (404 here), a "
+            "duplicate description 409 NameExistsError (201 here), a date-only expiresAt and an "
+            "empty description 400 (201 here), and accepts unknown properties, a non-string and "
+            "a 300-character description (400 here)."
+        ),
+        (
+            "pats.create.duplicate_description",
+            "pats.create.date_only",
+            "pats.create.empty_description",
+            "pats.create.long_description",
+            "pats.create.extra_property",
+            "pats.create.description_not_string",
+            "pats.delete.lifecycle_again",
+            "pats.delete.invalid.viewer_pat",
+            "pats.delete.invalid.editor_pat",
+            "pats.delete.invalid.admin_cookie",
+            "pats.delete.invalid.admin_pat",
+        ),
+    ),
+    Cause(
+        "PAT_MAX_DAYS",
+        ALL,
+        (
+            "Deliberate: a PAT expires within 3650 days in Tenantry (400); Unleash takes any "
+            "future date."
+        ),
+        ("pats.create.beyond_ten_years",),
+    ),
+    Cause(
+        "UPDATE_ECHO",
+        frozenset({"body"}),
+        (
+            "PUT /user-admin/{id} answers rootRole as sent ('Editor') and without rootRole when "
+            "none was sent; Tenantry always gives the number."
+        ),
+        (
+            "user_admin.update.to_editor",
+            "user_admin.update.taken_email",
+            "user_admin.update.empty_body",
+            "user_admin.update.self_name",
+            "user_admin.update.valid.admin_cookie",
+            "user_admin.update.valid.admin_pat",
+            "seq.change_email",
+            "self.admin2_same_root_role",
+        ),
+    ),
+    Cause(
+        "UPDATE_LENIENT",
+        ALL,
+        (
+            "PUT /user-admin/{id}: Unleash ignores unknown properties and a non-string name "
+            "(200); Tenantry 400."
+        ),
+        (
+            "user_admin.update.unknown_field",
+            "user_admin.update.name_not_string",
+        ),
+    ),
+    Cause(
+        "TAKEN_EMAIL",
+        ALL,
+        (
+            "PUT /user-admin/{id} with another user's e-mail: Unleash refuses (its 500, unique "
+            "index); Tenantry accepts it (creation checks unique_email, update does not), and "
+            "from then on the user's answers show `username` (the old address) beside the new "
+            "e-mail."
+        ),
+        (
+            "user_admin.update.taken_email",
+            "user_admin.update.empty_body",
+            "user_admin.update.valid.admin_cookie",
+            "user_admin.update.valid.admin_pat",
+            "login.target_set_password",
+            "user_admin.get.target_after_writes",
+        ),
+    ),
+    Cause(
+        "CREATE_RULES",
+        ALL,
+        (
+            "POST /user-admin: Unleash accepts rootRole '2' (a numeric string) and a non-string "
+            "name (201); Tenantry 400. An e-mail that is no string: details differ."
+        ),
+        (
+            "user_admin.create.root_role_numeric_string",
+            "user_admin.create.name_not_string",
+            "user_admin.create.email_not_string",
+        ),
+    ),
+    Cause(
+        "WEAK_PASSWORD_AT_CREATE",
+        ALL,
+        (
+            "Deliberate: Tenantry checks a password given at creation (400); Unleash stores it "
+            "unchecked (201)."
+        ),
+        ("user_admin.create.weak_password",),
+    ),
+    Cause(
+        "ID_PARSING",
+        ALL,
+        ("User ids '-1' and '1e3': Unleash 404 NotFoundError; Tenantry 400 'must be integer'."),
+        (
+            "user_admin.get.negative",
+            "user_admin.get.exponent",
+        ),
+    ),
+    Cause(
+        "UNLEASH_500",
+        ALL,
+        (
+            "Deliberate: Unleash answers 500 UnknownError (password of an unknown user; the "
+            "admin token on roles, PAT deletion, feedback; a taken e-mail); Tenantry answers "
+            "its 4xx (or accepts)."
+        ),
+        (
+            "me.roles.admin_api",
+            "user_admin.update.taken_email",
+            "user_admin.set_password.unknown_user",
+            "pats.delete.valid.admin_api",
+            "pats.delete.invalid.admin_api",
+            "feedback.create.valid.admin_api",
+            "feedback.update.valid.admin_api",
+        ),
+    ),
+    Cause(
+        "OWN_PASSWORD",
+        ALL,
+        (
+            "POST /user/change-password: new password and confirmation differing, or no "
+            "oldPassword, is Unleash's 400 with no body (BadDataError here); a wrong "
+            "oldPassword 401 PasswordMismatch (400 BadDataError here); an unknown property 400 "
+            "(accepted here); reusing the previous password 400 PasswordPreviouslyUsedError "
+            "(accepted here)."
+        ),
+        (
+            "me.change_password.invalid.viewer_pat",
+            "me.change_password.invalid.editor_pat",
+            "me.change_password.invalid.admin_api",
+            "me.change_password.invalid.admin_cookie",
+            "me.change_password.invalid.admin_pat",
+            "own.wrong_old_password",
+            "own.missing_old_password",
+            "own.weak_new_password",
+            "own.back_to_previous",
+            "own.extra_property",
+        ),
+    ),
+    Cause(
+        "EMAIL_CHANGE",
+        ALL,
+        (
+            "After PUT /user-admin/{id} with a new e-mail, Unleash signs the user in with the "
+            "new address and no longer the old one, and a new user may take the old address; "
+            "Tenantry keeps the old address as the username (shown, found by search, refused "
+            "for a new user, the only one that signs in), so the steps that sign in with the "
+            "new address and use that session or its PAT differ too."
+        ),
+        (
+            "seq.change_email",
+            "seq.get_after_change",
+            "seq.me_a_after_change",
+            "seq.login_old_address_after_change",
+            "seq.login_new_address",
+            "seq.me_b",
+            "seq.search_new_address",
+            "seq.search_old_address",
+            "seq.create_with_old_address",
+            "seq.login_again",
+            "seq.login_new_password",
+            "seq.pat_create",
+            "seq.me_pat",
+        ),
+    ),
+    Cause(
+        "SELF_SERVICE",
+        ALL,
+        (
+            "Deliberate: an admin demoting or deleting themselves: Unleash does it (200, then "
+            "403; the deleted admin's cookie still answers, without permissions); Tenantry "
+            "refuses (400) and the admin stays one."
+        ),
+        (
+            "self.admin2_demotes_self",
+            "self.admin2_after_demotion",
+            "self.admin3_deletes_self",
+            "self.admin3_after_delete",
+        ),
+    ),
+    Cause(
+        "CSRF",
+        ALL,
+        (
+            "Deliberate (docs/faces/unleash.md): a state change by cookie alone without "
+            "Content-Type: application/json is 415 ContentTypeError in Tenantry; Unleash "
+            "performs it."
+        ),
+        ("own.csrf_no_content_type",),
+    ),
+    Cause(
+        "FEEDBACK_DETAILS",
+        frozenset({"body"}),
+        (
+            "POST /feedback without feedbackId: Unleash's detail names the path "
+            "(/body/feedbackId); Tenantry's has none."
+        ),
+        (
+            "feedback.create.invalid.viewer_pat",
+            "feedback.create.invalid.editor_pat",
+            "feedback.create.invalid.admin_api",
+            "feedback.create.invalid.admin_cookie",
+            "feedback.create.invalid.admin_pat",
+        ),
+    ),
+    Cause(
+        "SESSION_SNAPSHOT",
+        frozenset({"body"}),
+        (
+            "Unleash's session keeps the user as they were at sign-in (the admin's name set "
+            "later is not in its meSchema); Tenantry shows the user as they are."
+        ),
+        ("self.final_me",),
+    ),
+)
+KNOWN_DIFFERENCES: dict[str, str] = {
+    step: "; ".join(f"{c.name}: {c.reason}" for c in CAUSES if step in c.steps)
+    for step in dict.fromkeys(s for c in CAUSES for s in c.steps)
+}
+# The figure of the fixtures' replay at this commit (18 / 479); issue 16 asks for 0.95.
+MATCH_FLOOR = 0.0375
+
+
+@pytest.fixture
+async def corpus_client(
+    settings: Settings, database: Database
+) -> Any:  # AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]
+    """An app with the harness's settings (sign-in rate limits out of the way), seeded."""
+    app_settings = load_settings(
+        database_url=settings.database_url,
+        environment="test",
+        max_body_bytes=64 * 1024,
+        **tenantry_side.SETTINGS,
+    )
+    variables = await tenantry_side.seed(database, app_settings)
+    app = create_app(app_settings, database)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tenantry.test") as c:
+        yield c, variables
+
+
+async def replay(client: httpx.AsyncClient, variables: dict[str, str]) -> Comparison:
+    recorded = fixtures.load()
+    exchanges = await run(client, CORPUS, {**variables, **dates()})
+    return compare(recorded.records, exchanges)
+
+
+def test_fixtures_are_the_corpus() -> None:
+    """One recorded answer per step, in the corpus's order, each for the corpus's request."""
+    recorded = fixtures.load()
+    assert list(recorded.records) == [s.name for s in CORPUS]
+    for step in CORPUS:
+        assert recorded.records[step.name]["request"] == step.request_record(), step.name
+    assert len(CORPUS) >= 300
+    assert recorded.meta["server"].startswith("Unleash 8.2")
+
+
+SECRET_PATTERNS = (
+    re.compile(r"unleash-insecure-admin-api-token"),
+    re.compile(r"user:(?!0+\b)[0-9a-f]{20,}"),  # an Unleash PAT (not the corpus's all-zero one)
+    re.compile(r"tnt_[A-Za-z0-9_-]{10,}"),  # a Tenantry secret
+    re.compile(r"s%3A[A-Za-z0-9_-]{8,}"),  # a session cookie's value
+    re.compile(r"token=[^\s\"<]"),  # an invite or reset link's token
+)
+
+
+def test_fixtures_hold_no_secrets() -> None:
+    for path in sorted(fixtures.DIRECTORY.glob("*.json")):
+        text = path.read_text()
+        for pattern in SECRET_PATTERNS:
+            assert not pattern.search(text), f"{path.name}: {pattern.pattern}"
+
+
+def test_scrub_replaces_the_runs_secrets() -> None:
+    secrets = {"pat_admin": "user:" + "ab" * 28, "cookie_admin": "s%3Aabcdefgh.sig"}
+    body = {"secret": "user:x", "note": f"uses {secrets['pat_admin']}", "inviteLink": "http://x"}
+    assert scrub(body, secrets) == {
+        "secret": "<secret>",
+        "note": "uses <pat_admin>",
+        "inviteLink": "<invite-link>",
+    }
+    assert scrub({"inviteLink": ""}, secrets) == {"inviteLink": ""}
+    cookie = "unleash-session=s%3Aabc.def; Path=/; HttpOnly"
+    assert scrub_set_cookie(cookie) == "unleash-session=<session>; Path=/; HttpOnly"
+    cleared = "unleash-session=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+    assert scrub_set_cookie(cleared) == cleared
+
+
+def answer(status: int, body: Any, content_type: str = "application/json; charset=utf-8") -> Any:
+    kind = "empty" if body is None else "json"
+    return {
+        "status": status,
+        "content_type": content_type,
+        "headers": {},
+        "body_kind": kind,
+        "json": body,
+    }
+
+
+def test_points_ignore_values_but_not_shapes() -> None:
+    unleash = answer(200, {"id": 1, "name": "A", "seenAt": None, "users": [{"id": 1}, {"id": 2}]})
+    same = answer(200, {"id": 7, "name": "B", "seenAt": "2026-01-01", "users": [{"id": 9}]})
+    assert differences(unleash, same) == []
+    null_name = answer(200, {"id": 7, "name": None, "seenAt": None, "users": []})
+    found = {d.point: str(d) for d in differences(unleash, null_name)}
+    assert list(found) == ["body"]
+    assert "name: Unleash string, Tenantry null" in found["body"]
+    assert "users: Unleash non-empty, Tenantry []" in found["body"]
+    missing = answer(200, {"id": 7, "seenAt": None, "users": [{"id": 1}]})
+    assert "keys only in Unleash ['name']" in str(differences(unleash, missing)[0])
+
+
+def test_points_of_errors() -> None:
+    forbidden = {
+        "id": "u",
+        "name": "PermissionError",
+        "message": "m",
+        "details": [{"message": "m"}],
+        "permissions": ["ADMIN"],
+    }
+    unleash = answer(403, forbidden)
+    assert points(unleash)["error name"] == "PermissionError"
+    assert points(unleash)["details"] == 1
+    other = answer(
+        403, {**forbidden, "name": "NoAccessError", "permissions": ["READ"]}, "application/json"
+    )
+    assert [d.point for d in differences(unleash, other)] == [
+        "media type",
+        "error name",
+        "permissions",
+    ]
+    two = answer(403, {**forbidden, "details": [{"message": "a"}, {"message": "b"}]})
+    assert [d.point for d in differences(unleash, two)] == ["details"]
+    assert differences(unleash, answer(401, forbidden))[0].point == "status"
+    redirect = {**answer(302, None, "text/plain"), "headers": {"location": "/signed-out"}}
+    elsewhere = {**redirect, "headers": {"location": "http://h/other"}}
+    assert [d.point for d in differences(redirect, elsewhere)] == ["location"]
+    assert shape([{"a": 1}, {"a": 2}, {"a": "x"}]) == [{"a": "number"}, {"a": "string"}]
+
+
+async def test_corpus_against_unleash_answers(corpus_client: Any) -> None:
+    client, variables = corpus_client
+    result = await replay(client, variables)
+    assert not [r.name for r in result.results if r.stale], "re-record the fixtures"
+    differing = result.differing()
+    unexpected = {
+        name: [str(d) for d in r.differences]
+        for name, r in differing.items()
+        if name not in KNOWN_DIFFERENCES
+    }
+    fixed = sorted(name for name in KNOWN_DIFFERENCES if name not in differing)
+    assert not unexpected, "steps that differ from Unleash:\n" + json.dumps(unexpected, indent=1)
+    assert not fixed, f"steps that now match Unleash: take them off CAUSES: {fixed}"
+    # A known step may differ only on the points its causes account for.
+    allowed = {
+        step: frozenset().union(*(c.points for c in CAUSES if step in c.steps))
+        for step in KNOWN_DIFFERENCES
+    }
+    beyond = {
+        name: [str(d) for d in r.differences if d.point not in allowed[name]]
+        for name, r in differing.items()
+        if any(d.point not in allowed[name] for d in r.differences)
+    }
+    assert not beyond, "differences no cause accounts for:\n" + json.dumps(beyond, indent=1)
+    assert result.matched == len(CORPUS) - len(KNOWN_DIFFERENCES)
+    assert result.ratio >= MATCH_FLOOR, result.figure()
+
+
+def test_known_differences_name_corpus_steps() -> None:
+    names = {s.name for s in CORPUS}
+    for cause in CAUSES:
+        assert cause.steps, cause.name
+        assert len(set(cause.steps)) == len(cause.steps), cause.name
+        assert set(cause.steps) <= names, cause.name
+        assert cause.points <= ALL and cause.reason.strip(), cause.name
+    assert len({c.name for c in CAUSES}) == len(CAUSES)
+
+
+def test_steps_are_unique_and_well_formed() -> None:
+    assert len({s.name for s in CORPUS}) == len(CORPUS)
+    assert all(isinstance(s, Step) and s.path.startswith("/") for s in CORPUS)
