@@ -181,8 +181,33 @@ def _invalid(exc: Invalid) -> dict[str, Any]:
     )
 
 
+# The refusals Unleash's middleware answers (authentication, the route's permission, the
+# content type, its schema validator, a path no route serves) carry an `id`; those its services
+# raise (rendered by routes/util.js handleErrors: name, message, details) carry none.
+_MIDDLEWARE = frozenset(
+    {"AuthenticationRequired", "UnauthorizedError", "PermissionError", "ContentTypeError"}
+)
+
+
+def _from_middleware(exc: DomainError, body: dict[str, Any]) -> bool:
+    if body.get("name") in _MIDDLEWARE:
+        return True
+    if isinstance(exc, NotFound) and exc.message == NO_ROUTE:
+        return True
+    # the schema validator's errors name a JSON path (/body/..., /params/...)
+    return isinstance(exc, Invalid) and any(f.field.startswith("/") for f in exc.fields)
+
+
 def answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[str, Any] | None]:
-    """The status and body Unleash gives `exc` (`status`: the one the face's table gives)."""
+    """The status and body Unleash gives `exc` (`status`: the one the face's table gives),
+    with an `id` where Unleash's would have one."""
+    status, body = _answer(request, status, exc)
+    if body is not None and "details" in body and not _from_middleware(exc, body):
+        del body["id"]
+    return status, body
+
+
+def _answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[str, Any] | None]:
     if isinstance(exc, AuthenticationRequired):
         login_hint = {"path": LOGIN_PATH, "type": "password", "defaultHidden": False}
         return status, {**_body("AuthenticationRequired", MISSING), **login_hint}
