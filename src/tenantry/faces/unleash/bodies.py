@@ -184,6 +184,12 @@ class Password(Closed):
     confirmPassword: Text = None
 
 
+class Email(Closed):
+    """idSchema (POST /user-admin/reset-password): `id` is the user's e-mail address."""
+
+    id: str
+
+
 class Ids(Closed):
     """idsSchema (POST /user-admin/inactive/delete)."""
 

@@ -249,7 +249,7 @@ def _answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[
         return status, _invalid(exc)
     if isinstance(exc, Conflict):
         return status, _body("NameExistsError", exc.message)
-    names = {413: "ContentTooLarge", 429: "TooManyRequests"}
+    names = {413: "ContentTooLarge", 429: "RateLimitError"}
     return status, _body(names.get(status, "UnknownError"), exc.message)
 
 

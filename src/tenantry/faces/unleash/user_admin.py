@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.db.models import Team, User
-from tenantry.directory import accounts, teams, users
+from tenantry.directory import accounts, password_reset, teams, users
 from tenantry.directory.users import UserFields, looks_like_email
 from tenantry.errors import FieldError, Invalid, NotFound, Unchangeable
 from tenantry.faces.unleash import bodies, dialect, owasp
@@ -25,9 +25,10 @@ from tenantry.faces.unleash.errors import (
     OwaspValidationError,
     PasswordUndefined,
 )
-from tenantry.identity import passwords
+from tenantry.identity import lookup, passwords
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
+from tenantry.identity.ratelimit import RateLimiter
 
 SEARCH_LIMIT = 100
 OWN_ROOT_ROLE = "You cannot change your own root role"
@@ -107,6 +108,24 @@ async def delete_inactive(db: AsyncSession, actor: Principal, seqs: list[int]) -
     deletes whichever are named; see docs/faces/unleash.md), never yourself."""
     ids = list(await db.scalars(select(User.id).where(User.seq.in_(seqs)))) if seqs else []
     await users.delete_inactive_users(db, actor, ids, INACTIVE_DAYS)
+
+
+async def reset_password_link(
+    db: AsyncSession,
+    actor: Principal,
+    address: str,
+    *,
+    public_url: str,
+    limiter: RateLimiter | None,
+) -> password_reset.ResetLink:
+    """POST /user-admin/reset-password `{id: <e-mail>}`: the domain's reset link for the user
+    with that address (Unleash's `Could not find <address>` for none)."""
+    user = await lookup.find_by_email(db, address)
+    if user is None:
+        raise NotFound(f"Could not find {address}")
+    return await password_reset.request_password_reset(
+        db, actor, user.id, public_url=public_url, limiter=limiter
+    )
 
 
 async def get_user(db: AsyncSession, seq: int) -> UnleashUser:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import BackgroundTasks, Request
 from fastapi.responses import Response
 
+from tenantry.config import Settings
 from tenantry.errors import FieldError, Invalid
 from tenantry.faces.http import Db, JSONResponse, face_router, security
 from tenantry.faces.unleash import dialect as unleash_me
@@ -17,12 +18,14 @@ from tenantry.faces.unleash import user_admin as unleash_users
 from tenantry.faces.unleash.auth import Caller
 from tenantry.faces.unleash.bodies import (
     CreateUser,
+    Email,
     Ids,
     Password,
     UpdateUser,
     json_object,
     parse,
 )
+from tenantry.mail import Mailer, deliver
 
 router = face_router(prefix="/user-admin", tags=["Users"])
 
@@ -117,6 +120,27 @@ async def validate_password(request: Request, caller: Caller) -> Any:
     # Any signed-in caller (Unleash: no permission); nothing is read or written.
     unleash_users.validate_password(parse(Password, await json_object(request)))
     return Response(status_code=200)
+
+
+@router.post("/reset-password")
+async def reset_password(request: Request, caller: Caller, db: Db, tasks: BackgroundTasks) -> Any:
+    """A reset link for the user with that address (directory.password_reset): its secret in
+    the URL's fragment, in this one answer and the mail to the user (sent after the commit)."""
+    raw = await json_object(request)
+    unleash_users.route_permission(caller, "system.users.update")
+    body = parse(Email, raw)
+    settings: Settings = request.app.state.settings
+    link = await unleash_users.reset_password_link(
+        db,
+        caller,
+        body.id,
+        public_url=settings.public_url,
+        limiter=security(request).limits.limiter,
+    )
+    if link.mail is not None:
+        mailer: Mailer = request.app.state.mailer
+        tasks.add_task(deliver, mailer, link.mail)
+    return {"resetPasswordUrl": link.url}
 
 
 @router.post("/{id}/change-password")
