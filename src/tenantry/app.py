@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from tenantry.config import Settings, load_settings
@@ -87,6 +87,7 @@ def create_app(
         "scim": scim.build(settings.max_body_bytes),
     }
     unleash_apps = unleash.build(settings.max_body_bytes)
+    unleash_root = unleash.build_root(settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -111,7 +112,7 @@ def create_app(
         openapi_url=None,
         telemetry=telemetry(settings.opentelemetry),
     )
-    for face in (app, *faces.values(), *unleash_apps.values()):
+    for face in (app, *faces.values(), *unleash_apps.values(), unleash_root):
         face.state.database = db
         face.state.security = sec
         face.state.auth_cache = cache
@@ -136,6 +137,9 @@ def create_app(
     mounts.extend(unleash_apps.items())
     for prefix, face in mounts:
         app.router.routes.append(Mount(prefix, app=face))
+    for path in unleash.ROOT_PATHS:  # exact paths: POST /logout and its pages
+        app.router.routes.append(Route(path, unleash_root))
+        mounts.append((path, unleash_root))
 
     async def not_found(request: Request, exc: Exception) -> Response:
         """A path no mount matched (e.g. one with an encoded line break, which Starlette's

@@ -42,7 +42,7 @@ from tenantry.config import Settings, load_settings
 from tenantry.db.base import Base
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Organization, Token, User
-from tenantry.directory import accounts, email_change, invites, members
+from tenantry.directory import accounts, email_change, invites, members, password_reset
 from tenantry.directory.members import RoleSet
 from tenantry.errors import DomainError
 from tenantry.identity.passwords import Hasher
@@ -811,6 +811,17 @@ async def self_service_email(h: Harness, world: World) -> None:
     assert one(ev, "user.email.change").target_id == user.id
 
 
+async def password_reset_link(h: Harness, world: World) -> None:
+    user = await world.user("resetter@example.com")
+    async with world.database.transaction() as db:
+        link = await password_reset.request_password_reset(
+            db, system_principal(), user.id, public_url="http://t"
+        )
+    body = {"secret": link.url.split("#", 1)[1], "password": NEW_PASSWORD}
+    _, ev = await h.step("POST", "/password/reset", json=body, expect=["user.password.set"])
+    assert one(ev, "user.password.set").target_id == user.id
+
+
 async def test_every_mutation_is_audited_in_its_transaction(harness: Harness, world: World) -> None:
     admin_user = await world.admin()
     admin = await world.token(admin_user)
@@ -820,6 +831,7 @@ async def test_every_mutation_is_audited_in_its_transaction(harness: Harness, wo
     await astro_directory(harness, world, admin)
     await invite_acceptance(harness, world)
     await self_service_email(harness, world)
+    await password_reset_link(harness, world)
     async with world.database.transaction() as db:
         joined = RoleSet("ORGANIZATION_MEMBER", [], [], [])
         await members.replace_user_roles(db, system_principal(), made["org"], made["user"], joined)

@@ -7,7 +7,8 @@ over the size limit (announced or streamed), values of the wrong JSON type (ece,
 be refused in the face's own error body (astro: {message, requestId, statusCode, fieldErrors?};
 native: RFC 9457 problem+json; ece: {errors: [{code, message, fields?}]}; unleash: {id, name,
 message, details}) and write nothing; hostile strings and numbers must never cause a 5xx, then
-or on a later read. Unknown routes are the face's 404, unserved methods its 405.
+or on a later read. Unknown routes are the face's 404, unserved methods its 405 (Unleash, an
+Express app: its 404, after authentication under /api, and outside /api a GET is its web page).
 
 Cost: each test walks every route of one face, once per database. The ece and unleash
 parametrisations are small (about 25 and 20 routes), so they run on both databases like the
@@ -332,6 +333,24 @@ def _shadowed(method: str, url: str, served: dict[str, list[FaceRoute]]) -> bool
     return False
 
 
+def _unleash_fall_through(
+    found: Findings, r: httpx.Response, prefix: str, headers: dict[str, str], what: str
+) -> bool:
+    """Unleash's answers where no route serves a GET (True: checked here): under /api, after
+    authentication (no credential: 401 AuthenticationRequired), its 404; elsewhere its web
+    page (200, HTML)."""
+    if prefix.startswith("/api") and not headers and r.status_code != 400:
+        probe = FaceRoute("unleash", prefix, "", "GET", False)
+        said = f"{what}: {r.status_code} {r.text}"
+        if found.check(r.status_code == 401, said) and found.error_body(probe, r, what):
+            found.check(r.json()["name"] == "AuthenticationRequired", said)
+        return True
+    if not prefix.startswith("/api") and r.status_code == 200:
+        found.check(r.headers["content-type"].startswith("text/html"), what)
+        return True
+    return False
+
+
 @pytest.mark.parametrize("face", FACE_NAMES)
 async def test_unknown_routes_are_404_in_the_face_body(
     client: httpx.AsyncClient, world: World, face: str
@@ -354,6 +373,9 @@ async def test_unknown_routes_are_404_in_the_face_body(
                 r = await client.get(prefix + path, headers=headers)
                 what = f"GET {prefix}{path[:60]} ({'admin' if headers else 'no token'})"
                 expected = (404, 400) if "%0A" in path else (404,)
+                unleash = face == "unleash" and "%0A" not in path  # (a mount matches no %0A)
+                if unleash and _unleash_fall_through(found, r, prefix, headers, what):
+                    continue
                 if found.check(r.status_code in expected, f"{what}: {r.status_code} {r.text}"):
                     found.error_body(probe, r, what)
     # A method a route does not serve: 405 in the face's body.
@@ -374,6 +396,14 @@ async def test_unknown_routes_are_404_in_the_face_body(
         method = unserved[0]
         r = await client.request(method, url, headers=auth)
         what = f"{method} {path}: {r.status_code} {r.text}"
+        if face == "unleash":  # Express: no 405, the path's 404 (an HTML one outside /api)
+            if routes[0].prefix.startswith("/api"):
+                if found.check(r.status_code == 404, what) and found.error_body(probe, r, what):
+                    found.check(r.json()["name"] == "NotFoundError", what)
+            else:
+                found.check(r.status_code == 404, what)
+                found.check(f"<pre>Cannot {method} " in r.text, what)
+            continue
         if found.check(r.status_code == 405, what) and found.error_body(probe, r, what):
             said = "Method Not Allowed" in messages(face, r)
             found.check(said, f"405 not for the method: {what}")
@@ -430,18 +460,12 @@ def _blames_the_property(face: str, response: httpx.Response, name: str) -> bool
 
 
 # Properties a wrong type of which is NOT refused for its own sake (found by the check above):
-# Unleash's passwordSchema declares oldPassword and confirmPassword as strings, but these two
-# routes ignore them whatever their type (a valid password with "confirmPassword": 123 is
-# answered 200); here the 400 only comes from the sample body's short password. A bug for
-# src/tenantry/faces/unleash, reported, not fixed here: remove the entries once it is fixed.
-UNCHECKED = frozenset(
-    {
-        ("/user-admin/validate-password", "confirmPassword"),
-        ("/user-admin/validate-password", "oldPassword"),
-        ("/user-admin/{id}/change-password", "confirmPassword"),
-        ("/user-admin/{id}/change-password", "oldPassword"),
-    }
-)
+# none now. Unleash's passwordSchema (additionalProperties: false) types oldPassword and
+# confirmPassword as strings on all three routes that take it, and its validator refuses other
+# JSON types there (it coerces scalars; Tenantry refuses them, as everywhere: docs/faces/
+# unleash.md, Deliberate differences); the face once ignored them on two routes. An entry here
+# that the check no longer needs fails the test, so that it is removed.
+UNCHECKED: frozenset[tuple[str, str]] = frozenset()
 
 
 @pytest.mark.parametrize("face", ["ece", "unleash"])

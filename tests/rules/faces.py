@@ -542,19 +542,19 @@ class Unleash(Face):
         "sign_in": ("simple-login",),
         "strong_grant": ("create", "update"),
         "give_system_admin": ("create", "update"),
+        # user-admin is for administrators; the search is any signed-in caller's
+        "read_foreign": ("search-username", "search-name"),
     }
     gaps = {
         "invite": NotApplicable("Unleash has no organizations to invite to"),
         "set_own_email": NotApplicable(
             "Unleash users cannot edit their own profile", Route("PUT", f"{UNLEASH}/user")
         ),
-        "read_foreign": NotApplicable(
-            "Unleash has no organizations; projects are shown only through the caller's own "
-            "roles, and user-admin only to administrators"
-        ),
         "who_can": NotApplicable("Unleash has no who-can question"),
     }
     conflict = Refusal.of(400)  # Unleash 8.2's "User already exists" (capture 21)
+    # No oldPassword: Unleash's bare 400; a wrong one: its 401 PasswordMismatch.
+    unproven_password_refusal = Refusal.of(400, 401)
 
     def auth(self, credential: Credential) -> dict[str, str]:
         if credential.kind == "personal":
@@ -566,6 +566,18 @@ class Unleash(Face):
         reply = await self.call("POST", "/auth/simple/login", json=body)
         self.rig.client.cookies.clear()  # the cookie goes only where a test sends it
         return reply
+
+    async def confirm_gap(self, gap: NotApplicable) -> None:
+        """Unleash authenticates all of /api before it finds no route (without a credential:
+        401 AuthenticationRequired), so the probe comes signed in: then Unleash's 404."""
+        assert gap.reason.strip()
+        if isinstance(gap.probe, Route):
+            credential = await self.session(await self.actor())
+            r = await self.call(gap.probe.method, gap.probe.path, credential, json={})
+            assert r.status == 404, f"{self.name} now has {gap.probe}: {r}"
+            assert r.response is not None
+            assert_face_error(self.wire, r.response)
+            assert r.body["name"] == "NotFoundError", r
 
     async def session(self, account: Account) -> Credential:
         reply = await self.sign_in(account.username, account.password)
@@ -656,6 +668,16 @@ class Unleash(Face):
     async def mint_token(self, account: Account, credential: Credential, days: int) -> Reply:
         body = {"description": unique("pat"), "expiresAt": _in_days(days)}
         return await self.call("POST", f"{UNLEASH}/user/tokens", credential, json=body)
+
+    async def read_foreign(self, credential: Credential, tenants: Tenants, made_up: bool) -> Reply:
+        """A's owner searches for B's member by the start of their username or by their
+        full name: found no more than a name nobody has."""
+        if made_up:
+            q = unique("nobody")
+        else:
+            member = await self.rig.user(tenants.real["user"])
+            q = member.username if self.variant == "search-username" else member.full_name
+        return await self.call("GET", f"{UNLEASH}/user-admin/search?q={quote(q)}", credential)
 
 
 # --- astro -------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from tests.factories import World, bearer
 
 NATIVE = "/tenantry/v1"
 PASSWORD = "violet-staircase-42"
-NEW_PASSWORD = "amber-lighthouse-77-quietly"
+NEW_PASSWORD = "Amber-lighthouse-77-quietly"  # also strong to Unleash's test
 WRONG_PASSWORD = "not-the-password-31"
 _numbers = itertools.count(1)
 
@@ -198,7 +198,7 @@ class Rig:
         org_b = await self.world.org("Bravo")
         ws_b = await self.world.workspace(org_b, "bravo-ws")
         dep_b = await self.world.deployment(ws_b, "bravo-dep")
-        member_b, _ = await self.world.member(org_b)
+        member_b, _ = await self.world.member(org_b, full_name="Bravo Member")
         real = {
             "organization": org_b.id,
             "workspace": ws_b.id,

@@ -24,6 +24,7 @@ from sqlalchemy import event, select
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, User
 from tenantry.directory import accounts
+from tenantry.faces.unleash.errors import SIGN_IN_REFUSED
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import system_principal
 from tests.factories import World, bearer
@@ -78,11 +79,10 @@ def _ece(code: str, message: str) -> Callable[[httpx.Response], None]:
 
 def _unleash_body(r: httpx.Response) -> None:
     assert r.status_code == 401 and "set-cookie" not in r.headers
-    body = r.json()
-    assert isinstance(body.pop("id"), str)
-    message = "You must log in to use Unleash."
+    body = r.json()  # raised by Unleash's user service: no id
+    message = SIGN_IN_REFUSED  # Unleash's PasswordMismatch, whatever the reason
     assert body == {
-        "name": "UnauthorizedError",
+        "name": "PasswordMismatch",
         "message": message,
         "details": [{"message": message}],
     }

@@ -65,6 +65,39 @@ async def system_roles_of(db: AsyncSession, user_ids: list[str]) -> dict[str, tu
     return {subject: ordered_roles(roles) for subject, roles in found.items()}
 
 
+@dataclass(frozen=True)
+class AdminCount:
+    """The instance's SYSTEM_ADMIN holders: people with a password, people without one (they
+    sign in some other way, or not yet), and service accounts."""
+
+    password: int
+    no_password: int
+    service: int
+
+
+async def count_system_admins(db: AsyncSession, actor: Principal) -> AdminCount:
+    actor.require("system.users.list", SYSTEM_SCOPE)
+    rows = await db.execute(
+        select(User.password_hash.is_not(None), User.account_type, func.count(User.id))
+        .join(RoleBinding, RoleBinding.subject_id == User.id)
+        .where(
+            RoleBinding.subject_type == "user",
+            RoleBinding.scope_key == SYSTEM_SCOPE.key,
+            RoleBinding.role == "SYSTEM_ADMIN",
+        )
+        .group_by(User.password_hash.is_not(None), User.account_type)
+    )
+    password = no_password = service = 0
+    for has_password, account_type, count in rows:
+        if account_type != "User":
+            service += int(count)
+        elif has_password:
+            password += int(count)
+        else:
+            no_password += int(count)
+    return AdminCount(password, no_password, service)
+
+
 def _check_known(roles: Iterable[str]) -> tuple[str, ...]:
     unknown = sorted(set(roles) - set(SYSTEM_ROLES))
     if unknown:

@@ -5,8 +5,9 @@ A user who sets their own address has only asserted it; invites bind to verified
 request keeps the new address aside (`users.pending_email`) with the SHA-256 digest of a
 single-use secret (prefix `tne_`) and an expiry; the current address stays as it is. The secret
 reaches the new mailbox only, in the fragment of `{public_url}/email#<secret>` (never sent to a
-server by a browser, as with invite links). Confirming with it sets the address, verified. A
-new request replaces the previous one (its link stops working). Unknown, expired and used
+server by a browser, as with invite links). Confirming with it sets the address, verified, and
+a login name that was the old address follows it (users.follow_address). A new request
+replaces the previous one (its link stops working). Unknown, expired and used
 secrets are refused with one answer.
 
 An administrator with `system.users.update` sets someone's address directly and verified
@@ -28,6 +29,7 @@ from tenantry.clock import iso_z, utcnow
 from tenantry.db.engine import scoped
 from tenantry.db.generation import user_scope
 from tenantry.db.models import User
+from tenantry.directory import users
 from tenantry.errors import FieldError, Forbidden, Invalid, NotFound, RateLimited
 from tenantry.identity import names
 from tenantry.identity.lookup import set_verified_email
@@ -160,8 +162,9 @@ async def confirm_email_change(db: AsyncSession, secret: str) -> User:
     user = await _claim(db, secret)
     address = user.pending_email
     assert address is not None
-    before = user.email
+    before, before_key, username = user.email, user.email_key, user.username
     set_verified_email(user, address)
+    await users.follow_address(db, user, before_key, refuse_taken=False)
     user.pending_email = None
     user.pending_email_digest = None
     user.pending_email_expires_at = None
@@ -174,6 +177,7 @@ async def confirm_email_change(db: AsyncSession, secret: str) -> User:
         "user.email.change",
         target_type="user",
         target_id=user.id,
-        details={"from": before, "to": address},
+        details={"from": before, "to": address}
+        | ({"username": [username, user.username]} if user.username != username else {}),
     )
     return user

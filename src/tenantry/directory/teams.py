@@ -204,6 +204,26 @@ def _touch(team: Team, actor: Principal) -> None:
 # --- teams -----------------------------------------------------------------------------------
 
 
+async def visible_teams(db: AsyncSession, actor: Principal) -> list[tuple[Team, int]]:
+    """Every team the caller could list anyway, with its member count, by name: all of them to
+    a caller with `organization.teams.list` everywhere (system rights), else those of the
+    organizations where they hold it (every member does). Another tenant's teams never."""
+    query = (
+        select(Team, func.count(TeamMember.user_id))
+        .outerjoin(TeamMember, TeamMember.team_id == Team.id)
+        .group_by(Team.id)
+    )
+    if not actor.can("organization.teams.list", scopes.SYSTEM_SCOPE):
+        orgs = [
+            org
+            for org in actor.grants.organization_ids()
+            if actor.can("organization.teams.list", scopes.organization(org))
+        ]
+        query = query.where(Team.organization_id.in_(orgs))
+    rows = await db.execute(query.order_by(Team.name, Team.id))
+    return [(team, int(count)) for team, count in rows]
+
+
 async def list_teams(
     db: AsyncSession, actor: Principal, org_id: str, q: TeamQuery
 ) -> Page[TeamView]:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
+from tenantry.authz import scopes
 from tenantry.authz.bindings import drop_user_subjects
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
-from tenantry.db.models import Membership, User
+from tenantry.db.models import Membership, Token, User
 from tenantry.db.paging import Page, check_window
 from tenantry.directory.organizations import adjust_member_count
 from tenantry.errors import Conflict, FieldError, Invalid, Unchangeable
@@ -25,6 +27,7 @@ from tenantry.identity.names import looks_like_email as looks_like_email
 from tenantry.identity.names import username_key as username_key
 from tenantry.identity.principals import Principal
 from tenantry.identity.scim_tokens import provisioning_organization
+from tenantry.identity.tokens import TokenKind
 from tenantry.ids import new_id
 
 USER_STATUSES = ("ACTIVE", "INACTIVE", "PENDING", "BANNED")
@@ -165,6 +168,107 @@ async def list_users(
     return Page(list(rows), total, offset, limit)
 
 
+def _like_prefix(text: str) -> str:
+    """`text` as the start of a LIKE pattern, its wildcards taken literally (escape `\\`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def visible_organizations(actor: Principal) -> list[str]:
+    """The organizations whose members the caller may list (`organization.users.list`)."""
+    return sorted(
+        org
+        for org in actor.grants.organization_ids()
+        if actor.can("organization.users.list", scopes.organization(org))
+    )
+
+
+def _visible_to(actor: Principal, query: Select[Any]) -> Select[Any]:
+    """`query` narrowed to the users the caller could list anyway: everyone to a caller with
+    `system.users.list`; to anyone else the members of the organizations whose members they
+    may list (`organization.users.list`, which every member holds), and themselves."""
+    if actor.can("system.users.list", SYSTEM_SCOPE):
+        return query
+    fellows = select(Membership.user_id).where(
+        Membership.organization_id.in_(visible_organizations(actor))
+    )
+    own = [actor.user.id] if actor.user is not None else []
+    return query.where(or_(User.id.in_(fellows), User.id.in_(own)))
+
+
+async def search_users(
+    db: AsyncSession, actor: Principal, text: str, *, limit: int = 100
+) -> list[User]:
+    """A people search any signed-in caller may run: users whose full name contains `text`,
+    or whose username or e-mail address starts with it (case-insensitive, wildcards taken
+    literally), by `seq`, at most `limit`, among the users the caller could list anyway
+    (`_visible_to`). Another tenant's users are never found, whatever `text` says."""
+    lowered = text.lower()
+    start = _like_prefix(lowered) + "%"
+    query = select(User).where(
+        or_(
+            func.lower(User.full_name).like("%" + start, escape="\\"),
+            User.username_key.like(start, escape="\\"),
+            func.lower(User.email).like(start, escape="\\"),
+        )
+    )
+    return list(await db.scalars(_visible_to(actor, query).order_by(User.seq).limit(limit)))
+
+
+async def visible_users(db: AsyncSession, actor: Principal) -> list[User]:
+    """Every user the caller could list anyway (`_visible_to`), by `seq`: a people picker's
+    list, for any signed-in caller."""
+    return list(await db.scalars(_visible_to(actor, select(User)).order_by(User.seq)))
+
+
+def _inactive(since: datetime) -> Select[Any, Any]:
+    last_token_use = (
+        select(func.max(Token.last_used_at))
+        .where(Token.user_id == User.id, Token.kind == TokenKind.PERSONAL.value)
+        .scalar_subquery()
+    )
+    recent_tokens = select(Token.user_id).where(
+        Token.user_id.is_not(None),
+        Token.kind == TokenKind.PERSONAL.value,
+        Token.last_used_at >= since,
+    )
+    return select(User, last_token_use).where(
+        User.builtin.is_(False),
+        User.account_type == "User",
+        or_(User.seen_at.is_(None), User.seen_at < since),
+        User.created_at < since,
+        User.id.not_in(recent_tokens),
+    )
+
+
+async def inactive_users(
+    db: AsyncSession, actor: Principal, days: int
+) -> list[tuple[User, datetime | None]]:
+    """Users (not built-in, not service accounts) who have neither signed in nor used a
+    personal token for `days` days and were created before that (`system.users.list`), by
+    `seq`, each with their personal tokens' last use."""
+    actor.require("system.users.list", SYSTEM_SCOPE)
+    rows = await db.execute(_inactive(utcnow() - timedelta(days=days)).order_by(User.seq))
+    return [(user, used) for user, used in rows]
+
+
+async def delete_inactive_users(
+    db: AsyncSession, actor: Principal, user_ids: list[str], days: int
+) -> list[str]:
+    """Delete those of `user_ids` that are inactive (see inactive_users) now, each by
+    delete_user with all its guards; an active, unknown or built-in user, or yourself, is left
+    as it is. The ids deleted."""
+    actor.require("system.users.delete", SYSTEM_SCOPE)
+    since = utcnow() - timedelta(days=days)
+    own = actor.user.id if actor.user is not None else None
+    found = await db.execute(_inactive(since).where(User.id.in_(user_ids)).order_by(User.seq))
+    deleted = []
+    for user, _ in list(found):
+        if user.id != own:
+            await delete_user(db, actor, user.id)
+            deleted.append(user.id)
+    return deleted
+
+
 async def update_user(db: AsyncSession, actor: Principal, user_id: str, fields: UserFields) -> User:
     """An administrator changes a user (`system.users.update`): one `user.update` event with
     each changed field's value before and after, whichever face asked. An e-mail set here is
@@ -192,9 +296,12 @@ async def change_user(
     if fields.enabled is False and actor.user is not None and actor.user.id == user.id:
         raise Unchangeable("you cannot disable yourself", reason="self")
     before = {name: getattr(user, name) for name in (*_FIELDS, "username")}
+    address_key = user.email_key
     if fields.username is not None:
         await _rename(db, user, fields.username)
     _apply(user, fields, email_verified=email_verified)
+    if fields.username is None and email_verified:  # an unproven address moves no login
+        await follow_address(db, user, address_key)
     user.updated_at = utcnow()
     user.updated_by = actor.actor_id
     await db.flush()
@@ -229,6 +336,28 @@ def _check_owned_here(actor: Principal, user: User, fields: UserFields) -> None:
     ]
     if renamed or changed:
         raise Unchangeable("external users cannot be modified", reason="external")
+
+
+async def follow_address(
+    db: AsyncSession, user: User, previous_key: str | None, *, refuse_taken: bool = True
+) -> bool:
+    """A login name that is the account's address follows the address: when the address
+    changes (an operator's update, or a confirmed self-service change: never a mere
+    assertion) and the login name was that very mailbox (the username an account gets when
+    none is given), the account signs in with the new address from then on, and the old one
+    is free for another account. An identity provider's account keeps the name it owns.
+    When the new address is another account's login name, an operator's change is refused
+    (Conflict on `username`); a confirmed link, whose mailbox has answered, keeps the old
+    login name instead (an invite's pending account may hold the new one, see
+    directory.invites). True if renamed."""
+    if previous_key is None or user.email is None or user.email_key == previous_key:
+        return False
+    if user.username_key != previous_key or user.realm != "native" or user.idp_managed:
+        return False
+    if not refuse_taken and await find_by_username(db, user.email) is not None:
+        return False
+    await _rename(db, user, user.email)
+    return True
 
 
 async def _rename(db: AsyncSession, user: User, username: str) -> None:

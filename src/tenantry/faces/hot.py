@@ -188,8 +188,10 @@ def _credential(scope: Scope) -> bytes | None:
 
 async def _send(send: Send, answer: HotAnswer, *extra: tuple[bytes, bytes]) -> None:
     body = answer.content()
+    # A face may name its own JSON content type among its headers (Unleash: with a charset).
+    typed = any(name == b"content-type" for name, _ in answer.headers)
     headers = [
-        (b"content-type", b"application/json"),
+        *(() if typed else ((b"content-type", b"application/json"),)),
         (b"content-length", b"%d" % len(body)),
         *answer.headers,
         *extra,

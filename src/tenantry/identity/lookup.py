@@ -27,6 +27,15 @@ async def find_by_username(db: AsyncSession, username: str) -> User | None:
     return await db.scalar(select(User).where(User.username_key == key))
 
 
+async def find_by_email(db: AsyncSession, address: str) -> User | None:
+    """The account with this address (the first made, when several share it), verified or
+    not; None for none."""
+    key = email_key(address)
+    if not key:
+        return None
+    return await db.scalar(select(User).where(User.email_key == key).order_by(User.seq).limit(1))
+
+
 async def get_by_id(db: AsyncSession, user_id: str) -> User:
     user = await db.scalar(select(User).where(User.id == user_id))
     if user is None:

@@ -11,7 +11,7 @@ from tenantry.audit.log import record
 from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
 from tenantry.db.models import Token, User
-from tenantry.errors import FieldError, Invalid, NotFound
+from tenantry.errors import Conflict, FieldError, Invalid, NotFound
 from tenantry.identity.lookup import get_by_id
 from tenantry.identity.principals import Principal
 from tenantry.identity.tokens import Minted, TokenKind, expiry_from_days, mint, revoke
@@ -32,10 +32,13 @@ async def create_personal_token(
     expires_in_days: int | None = None,
     expires_at: datetime | None = None,
     description: str = "",
+    unique_name: bool = False,
 ) -> Minted:
     """Anyone may mint for themselves; minting for another user needs system rights. The
     expiry (`expires_in_days`, or a moment `expires_at`) is capped at MAX_DAYS for every face;
-    none given: the token does not expire."""
+    none given: the token does not expire. `unique_name`: refuse a name one of the user's
+    tokens that are not revoked already has (expired ones count), for a face whose users tell
+    their tokens apart by it (Unleash's PAT descriptions); the directory itself allows it."""
     if not _is_self(actor, user_id):
         actor.require_visible("system.users.get", SYSTEM_SCOPE, "user")
         actor.require("system.users.tokens.create", SYSTEM_SCOPE)
@@ -44,6 +47,10 @@ async def create_personal_token(
     if len(name) > 256:
         raise Invalid("invalid name", [FieldError("name", "invalid", "at most 256 characters")])
     user = await get_by_id(db, user_id)
+    if unique_name and await _name_taken(db, user.id, name):
+        raise Conflict(
+            "a token with this name exists", [FieldError("name", "conflict", "already taken")]
+        )
     minted = await mint(
         db,
         kind=TokenKind.PERSONAL,
@@ -62,6 +69,20 @@ async def create_personal_token(
         details={"kind": "personal", "user": user.id},
     )
     return minted
+
+
+async def _name_taken(db: AsyncSession, user_id: str, name: str) -> bool:
+    taken = await db.scalar(
+        select(Token.id)
+        .where(
+            Token.user_id == user_id,
+            Token.kind == TokenKind.PERSONAL.value,
+            Token.name == name,
+            Token.revoked_at.is_(None),
+        )
+        .limit(1)
+    )
+    return taken is not None
 
 
 def _expiry(days: int | None, moment: datetime | None) -> datetime | None:

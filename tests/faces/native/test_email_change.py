@@ -100,7 +100,8 @@ async def test_a_change_waits_for_the_link_and_the_link_works_once(
     done = await fresh(world, ann.id)
     assert done.email_key == "ann@new.test" and done.email_verified
     assert done.pending_email is None and done.pending_email_digest is None
-    assert done.username == "ann@old.test"  # the login name is not the address
+    # The login name was the old address: it follows the confirmed one (users.follow_address).
+    assert done.username == "Ann@New.TEST" and done.username_key == "ann@new.test"
 
     assert_refused(await client.post(f"{V}/email/confirm", json={"secret": secret}))
     async with world.database.transaction() as db:
@@ -111,7 +112,11 @@ async def test_a_change_waits_for_the_link_and_the_link_works_once(
         )
     actions = [e.action for e in events]
     assert actions[-2:] == ["user.email.change_requested", "user.email.change"]
-    assert events[-1].details == {"from": "ann@old.test", "to": "Ann@New.TEST"}
+    assert events[-1].details == {
+        "from": "ann@old.test",
+        "to": "Ann@New.TEST",
+        "username": ["ann@old.test", "Ann@New.TEST"],
+    }
     assert all(secret not in json.dumps(e.details) for e in events)
     assert all(digest(secret) not in json.dumps(e.details) for e in events)
 

@@ -3,6 +3,7 @@ expiry cap every face shares (identity.personal_tokens.MAX_DAYS)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -105,9 +106,21 @@ async def test_bad_pat_bodies_write_nothing(client: httpx.AsyncClient, world: Wo
             {"description": "x", "expiresAt": "2000-01-01T00:00:00Z"},
             {"message": "The expiry date should be in future."},
         ),
+        *(
+            (
+                {"description": "x", "expiresAt": sent},
+                {
+                    "path": "/body/expiresAt",
+                    "message": 'The `/body/expiresAt` property must match format "date-time". '
+                    f"You sent {json.dumps(sent)}.",
+                },
+            )
+            # no date-time to Unleash's validator: a date alone, no offset, no seconds
+            for sent in ("soon", "2030-01-01", "2030-01-01T00:00:00", "2030-01-01T00:00Z")
+        ),
         (
-            {"description": "x", "expiresAt": "soon"},
-            {"path": "/body/expiresAt", "message": 'must match format "date-time"'},
+            {"description": "", "expiresAt": WITHIN_CAP},
+            {"message": "PAT description cannot be empty."},
         ),
         (
             {"expiresAt": WITHIN_CAP},
@@ -131,9 +144,45 @@ async def test_bad_pat_bodies_write_nothing(client: httpx.AsyncClient, world: Wo
         assert r.json()["details"] == [detail], r.text
     listed = (await client.get(PATS, headers=auth)).json()["pats"]
     assert [p["description"] for p in listed] == ["test"]  # only the factory's token
+    # Deleting a PAT that is not there (Unleash: DELETE ... WHERE id AND user_id) is a 200.
     gone = await client.delete(f"{PATS}/12345", headers=auth)
-    assert gone.status_code == 404
-    unleash_error(gone, 404, "NotFoundError", "Could not find a PAT with that id")
+    assert gone.status_code == 200 and gone.content == b""
+    assert [p["description"] for p in (await client.get(PATS, headers=auth)).json()["pats"]] == [
+        "test"
+    ]
+
+
+async def test_a_description_is_one_pat_of_a_user(client: httpx.AsyncClient, world: World) -> None:
+    """Unleash refuses a second PAT with a description its user already has: 409
+    NameExistsError (personal_tokens.create_personal_token(unique_name=True)); another user,
+    or once the first is deleted, may."""
+    user = await viewer(world)
+    auth = {"Authorization": await world.token(user)}
+    body = {"description": "ci", "expiresAt": WITHIN_CAP}
+    first = await client.post(PATS, headers=auth, json=body)
+    assert first.status_code == 201, first.text
+    again = await client.post(PATS, headers=auth, json=body)
+    error = unleash_error(again, 409, "NameExistsError", "PAT description already exists.")
+    assert error["details"] == [{"message": "PAT description already exists."}]
+    async with world.database.transaction() as db:
+        assert await db.scalar(select(func.count(Token.id)).where(Token.name == "ci")) == 1
+    other = {"Authorization": await world.token(await world.user("other.pat@example.com"))}
+    assert (await client.post(PATS, headers=other, json=body)).status_code == 201
+    assert (await client.delete(f"{PATS}/{first.json()['id']}", headers=auth)).status_code == 200
+    assert (await client.post(PATS, headers=auth, json=body)).status_code == 201
+
+
+async def test_an_api_token_has_no_pats(client: httpx.AsyncClient, world: World) -> None:
+    """Unleash: "PATs require an authenticated user." (403 ForbiddenError) to a caller that
+    is no user."""
+    made = await world.api_token(await world.org())
+    auth = {"Authorization": made.secret}
+    for r in (
+        await client.get(PATS, headers=auth),
+        await client.post(PATS, headers=auth, json={"description": "x", "expiresAt": WITHIN_CAP}),
+        await client.delete(f"{PATS}/1", headers=auth),
+    ):
+        unleash_error(r, 403, "ForbiddenError", "PATs require an authenticated user.")
 
 
 async def test_pat_expiry_is_capped_as_on_every_face(

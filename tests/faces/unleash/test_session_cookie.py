@@ -14,6 +14,8 @@ from tenantry.app import create_app
 from tenantry.config import Settings
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, User
+from tenantry.faces.unleash.errors import MISSING
+from tests.faces.errors import unleash_error
 from tests.faces.unleash import spec
 from tests.faces.unleash.test_me import PASSWORD, viewer, with_password
 from tests.factories import World
@@ -105,9 +107,15 @@ async def test_a_token_is_not_held_to_the_cookie_rule(
 async def test_a_bad_cookie_is_a_401_before_the_content_type_is_looked_at(
     client: httpx.AsyncClient,
 ) -> None:
+    """An unknown session is no session to Unleash: its login hint (capture 02's body)."""
     client.cookies.set("unleash-session", "s%3Atnt_not-a-session")
     r = await client.post(SPLASH, data={"seen": "true"})
-    assert r.status_code == 401 and r.json()["name"] == "UnauthorizedError"
+    body = unleash_error(r, 401, "AuthenticationRequired", MISSING)
+    assert (body["path"], body["type"], body["defaultHidden"]) == (
+        "/auth/simple/login",
+        "password",
+        False,
+    )
 
 
 @pytest.fixture

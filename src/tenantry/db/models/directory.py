@@ -104,6 +104,10 @@ class User(Base):
     pending_email: Mapped[str | None] = mapped_column(String(320))
     pending_email_digest: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     pending_email_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An administrator's password reset link waiting to be used: the SHA-256 digest of its
+    # single-use secret and its expiry (directory.password_reset).
+    password_reset_digest: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    password_reset_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     full_name: Mapped[str] = mapped_column(String(256), default="")
     avatar_url: Mapped[str] = mapped_column(String(2048), default="")
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")

@@ -1,4 +1,5 @@
-"""Native self-service e-mail change: request it (the link goes to the new address), confirm it.
+"""Native self-service e-mail change: request it (the link goes to the new address), confirm it;
+and the use of a password reset link an administrator had made (directory.password_reset).
 
 The mail is sent by a background task after the response, so after the commit: a rolled-back
 request mails no one (as with invites, faces/astro/invites.py). Confirming is unauthenticated
@@ -14,7 +15,7 @@ from pydantic import Field
 
 from tenantry.clock import iso_z
 from tenantry.config import Settings
-from tenantry.directory import email_change
+from tenantry.directory import email_change, password_reset
 from tenantry.faces.http import BearerCaller, Db, face_router, security
 from tenantry.faces.native import render
 from tenantry.faces.native.schemas import Body
@@ -29,6 +30,11 @@ class ChangeEmail(Body):
 
 class ConfirmEmail(Body):
     secret: str = Field(min_length=1, max_length=256)
+
+
+class ResetPassword(Body):
+    secret: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=1024)
 
 
 @router.post("/users/me/email", status_code=202)
@@ -48,6 +54,16 @@ async def request_email_change(
     )
     tasks.add_task(deliver, mailer, pending.mail)
     return {"pendingEmail": pending.address, "expiresAt": iso_z(pending.expires_at)}
+
+
+@router.post("/password/reset")
+async def reset_password(request: Request, db: Db, body: ResetPassword) -> Any:
+    """Sets the password of the account a reset link was made for (directory.password_reset);
+    its every session ends. Unknown, expired and used links all get the same 404."""
+    user = await password_reset.reset_password(
+        db, security(request).hasher, body.secret, body.password
+    )
+    return render.user(user)
 
 
 @router.post("/email/confirm")

@@ -12,14 +12,16 @@ writes anything. Unleash's own web client sends that header on every call."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
+from tenantry.errors import Unauthenticated
 from tenantry.faces.credentials import authorization
-from tenantry.faces.http import SAFE_METHODS, Db, principal_from_secret
+from tenantry.faces.http import SAFE_METHODS, Db, principal_from_secret, reading_principal
 from tenantry.faces.unleash.errors import AuthenticationRequired, ContentTypeError
 from tenantry.identity.principals import Principal
 
@@ -75,15 +77,49 @@ def require_json_for_cookie(request: Request, found: Presented) -> None:
         raise content_type_error(kind)
 
 
+async def _authenticated(found: Presented, caller: Awaitable[Principal]) -> Principal:
+    """The caller, or the refusal Unleash gives the credential: a session cookie it does not
+    know (a stale one, after sign-out) is no credential at all to Unleash (no session user),
+    so the login hint (`AuthenticationRequired` with `path`, `type`, `defaultHidden`) that the
+    web client needs to show its sign-in page; a bad header is `UnauthorizedError`."""
+    try:
+        return await caller
+    except Unauthenticated as refused:
+        if found.source == "cookie":
+            raise AuthenticationRequired("no session") from refused
+        raise
+
+
 async def unleash_principal(request: Request, db: Db) -> Principal:
     found = presented(request)
     if found is None:
         raise AuthenticationRequired("no credential")
-    principal = await principal_from_secret(request, db, found.secret)
+    principal = await _authenticated(found, principal_from_secret(request, db, found.secret))
     # After authenticating, so that a bad cookie is the 401 every route answers; the refusal
     # rolls the request's transaction back (the credential's use stamp included).
     require_json_for_cookie(request, found)
     return principal
 
 
+async def signing_out(request: Request, db: Db) -> Principal:
+    """The caller of POST /logout, in the request's write transaction. Unleash's web client
+    signs out with a plain HTML form (not JSON), so the JSON rule above does not apply here:
+    a cross-site form cannot carry the SameSite=Lax cookie, and the worst it could do is sign
+    someone out."""
+    found = presented(request)
+    if found is None:
+        raise AuthenticationRequired("no credential")
+    return await _authenticated(found, principal_from_secret(request, db, found.secret))
+
+
+async def signed_in(request: Request) -> Principal:
+    """The caller of a request that changes nothing whatever its method (Unleash's answers
+    where no route serves the path): authenticated as a read, without the JSON rule above."""
+    found = presented(request)
+    if found is None:
+        raise AuthenticationRequired("no credential")
+    return await _authenticated(found, reading_principal(request, found.secret))
+
+
 Caller = Annotated[Principal, Depends(unleash_principal)]
+SigningOut = Annotated[Principal, Depends(signing_out)]

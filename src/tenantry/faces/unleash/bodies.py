@@ -7,7 +7,8 @@ one error table (errors.py) renders; routes never answer an error themselves."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Request
@@ -20,7 +21,7 @@ from tenantry.faces.unleash.errors import ContentTypeError, MalformedJSON
 # The names createUserSchema's rootRole enum allows ("Owner", "Member" and "Reader" pass the
 # schema but are project roles, refused afterwards as "Could not find rootRole").
 ROOT_ROLE_NAMES = ("Admin", "Editor", "Viewer", "Owner", "Member", "Reader")
-SECRET_FIELDS = frozenset({"password", "confirmPassword", "oldPassword"})
+SECRET_FIELDS = frozenset({"password", "confirmPassword", "oldPassword"})  # never echoed
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -78,14 +79,51 @@ def _root_role(value: Any) -> int | str:
     raise PydanticCustomError("root_role", "not a root role")
 
 
+# RFC 3339 date-time as Unleash's validator (ajv-formats 3, "full" formats) checks it: a date,
+# `T`, `t` or a space, a time with seconds, and an offset (`Z` or ±hh[:mm]); a date alone, or a
+# time without its offset, is no date-time.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt\s](\d\d):(\d\d):(\d\d)(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d\d)(?::?(\d\d))?)",
+    re.ASCII,
+)
+
+
+def _user_number(value: Any) -> int:
+    """A user's number in a list: an integer >= 0 (idsSchema: `number`, `minimum: 0`)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PydanticCustomError("type", "must be {expected}", {"expected": "number"})
+    if value < 0:
+        raise PydanticCustomError("minimum", "must be >= 0")
+    return value
+
+
 def _date_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise PydanticCustomError("type", "must be {expected}", {"expected": "string"})
+    found = _RFC3339.fullmatch(value)
+    if found is None:
+        raise PydanticCustomError("date_time", "not a date-time")
+    year, month, day, hour, minute, second, fraction, zulu, sign, tz_h, tz_m = found.groups()
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        offset = timedelta(0)
+        if not zulu:
+            offset = timedelta(hours=int(tz_h), minutes=int(tz_m or 0))
+            if int(tz_h) > 23 or int(tz_m or 0) > 59:
+                raise ValueError("offset")
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=timezone(-offset if sign == "-" else offset),
+        )
+    except ValueError:  # no such day or time (a leap second included: not representable)
         raise PydanticCustomError("date_time", "not a date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _nullable_date_time(value: Any) -> datetime | None:
@@ -125,27 +163,44 @@ class CreateUser(Closed):
     sendEmail: Flag = None
 
 
-class UpdateUser(Closed):
-    """updateUserSchema (PUT /user-admin/{id})."""
+class UpdateUser(Body):
+    """updateUserSchema (PUT /user-admin/{id}): open (no `additionalProperties: false`), so
+    other properties are ignored, as Unleash ignores them (a client may send back the user it
+    read, `id` and `username` included)."""
 
     email: Text = None
     name: Text = None
     rootRole: OptionalRootRole = None
 
 
-class Password(Body):
-    """passwordSchema as an administrator sends it (POST /user-admin/{id}/change-password,
-    /user-admin/validate-password)."""
+class Password(Closed):
+    """passwordSchema (`additionalProperties: false`), the one body of POST
+    /user-admin/validate-password, /user-admin/{id}/change-password and /user/change-password:
+    the last one reads `confirmPassword` and `oldPassword`, the others ignore them, but all
+    three routes refuse them when they are not strings, as Unleash's schema validator does."""
 
     password: str
-
-
-class OwnPassword(Body):
-    """passwordSchema as a user changing their own password sends it."""
-
-    password: str
-    confirmPassword: str
     oldPassword: Text = None
+    confirmPassword: Text = None
+
+
+class Email(Closed):
+    """idSchema (POST /user-admin/reset-password): `id` is the user's e-mail address."""
+
+    id: str
+
+
+class Ids(Closed):
+    """idsSchema (POST /user-admin/inactive/delete)."""
+
+    ids: list[Annotated[int, PlainValidator(_user_number)]]
+
+
+class Login(Closed):
+    """loginSchema (POST /auth/simple/login); the domain bounds the lengths."""
+
+    username: str
+    password: str
 
 
 class CreatePat(Closed):
@@ -188,7 +243,7 @@ def _shown(value: Any) -> str:
 
 
 def _unleash_errors(error: ErrorDetails) -> list[FieldError]:
-    name = ".".join(str(part) for part in error["loc"])
+    name = "/".join(str(part) for part in error["loc"])
     path = f"/body/{name}"
     kind = error["type"]
     if kind == "missing":
@@ -213,7 +268,9 @@ def _unleash_errors(error: ErrorDetails) -> list[FieldError]:
     if kind == "root_role":
         return _root_role_errors(name, error["input"])
     if kind == "date_time":
-        return [FieldError(path, "format", 'must match format "date-time"')]
+        sent = _shown(error["input"])
+        message = f'The `{path}` property must match format "date-time". You sent {sent}.'
+        return [FieldError(path, "format", message)]
     expected = _TYPES.get(kind) or str(error.get("ctx", {}).get("expected", ""))
     if expected:
         sent = "" if name in SECRET_FIELDS else f" You sent {_shown(error['input'])}."

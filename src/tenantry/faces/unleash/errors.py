@@ -4,11 +4,11 @@ message, details}, with the names, statuses and messages Unleash 8.2 uses."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from tenantry.errors import (
     Conflict,
@@ -17,9 +17,12 @@ from tenantry.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    SignInRefused,
     Unauthenticated,
 )
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
+from tenantry.faces.unleash.pages import NO_PAGE_HEADERS, no_page
+from tenantry.identity import passwords
 from tenantry.identity.personal_tokens import MAX_DAYS
 
 STATUS = dict(DEFAULT_STATUS)
@@ -29,6 +32,12 @@ MISSING = (
     f"not authorize you. Try logging in at {LOGIN_PATH}"
 )
 BAD_CREDENTIAL = "You must log in to use Unleash."
+# Unleash's user-service.loginUser, with the base path "" (every refusal of a sign-in).
+SIGN_IN_REFUSED = (
+    "The combination of password and username you provided is invalid. If you have forgotten "
+    "your password, visit /forgotten-password or get in touch with your instance "
+    "administrator."
+)
 VALIDATION = "Request validation failed: your request body or params contain invalid data"
 NO_ROUTE = "no such route"
 # Every Unleash route that needs a permission (user administration) needs ADMIN.
@@ -54,6 +63,43 @@ class MalformedJSON(Invalid):
 
 
 @dataclass
+class OwaspValidationError(Invalid):
+    """A password Unleash's strength test refuses (faces/unleash/owasp.py): 400 with every
+    reason in `details[0].validationErrors`."""
+
+    reasons: list[str] = field(default_factory=list, kw_only=True)
+
+
+@dataclass
+class PasswordUndefined(Invalid):
+    """An empty password where one is set or validated (Unleash's PasswordUndefinedError)."""
+
+
+class ForbiddenError(Forbidden):
+    """A refusal Unleash words itself (not a missing permission): 403 ForbiddenError."""
+
+
+class PasswordMismatch(Unauthenticated):
+    """A sign-in Unleash refuses with its one answer (unknown user, wrong password, and here
+    also a name or password no account can have)."""
+
+
+class NoSuchPage(NotFound):
+    """A method no route serves outside /api: Express's own HTML 404 (`Cannot PUT /x`)."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"Cannot {method} {path}")
+        self.method = method
+        self.path = path
+
+
+class UnleashJSON(JSONResponse):
+    """Every JSON answer of Unleash (Express) names its charset."""
+
+    media_type = "application/json; charset=utf-8"
+
+
+@dataclass
 class Bare(Invalid):
     """A refusal Unleash answers with its status alone, no body (GET /user/roles without a
     projectId)."""
@@ -69,8 +115,20 @@ WORDS: dict[tuple[str, str], str] = {
     ("expiresAt", "past"): "The expiry date should be in future.",
     ("expiresAt", "out_of_range"): f"The expiry date should be within {MAX_DAYS} days.",
     ("name", "invalid"): "The description is too long.",  # a PAT's description is its name
-    ("currentPassword", "invalid"): "Wrong password, try again.",  # Unleash's PasswordMismatch
 }
+# The domain's password policy (identity/passwords.py) where it is stricter than Unleash's test,
+# by the code of its FieldError, in the test's manner: answered as OwaspValidationError.
+POLICY_WORDS: dict[str, str] = {
+    "too_short": f"The password must be at least {passwords.MIN_LENGTH} characters long.",
+    "too_long": f"The password must be at most {passwords.MAX_LENGTH} characters long.",
+    "too_common": "The password is one of the most common passwords.",
+    "matches_username": "The password may not be the username.",
+}
+OLD_PASSWORD_REFUSED = (
+    "The old password you provided is invalid. If you have forgotten your password, visit "  # noqa: S105
+    "/forgotten-password or get in touch with your instance administrator."
+)
+PASSWORD_UNDEFINED = "Password cannot be empty or undefined"  # noqa: S105
 
 
 def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -84,6 +142,18 @@ def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) 
 
 def _bad_data(message: str) -> dict[str, Any]:
     return _body("BadDataError", f"{VALIDATION}: {message}", [{"message": message}])
+
+
+def _owasp(reasons: list[str]) -> dict[str, Any]:
+    return _body(
+        "OwaspValidationError", reasons[0], [{"validationErrors": reasons, "message": reasons[0]}]
+    )
+
+
+def _policy_reasons(exc: DomainError) -> list[str]:
+    return [
+        POLICY_WORDS[f.code] for f in exc.fields if f.field == "password" and f.code in POLICY_WORDS
+    ]
 
 
 def _in_words(exc: DomainError) -> str | None:
@@ -111,37 +181,83 @@ def _invalid(exc: Invalid) -> dict[str, Any]:
     )
 
 
+# The refusals Unleash's middleware answers (authentication, the route's permission, the
+# content type, its schema validator, a path no route serves) carry an `id`; those its services
+# raise (rendered by routes/util.js handleErrors: name, message, details) carry none.
+_MIDDLEWARE = frozenset(
+    {"AuthenticationRequired", "UnauthorizedError", "PermissionError", "ContentTypeError"}
+)
+
+
+def _from_middleware(exc: DomainError, body: dict[str, Any]) -> bool:
+    if body.get("name") in _MIDDLEWARE:
+        return True
+    if isinstance(exc, NotFound) and exc.message == NO_ROUTE:
+        return True
+    # the schema validator's errors name a JSON path (/body/..., /params/...)
+    return isinstance(exc, Invalid) and any(f.field.startswith("/") for f in exc.fields)
+
+
 def answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[str, Any] | None]:
-    """The status and body Unleash gives `exc` (`status`: the one the face's table gives)."""
+    """The status and body Unleash gives `exc` (`status`: the one the face's table gives),
+    with an `id` where Unleash's would have one."""
+    status, body = _answer(request, status, exc)
+    if body is not None and "details" in body and not _from_middleware(exc, body):
+        del body["id"]
+    return status, body
+
+
+def _answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[str, Any] | None]:
     if isinstance(exc, AuthenticationRequired):
         login_hint = {"path": LOGIN_PATH, "type": "password", "defaultHidden": False}
         return status, {**_body("AuthenticationRequired", MISSING), **login_hint}
+    if isinstance(exc, PasswordMismatch) or (
+        isinstance(exc, SignInRefused) and exc.method == "login"
+    ):
+        return 401, _body("PasswordMismatch", SIGN_IN_REFUSED)
     if isinstance(exc, Unauthenticated):
         return status, _body("UnauthorizedError", BAD_CREDENTIAL)
     if isinstance(exc, ElevationRequired):  # Unleash has no elevation: its generic refusal
         return status, _body("NoAccessError", exc.message)
+    if isinstance(exc, ForbiddenError):
+        return 403, _body("ForbiddenError", exc.message)
     if isinstance(exc, Forbidden):
         return status, {**_body("PermissionError", NEEDS_ADMIN), "permissions": ["ADMIN"]}
     if isinstance(exc, Bare):
         return status, None
+    if isinstance(exc, OwaspValidationError):
+        return 400, _owasp(exc.reasons)
+    if isinstance(exc, PasswordUndefined):
+        details = [{"validationErrors": [], "message": PASSWORD_UNDEFINED}]
+        return 400, _body("PasswordUndefinedError", PASSWORD_UNDEFINED, details)
+    if any((f.field, f.code) == ("currentPassword", "invalid") for f in exc.fields):
+        # a wrong or missing proof of your own password (accounts.set_password)
+        return 401, _body("PasswordMismatch", OLD_PASSWORD_REFUSED)
+    if isinstance(exc, Invalid) and (reasons := _policy_reasons(exc)):
+        return 400, _owasp(reasons)
     if isinstance(exc, MalformedJSON):
         return status, {"message": exc.message}
     if isinstance(exc, ContentTypeError):
         return status, _body("ContentTypeError", exc.message)
     if isinstance(exc, NotFound):
         return status, _not_found(request, exc)
+    if any((f.field, f.code) == ("name", "conflict") for f in exc.fields):  # a PAT's description
+        return 409, _body("NameExistsError", "PAT description already exists.")
     if isinstance(exc, Invalid | Conflict) and (words := _in_words(exc)) is not None:
         return 400, _bad_data(words)
     if isinstance(exc, Invalid):
         return status, _invalid(exc)
     if isinstance(exc, Conflict):
         return status, _body("NameExistsError", exc.message)
-    names = {413: "ContentTooLarge", 429: "TooManyRequests"}
+    names = {413: "ContentTooLarge", 429: "RateLimitError"}
     return status, _body(names.get(status, "UnknownError"), exc.message)
 
 
 def render(request: Request, status: int, exc: DomainError) -> Response:
+    if isinstance(exc, NoSuchPage):
+        content = no_page(exc.method, exc.path)
+        return HTMLResponse(content, status_code=404, headers=NO_PAGE_HEADERS)
     status, body = answer(request, status, exc)
     if body is None:
         return Response(status_code=status)
-    return JSONResponse(body, status_code=status)
+    return UnleashJSON(body, status_code=status)

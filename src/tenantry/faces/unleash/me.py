@@ -23,14 +23,18 @@ from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash import user_admin as unleash_users
 from tenantry.faces.unleash.auth import Caller, presented_secret
-from tenantry.faces.unleash.bodies import OwnPassword, json_object, parse
+from tenantry.faces.unleash.bodies import Password, json_object, parse
+from tenantry.faces.unleash.wire import JSON_UTF8
 from tenantry.identity.principals import Principal
 
 router = face_router(tags=["Users"])
 
 
 NO_STORE = {"cache-control": "no-store"}
-_NO_STORE_RAW = tuple((name.encode(), value.encode()) for name, value in NO_STORE.items())
+_NO_STORE_RAW = (
+    (b"content-type", JSON_UTF8),
+    *((name.encode(), value.encode()) for name, value in NO_STORE.items()),
+)
 
 
 @router.get("/user")
@@ -62,6 +66,6 @@ async def get_profile(caller: Caller, db: Db) -> Any:
 
 @router.post("/user/change-password")
 async def change_password(request: Request, caller: Caller, db: Db) -> Any:
-    body = parse(OwnPassword, await json_object(request))
+    body = parse(Password, await json_object(request))
     await unleash_users.change_own_password(db, security(request).hasher, caller, body)
     return Response(status_code=200)

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.clock import utcnow
 from tenantry.db.models import Token, User
-from tenantry.errors import Invalid, NotFound
+from tenantry.errors import Invalid
 from tenantry.faces.unleash.bodies import CreatePat
+from tenantry.faces.unleash.errors import ForbiddenError
 from tenantry.identity import personal_tokens
 from tenantry.identity.principals import Principal
 
@@ -22,8 +23,9 @@ def pat_number(token: Token) -> int:
 
 
 def _own(actor: Principal) -> User:
+    """The caller's user: an API token has none (Unleash's ForbiddenError)."""
     if actor.user is None or actor.token is None or actor.token.kind == "api":
-        raise Invalid("User id is missing in request user object")
+        raise ForbiddenError("PATs require an authenticated user.")
     return actor.user
 
 
@@ -49,16 +51,19 @@ async def create_pat(db: AsyncSession, actor: Principal, body: CreatePat) -> Pat
     """A personal token of the caller named by the PAT's description; its expiry is checked
     by the domain (in the future, within the one cap every face shares)."""
     user = _own(actor)
+    if not body.description:
+        raise Invalid("PAT description cannot be empty.")
     minted = await personal_tokens.create_personal_token(
-        db, actor, user.id, name=body.description, expires_at=body.expiresAt
+        db, actor, user.id, name=body.description, expires_at=body.expiresAt, unique_name=True
     )
     return Pat(minted.token, user, minted.secret)
 
 
 async def delete_pat(db: AsyncSession, actor: Principal, number: int) -> None:
+    """Revoke the caller's PAT of that number; none (or one already gone) is no change and no
+    refusal, as Unleash deletes `WHERE id AND user_id` and answers 200 either way."""
     user = _own(actor)
     for token in await personal_tokens.list_personal_tokens(db, actor, user.id):
         if pat_number(token) == number and token.revoked_at is None:
             await personal_tokens.revoke_own_token(db, actor, token.id)
             return
-    raise NotFound("Could not find a PAT with that id")

@@ -54,6 +54,39 @@ def user_full(user: User) -> dict[str, Any]:
     }
 
 
+def user_base(user: User) -> dict[str, Any]:
+    """A user in GET /user-admin/access: Unleash's account service's id, name, username,
+    e-mail and account type (the empty ones left out)."""
+    core = user_core(user)
+    body: dict[str, Any] = {"id": user.seq}
+    for key in ("name", "username", "email"):
+        if key in core:
+            body[key] = core[key]
+    body["accountType"] = user.account_type
+    return body
+
+
+def inactive_user(user: User, token_used: datetime | None) -> dict[str, Any]:
+    """inactiveUserSchema: every key, null when empty (Unleash's store selects the columns)."""
+    core = user_core(user)
+    return {
+        "id": user.seq,
+        "name": core.get("name"),
+        "email": core.get("email"),
+        "username": core.get("username"),
+        "seenAt": ts(user.seen_at),
+        "createdAt": ts(user.created_at),
+        "patSeenAt": ts(token_used),
+    }
+
+
+def user_found(user: User) -> dict[str, Any]:
+    """A search result: Unleash's store selects neither loginAttempts nor createdAt."""
+    body = user_full(user)
+    del body["loginAttempts"], body["createdAt"]
+    return body
+
+
 def me(view: unleash_me.Me, presented: str | None) -> dict[str, Any]:
     user: dict[str, Any]
     if view.user is None:

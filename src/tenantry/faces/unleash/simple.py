@@ -1,9 +1,12 @@
 """POST /auth/simple/login: password sign-in that sets Unleash's session cookie.
 
-A refused password raises SignInRefused from the domain (its count and audit event kept), and
-the face's error table answers Unleash's 401 UnauthorizedError. The cookie is HttpOnly and
-SameSite=Lax as Unleash sets it, and also Secure when Tenantry is reached over https
-(TENANTRY_PUBLIC_URL), so that a browser never sends it in clear."""
+The body is Unleash's loginSchema (JSON, both strings, nothing else). A refused password raises
+SignInRefused from the domain (its count and audit event kept), and the face's error table
+answers Unleash's `401 PasswordMismatch` ("The combination of password and username you
+provided is invalid. ..."); a name or password no account can have (empty, too long) gets
+the same answer. The cookie is HttpOnly and SameSite=Lax as Unleash sets it, and also Secure
+when Tenantry is reached over https (TENANTRY_PUBLIC_URL), so that a browser never sends it
+in clear."""
 
 from __future__ import annotations
 
@@ -11,24 +14,18 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from tenantry.config import Settings
-from tenantry.errors import Unauthenticated
+from tenantry.errors import Invalid
 from tenantry.faces.http import Db, JSONResponse, client_ip, face_router, security
 from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import COOKIE
+from tenantry.faces.unleash.bodies import Login, json_object, parse
+from tenantry.faces.unleash.errors import PasswordMismatch
 from tenantry.identity import sessions
 
 router = face_router(tags=["Auth"])
-
-
-class Login(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    # Bounded like ECE's sign-in (and so checked as real Unicode: no lone surrogates).
-    username: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
 
 
 def secure_cookies(request: Request) -> bool:
@@ -38,19 +35,26 @@ def secure_cookies(request: Request) -> bool:
 
 
 @router.post("/login")
-async def login(request: Request, db: Db, body: Login) -> Any:
+async def login(request: Request, db: Db) -> Any:
+    body = parse(Login, await json_object(request))
     sec = security(request)
-    outcome = await unleash_me.simple_login(
-        db,
-        sec.hasher,
-        sec.policy,
-        sec.limits,
-        username=body.username,
-        password=body.password,
-        ip=client_ip(request),
-    )
+    try:
+        outcome = await unleash_me.simple_login(
+            db,
+            sec.hasher,
+            sec.policy,
+            sec.limits,
+            username=body.username,
+            password=body.password,
+            ip=client_ip(request),
+        )
+    except Invalid as refused:  # a name or password no account has: Unleash's one answer
+        named = {f.field for f in refused.fields}
+        if named and named <= {"username", "password"}:
+            raise PasswordMismatch(sessions.REFUSED) from refused
+        raise
     if outcome is None:  # a session without a user, which a sign-in never mints: roll back
-        raise Unauthenticated(sessions.REFUSED)
+        raise PasswordMismatch(sessions.REFUSED)
     response = JSONResponse(
         {
             **render.user_full(outcome.user),

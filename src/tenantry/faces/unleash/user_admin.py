@@ -8,19 +8,27 @@ reads (all users by seq, search)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz.scopes import SYSTEM_SCOPE
-from tenantry.db.models import User
-from tenantry.directory import accounts, users
+from tenantry.db.models import Team, User
+from tenantry.directory import accounts, password_reset, teams, users
 from tenantry.directory.users import UserFields, looks_like_email
 from tenantry.errors import FieldError, Invalid, NotFound, Unchangeable
-from tenantry.faces.unleash import bodies, dialect
-from tenantry.identity import passwords
+from tenantry.faces.unleash import bodies, dialect, owasp
+from tenantry.faces.unleash.errors import (
+    PASSWORD_UNDEFINED,
+    Bare,
+    OwaspValidationError,
+    PasswordUndefined,
+)
+from tenantry.identity import lookup, passwords
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
+from tenantry.identity.ratelimit import RateLimiter
 
 SEARCH_LIMIT = 100
 OWN_ROOT_ROLE = "You cannot change your own root role"
@@ -57,21 +65,67 @@ async def list_users(db: AsyncSession) -> list[UnleashUser]:
     return await _with_roles(db, found)
 
 
-async def search_users(db: AsyncSession, q: str) -> list[UnleashUser]:
-    pattern = f"%{q.casefold()}%"
-    found = await db.scalars(
-        select(User)
-        .where(
-            or_(
-                User.username_key.like(pattern),
-                func.lower(User.full_name).like(pattern),
-                func.lower(User.email).like(pattern),
-            )
-        )
-        .order_by(User.seq)
-        .limit(SEARCH_LIMIT)
+def js_length(text: str) -> int:
+    """A string's length as JavaScript counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+async def search_users(db: AsyncSession, actor: Principal, q: str | None) -> list[User]:
+    """Unleash's search: `[]` for a `q` under two characters; else users.search_users (its
+    matches are Unleash's: name contains, username or e-mail starts with), at most
+    SEARCH_LIMIT."""
+    if q is None or js_length(q) < 2:
+        return []
+    return await users.search_users(db, actor, q, limit=SEARCH_LIMIT)
+
+
+# Unleash's default USER_INACTIVITY_THRESHOLD_IN_DAYS.
+INACTIVE_DAYS = 180
+
+
+async def admin_count(db: AsyncSession, actor: Principal) -> accounts.AdminCount:
+    return await accounts.count_system_admins(db, actor)
+
+
+@dataclass
+class Access:
+    users: list[User]
+    groups: list[tuple[Team, int]]
+
+
+async def access(db: AsyncSession, actor: Principal) -> Access:
+    """GET /user-admin/access (any signed-in caller): the users and groups (teams) the caller
+    could list anyway, as for the search."""
+    return Access(await users.visible_users(db, actor), await teams.visible_teams(db, actor))
+
+
+async def inactive(db: AsyncSession, actor: Principal) -> list[tuple[User, datetime | None]]:
+    return await users.inactive_users(db, actor, INACTIVE_DAYS)
+
+
+async def delete_inactive(db: AsyncSession, actor: Principal, seqs: list[int]) -> None:
+    """POST /user-admin/inactive/delete: those of the users named that are inactive (Unleash
+    deletes whichever are named; see docs/faces/unleash.md), never yourself."""
+    ids = list(await db.scalars(select(User.id).where(User.seq.in_(seqs)))) if seqs else []
+    await users.delete_inactive_users(db, actor, ids, INACTIVE_DAYS)
+
+
+async def reset_password_link(
+    db: AsyncSession,
+    actor: Principal,
+    address: str,
+    *,
+    public_url: str,
+    limiter: RateLimiter | None,
+) -> password_reset.ResetLink:
+    """POST /user-admin/reset-password `{id: <e-mail>}`: the domain's reset link for the user
+    with that address (Unleash's `Could not find <address>` for none)."""
+    user = await lookup.find_by_email(db, address)
+    if user is None:
+        raise NotFound(f"Could not find {address}")
+    return await password_reset.request_password_reset(
+        db, actor, user.id, public_url=public_url, limiter=limiter
     )
-    return await _with_roles(db, list(found))
 
 
 async def get_user(db: AsyncSession, seq: int) -> UnleashUser:
@@ -110,7 +164,9 @@ async def create_user(
         username=username or None,
         email=email or None,
         full_name=body.name or "",
-        password=body.password or None,
+        # Unleash sets a password given at creation without testing it; Tenantry tests every
+        # password it sets (Unleash's test here, then its own policy).
+        password=strong_password(body.password) if body.password else None,
         system_roles=dialect.system_roles_for(role),
         email_from_username=False,
         unique_email=True,
@@ -122,13 +178,18 @@ async def update_user(
     db: AsyncSession, actor: Principal, seq: int, body: bodies.UpdateUser
 ) -> UnleashUser:
     """accounts.set_system_roles for rootRole (its one guard: permission, not yourself,
-    elevation), then users.update_user for name and e-mail (one `user.update`)."""
+    elevation), then users.update_user for name and e-mail (one `user.update`). As in Unleash,
+    an empty name or e-mail keeps the one the user has, and the root role a user already has
+    (as this face shows it) is no change: also on yourself, where any other is refused."""
     target = await by_seq(db, seq)
     if body.rootRole is not None:
-        await _set_root_role(db, actor, target, dialect.parse_root_role(body.rootRole))
+        role = dialect.parse_root_role(body.rootRole)
+        own = actor.user is not None and actor.user.id == target.id
+        if not (own and role == (await _with_roles(db, [target]))[0].root_role):
+            await _set_root_role(db, actor, target, role)
     email = _email(body.email)
     await users.update_user(
-        db, actor, target.id, UserFields(full_name=body.name, email=email or None)
+        db, actor, target.id, UserFields(full_name=body.name or None, email=email or None)
     )
     return (await _with_roles(db, [target]))[0]
 
@@ -151,25 +212,45 @@ async def set_password(
 ) -> None:
     """An administrator sets another user's password (POST /user-admin/{id}/change-password)."""
     user = await by_seq(db, seq)
-    await accounts.set_password(db, hasher, actor, user.id, body.password)
+    await accounts.set_password(db, hasher, actor, user.id, strong_password(body.password))
 
 
 async def change_own_password(
-    db: AsyncSession, hasher: Hasher, actor: Principal, body: bodies.OwnPassword
+    db: AsyncSession, hasher: Hasher, actor: Principal, body: bodies.Password
 ) -> None:
-    """POST /user/change-password: the new password twice and the old one as the proof."""
+    """POST /user/change-password: the new password twice and the old one as the proof, in
+    Unleash's order: a confirmation that differs or no oldPassword is its bare 400, then its
+    strength test, then the proof (wrong: its 401 PasswordMismatch), then the domain."""
     if actor.user is None:
         raise Invalid("User id is missing in request user object")
-    if body.password != body.confirmPassword:
-        raise Invalid("Passwords must match")
+    if body.password != body.confirmPassword or body.oldPassword is None:
+        raise Bare("the new password twice and the old one")
     await accounts.set_password(
-        db, hasher, actor, actor.user.id, body.password, current_password=body.oldPassword
+        db,
+        hasher,
+        actor,
+        actor.user.id,
+        strong_password(body.password),
+        current_password=body.oldPassword,
     )
 
 
+def strong_password(password: str) -> str:
+    """Unleash's own test of a password it is given to set or validate (its messages, in
+    faces/unleash/owasp.py): empty → PasswordUndefinedError, weak → OwaspValidationError.
+    The domain's policy is checked after it by the use case (or validate_password)."""
+    if not password:
+        raise PasswordUndefined(PASSWORD_UNDEFINED)
+    reasons = owasp.errors(password)
+    if reasons:
+        raise OwaspValidationError(reasons[0], reasons=reasons)
+    return password
+
+
 def validate_password(body: bodies.Password) -> None:
-    """POST /user-admin/validate-password: the instance's password policy, nothing stored."""
-    passwords.validate(body.password)
+    """POST /user-admin/validate-password: Unleash's test, then the instance's password
+    policy; nothing stored."""
+    passwords.validate(strong_password(body.password))
 
 
 async def access_overview(

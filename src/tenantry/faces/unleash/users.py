@@ -6,16 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import BackgroundTasks, Request
 from fastapi.responses import Response
 
+from tenantry.config import Settings
 from tenantry.errors import FieldError, Invalid
 from tenantry.faces.http import Db, JSONResponse, face_router, security
 from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash import user_admin as unleash_users
 from tenantry.faces.unleash.auth import Caller
-from tenantry.faces.unleash.bodies import CreateUser, Password, UpdateUser, json_object, parse
+from tenantry.faces.unleash.bodies import (
+    CreateUser,
+    Email,
+    Ids,
+    Password,
+    UpdateUser,
+    json_object,
+    parse,
+)
+from tenantry.mail import Mailer, deliver
 
 router = face_router(prefix="/user-admin", tags=["Users"])
 
@@ -47,10 +57,47 @@ async def list_users(caller: Caller, db: Db) -> Any:
 
 
 @router.get("/search")
-async def search_users(caller: Caller, db: Db, q: str = "") -> Any:
+async def search_users(request: Request, caller: Caller, db: Db) -> Any:
+    """Any signed-in caller (Unleash: no permission); users.search_users shows only the
+    users the caller may see. `q` once, of at least two characters, else `[]` (Unleash)."""
+    q = request.query_params.getlist("q")
+    rows = await unleash_users.search_users(db, caller, q[0] if len(q) == 1 else None)
+    return [render.user_found(u) for u in rows]
+
+
+@router.get("/admin-count")
+async def admin_count(caller: Caller, db: Db) -> Any:
     unleash_users.route_permission(caller, "system.users.list")
-    rows = await unleash_users.search_users(db, q)
-    return [{**render.user_full(r.user), "rootRole": r.root_role} for r in rows]
+    count = await unleash_users.admin_count(db, caller)
+    return {"password": count.password, "noPassword": count.no_password, "service": count.service}
+
+
+@router.get("/access")
+async def access(caller: Caller, db: Db) -> Any:
+    """Any signed-in caller (Unleash: no permission), who gets whom they could list anyway."""
+    found = await unleash_users.access(db, caller)
+    return {
+        "users": [render.user_base(u) for u in found.users],
+        "groups": [
+            {"id": unleash_me.group_number(t), "name": t.name, "userCount": n, "rootRole": None}
+            for t, n in found.groups
+        ],
+    }
+
+
+@router.get("/inactive")
+async def inactive_users(caller: Caller, db: Db) -> Any:
+    unleash_users.route_permission(caller, "system.users.list")
+    rows = await unleash_users.inactive(db, caller)
+    return {"version": 1, "inactiveUsers": [render.inactive_user(u, used) for u, used in rows]}
+
+
+@router.post("/inactive/delete")
+async def delete_inactive_users(request: Request, caller: Caller, db: Db) -> Response:
+    raw = await json_object(request)
+    unleash_users.route_permission(caller, "system.users.delete")
+    await unleash_users.delete_inactive(db, caller, parse(Ids, raw).ids)
+    return Response(status_code=200)
 
 
 @router.post("", status_code=201)
@@ -70,10 +117,30 @@ async def create_user(request: Request, caller: Caller, db: Db) -> Any:
 
 @router.post("/validate-password")
 async def validate_password(request: Request, caller: Caller) -> Any:
-    raw = await json_object(request)
-    unleash_users.route_permission(caller, "system.users.list")
-    unleash_users.validate_password(parse(Password, raw))
+    # Any signed-in caller (Unleash: no permission); nothing is read or written.
+    unleash_users.validate_password(parse(Password, await json_object(request)))
     return Response(status_code=200)
+
+
+@router.post("/reset-password")
+async def reset_password(request: Request, caller: Caller, db: Db, tasks: BackgroundTasks) -> Any:
+    """A reset link for the user with that address (directory.password_reset): its secret in
+    the URL's fragment, in this one answer and the mail to the user (sent after the commit)."""
+    raw = await json_object(request)
+    unleash_users.route_permission(caller, "system.users.update")
+    body = parse(Email, raw)
+    settings: Settings = request.app.state.settings
+    link = await unleash_users.reset_password_link(
+        db,
+        caller,
+        body.id,
+        public_url=settings.public_url,
+        limiter=security(request).limits.limiter,
+    )
+    if link.mail is not None:
+        mailer: Mailer = request.app.state.mailer
+        tasks.add_task(deliver, mailer, link.mail)
+    return {"resetPasswordUrl": link.url}
 
 
 @router.post("/{id}/change-password")
@@ -130,8 +197,11 @@ async def update_user(request: Request, caller: Caller, db: Db, id: str) -> Any:
     seq = user_id(id)
     raw = await json_object(request)
     unleash_users.route_permission(caller, "system.users.update")
-    row = await unleash_users.update_user(db, caller, seq, parse(UpdateUser, raw))
-    return {**render.user_full(row.user), "rootRole": row.root_role}
+    body = parse(UpdateUser, raw)
+    row = await unleash_users.update_user(db, caller, seq, body)
+    # Unleash echoes the rootRole as sent, and none when none was sent.
+    echoed = {} if body.rootRole is None else {"rootRole": body.rootRole}
+    return {**render.user_full(row.user), **echoed}
 
 
 @router.delete("/{id}")
