@@ -48,11 +48,13 @@ class Cause:
 CHARSET = Cause(
     "CHARSET",
     frozenset({"media type"}),
-    "JSON answers say `application/json`; Unleash's `application/json; charset=utf-8`.",
-    tuple(
-        name
-        for name, record in fixtures.load().records.items()
-        if points(record["response"])["media type"] == "application/json; charset=utf-8"
+    "Answers Unleash gives another media type (its UI's HTML, or a body-less error).",
+    (
+        "me.change_password.invalid.admin_api",
+        "own.back_to_previous",
+        "self.admin3_deletes_self",
+        "user_admin.delete.valid.admin_api",
+        "user_admin.set_password.valid.admin_api",
     ),
 )
 CAUSES: tuple[Cause, ...] = (
@@ -82,8 +84,6 @@ CAUSES: tuple[Cause, ...] = (
             "user_admin.update.invalid.admin_api",
             "user_admin.set_password.valid.admin_api",
             "user_admin.set_password.invalid.admin_api",
-            "user_admin.validate_password.valid.admin_api",
-            "user_admin.validate_password.invalid.admin_api",
             "user_admin.reset_password.valid.admin_api",
             "user_admin.reset_password.invalid.admin_api",
             "user_admin.delete.valid.admin_api",
@@ -102,10 +102,7 @@ CAUSES: tuple[Cause, ...] = (
             "deletion, feedback) or 400 with no body (own password)."
         ),
         (
-            "me.profile.admin_api",
             "me.roles.admin_api",
-            "pats.list.admin_api",
-            "pats.create.valid.admin_api",
             "pats.delete.valid.admin_api",
             "pats.delete.invalid.admin_api",
             "splash.valid.admin_api",
@@ -168,28 +165,6 @@ CAUSES: tuple[Cause, ...] = (
         ),
     ),
     Cause(
-        "LOGIN_HINT",
-        frozenset({"body", "error name"}),
-        (
-            "A bad or dead session cookie (logged out, password set, user deleted): Unleash 401 "
-            "AuthenticationRequired with path/type/defaultHidden (the login hint); Tenantry 401 "
-            "UnauthorizedError."
-        ),
-        (
-            "me.get.bad_cookie",
-            "user_admin.list.bad_cookie",
-            "me.profile.bad_cookie",
-            "pats.list.bad_cookie",
-            "user_admin.create.valid.bad_cookie",
-            "user_admin.update.valid.bad_cookie",
-            "seq.me_b_after_logout",
-            "seq.me_c_after_password_set",
-            "seq.me_d_after_delete",
-            "sess.me_c_after_password_set",
-            "own.me_b_after_change",
-        ),
-    ),
-    Cause(
         "HEADER_AND_COOKIE",
         ALL,
         (
@@ -205,10 +180,7 @@ CAUSES: tuple[Cause, ...] = (
             "GET /user-admin/search needs no permission in Unleash; Tenantry answers a viewer "
             "(and the API token) 403."
         ),
-        (
-            "user_admin.search.viewer_pat",
-            "user_admin.search.admin_api",
-        ),
+        ("user_admin.search.admin_api",),
     ),
     Cause(
         "SEARCH_RESULTS",
@@ -218,23 +190,7 @@ CAUSES: tuple[Cause, ...] = (
             "under 2 characters gives []; username, e-mail and name match by prefix (so "
             "'example.com' finds nobody); Tenantry matches substrings of any length."
         ),
-        (
-            "user_admin.search.viewer_pat",
-            "user_admin.search.editor_pat",
-            "user_admin.search.admin_api",
-            "user_admin.search.admin_cookie",
-            "user_admin.search.admin_pat",
-            "user_admin.search.absent",
-            "user_admin.search.empty",
-            "user_admin.search.one_char",
-            "user_admin.search.prefix_ad",
-            "user_admin.search.upper_case",
-            "user_admin.search.domain_substring",
-            "user_admin.search.name",
-            "user_admin.search.name_prefix",
-            "user_admin.search.email_prefix",
-            "seq.search_new_address",
-        ),
+        ("user_admin.search.admin_api",),
     ),
     Cause(
         "MISSING_LISTS",
@@ -246,47 +202,12 @@ CAUSES: tuple[Cause, ...] = (
             "and {version, inactiveUsers} (ADMIN)."
         ),
         (
-            "user_admin.admin_count.viewer_pat",
             "user_admin.admin_count.editor_pat",
             "user_admin.admin_count.admin_api",
-            "user_admin.admin_count.admin_cookie",
-            "user_admin.admin_count.admin_pat",
             "user_admin.access.viewer_pat",
-            "user_admin.access.editor_pat",
             "user_admin.access.admin_api",
-            "user_admin.access.admin_cookie",
-            "user_admin.access.admin_pat",
-            "user_admin.inactive.viewer_pat",
             "user_admin.inactive.editor_pat",
             "user_admin.inactive.admin_api",
-            "user_admin.inactive.admin_cookie",
-            "user_admin.inactive.admin_pat",
-            "head.user_admin.admin_count",
-            "head.user_admin.access",
-            "head.user_admin.inactive",
-            "slash.user_admin.admin_count",
-            "slash.user_admin.access",
-            "slash.user_admin.inactive",
-            "self.final_admin_count",
-        ),
-    ),
-    Cause(
-        "HEAD",
-        frozenset({"media type", "status"}),
-        ("HEAD on a GET route is 405 in Tenantry; Unleash answers it as the GET without the body."),
-        (
-            "head.me.get",
-            "head.me.profile",
-            "head.me.roles",
-            "head.pats.list",
-            "head.user_admin.list",
-            "head.user_admin.get",
-            "head.user_admin.search",
-            "head.user_admin.permissions",
-            "head.user_admin.admin_count",
-            "head.user_admin.access",
-            "head.user_admin.inactive",
-            "login.head",
         ),
     ),
     Cause(
@@ -294,18 +215,8 @@ CAUSES: tuple[Cause, ...] = (
         frozenset({"body", "location", "media type", "permissions", "status"}),
         ("A trailing slash is a 307 redirect to the path without it; Unleash serves the route."),
         (
-            "slash.me.get",
             "slash.me.profile",
             "slash.me.roles",
-            "slash.pats.list",
-            "slash.user_admin.list",
-            "slash.user_admin.get",
-            "slash.user_admin.search",
-            "slash.user_admin.permissions",
-            "slash.user_admin.admin_count",
-            "slash.user_admin.access",
-            "slash.user_admin.inactive",
-            "login.trailing_slash",
         ),
     ),
     Cause(
@@ -317,49 +228,8 @@ CAUSES: tuple[Cause, ...] = (
             "where /user-admin/{id} or PUT /feedback catch it."
         ),
         (
-            "method.delete.user",
-            "method.put.user_profile",
-            "method.post.user_roles",
-            "method.patch.user_tokens",
-            "method.put.user_tokens_1",
-            "method.patch.user_admin_id",
-            "method.delete.user_admin",
             "method.put.user_admin_search",
-            "method.get.user_admin_id_change_password",
-            "method.delete.splash_environment",
-            "method.get.feedback",
             "method.put.feedback",
-            "method.put.login",
-        ),
-    ),
-    Cause(
-        "LOGOUT",
-        ALL,
-        (
-            "POST /logout does not exist: Tenantry's bare 404 {message, statusCode}; Unleash "
-            "answers 302 to /signed-out clearing the cookie, and 401 AuthenticationRequired "
-            "without a live session (GET /logout too)."
-        ),
-        (
-            "route.logout_get",
-            "seq.logout_b",
-            "seq.logout_dead_cookie",
-            "seq.logout_no_credential",
-            "seq.logout_trailing_slash",
-            "sess.logout_a",
-        ),
-    ),
-    Cause(
-        "LOGOUT_SESSIONS",
-        ALL,
-        (
-            "After a log-out Unleash has ended every session of the user (401); Tenantry's "
-            "cookies still work."
-        ),
-        (
-            "seq.me_a_after_logout",
-            "sess.me_a_after_logout",
-            "sess.me_b_after_logout",
         ),
     ),
     Cause(
@@ -371,17 +241,7 @@ CAUSES: tuple[Cause, ...] = (
             "combination of password and username ...', no id); Tenantry 401 UnauthorizedError "
             "(400 BadDataError for a non-string password)."
         ),
-        (
-            "login.wrong_password",
-            "login.unknown_user",
-            "login.unknown_email",
-            "login.password_not_string",
-            "login.viewer_name_not_address",
-            "login.username_only_user_no_password",
-            "seq.login_old_password",
-            "seq.login_after_delete",
-            "own.login_old_password",
-        ),
+        ("login.password_not_string",),
     ),
     Cause(
         "LOGIN_BODY",
@@ -390,23 +250,7 @@ CAUSES: tuple[Cause, ...] = (
             "Sign-in bodies: malformed JSON is Unleash's bare {message}; text/plain is 415 "
             "ContentTypeError; {} has one detail in Unleash, two in Tenantry."
         ),
-        (
-            "login.empty_object",
-            "login.malformed_json",
-            "login.text_plain",
-        ),
-    ),
-    Cause(
-        "LOGIN_PAGE",
-        ALL,
-        (
-            "GET and HEAD /auth/simple/login: Unleash serves its web UI (200 text/html); "
-            "Tenantry 405."
-        ),
-        (
-            "login.get",
-            "login.head",
-        ),
+        ("login.empty_object",),
     ),
     Cause(
         "USERNAME_CASE",
@@ -429,57 +273,19 @@ CAUSES: tuple[Cause, ...] = (
             "Tenantry's always have one."
         ),
         (
-            "me.profile.admin_api",
-            "pats.list.admin_api",
-            "user_admin.create.duplicate_email",
-            "user_admin.create.duplicate_email_other_case",
-            "user_admin.create.project_role_owner",
-            "user_admin.create.root_role_number_99",
-            "user_admin.create.no_email_no_username",
-            "user_admin.create.duplicate_username",
             "user_admin.create.email_not_string",
-            "user_admin.get.unknown",
             "user_admin.get.negative",
-            "user_admin.get.zero",
             "user_admin.get.exponent",
-            "user_admin.permissions.unknown",
-            "user_admin.update.project_role",
-            "user_admin.update.bad_email",
-            "user_admin.update.unknown_user",
             "user_admin.set_password.unknown_user",
-            "pats.create.past",
-            "login.wrong_password",
-            "login.unknown_user",
-            "login.unknown_email",
             "login.password_not_string",
-            "login.viewer_name_not_address",
-            "login.username_only_user_no_password",
             "user_admin.create.invalid.admin_api",
-            "user_admin.create.invalid.admin_cookie",
-            "user_admin.create.invalid.admin_pat",
             "user_admin.set_password.invalid.admin_api",
-            "user_admin.set_password.invalid.admin_cookie",
-            "user_admin.set_password.invalid.admin_pat",
-            "user_admin.validate_password.invalid.viewer_pat",
-            "user_admin.validate_password.invalid.admin_api",
             "user_admin.reset_password.invalid.admin_api",
-            "user_admin.reset_password.invalid.admin_cookie",
-            "user_admin.reset_password.invalid.admin_pat",
             "user_admin.delete.invalid.admin_api",
-            "user_admin.delete.invalid.admin_cookie",
-            "user_admin.delete.invalid.admin_pat",
-            "pats.create.valid.admin_api",
             "pats.delete.valid.admin_api",
             "pats.delete.invalid.admin_api",
             "feedback.create.valid.admin_api",
             "feedback.update.valid.admin_api",
-            "seq.login_old_password",
-            "seq.login_after_delete",
-            "seq.get_deleted",
-            "seq.delete_deleted",
-            "own.wrong_old_password",
-            "own.weak_new_password",
-            "own.login_old_password",
         ),
     ),
     Cause(
@@ -491,33 +297,7 @@ CAUSES: tuple[Cause, ...] = (
             "and refuses 'weakpassword', 'No-Digits-Here!x', 'NoSymbol1234abc'; Tenantry's NIST "
             "rule accepts those and refuses with BadDataError."
         ),
-        (
-            "user_admin.set_password.no_digit",
-            "user_admin.validate_password.no_symbol",
-            "user_admin.set_password.invalid.admin_api",
-            "user_admin.set_password.invalid.admin_cookie",
-            "user_admin.set_password.invalid.admin_pat",
-            "user_admin.validate_password.invalid.viewer_pat",
-            "user_admin.validate_password.invalid.editor_pat",
-            "user_admin.validate_password.invalid.admin_api",
-            "user_admin.validate_password.invalid.admin_cookie",
-            "user_admin.validate_password.invalid.admin_pat",
-            "own.weak_new_password",
-        ),
-    ),
-    Cause(
-        "VALIDATE_PASSWORD_PERMISSION",
-        ALL,
-        (
-            "POST /user-admin/validate-password needs no permission in Unleash; Tenantry "
-            "answers a viewer (and the API token) 403."
-        ),
-        (
-            "user_admin.validate_password.valid.viewer_pat",
-            "user_admin.validate_password.invalid.viewer_pat",
-            "user_admin.validate_password.valid.admin_api",
-            "user_admin.validate_password.invalid.admin_api",
-        ),
+        ("user_admin.set_password.invalid.admin_api",),
     ),
     Cause(
         "RESET_PASSWORD",
@@ -528,21 +308,8 @@ CAUSES: tuple[Cause, ...] = (
             "401/403 by credential."
         ),
         (
-            "user_admin.reset_password.missing_id",
-            "user_admin.reset_password.valid.none",
-            "user_admin.reset_password.invalid.none",
-            "user_admin.reset_password.valid.bad_token",
-            "user_admin.reset_password.invalid.bad_token",
-            "user_admin.reset_password.valid.viewer_pat",
-            "user_admin.reset_password.invalid.viewer_pat",
-            "user_admin.reset_password.valid.editor_pat",
-            "user_admin.reset_password.invalid.editor_pat",
             "user_admin.reset_password.valid.admin_api",
             "user_admin.reset_password.invalid.admin_api",
-            "user_admin.reset_password.valid.admin_cookie",
-            "user_admin.reset_password.invalid.admin_cookie",
-            "user_admin.reset_password.valid.admin_pat",
-            "user_admin.reset_password.invalid.admin_pat",
         ),
     ),
     Cause(
@@ -555,17 +322,9 @@ CAUSES: tuple[Cause, ...] = (
             "a 300-character description (400 here)."
         ),
         (
-            "pats.create.duplicate_description",
-            "pats.create.date_only",
-            "pats.create.empty_description",
             "pats.create.long_description",
             "pats.create.extra_property",
             "pats.create.description_not_string",
-            "pats.delete.lifecycle_again",
-            "pats.delete.invalid.viewer_pat",
-            "pats.delete.invalid.editor_pat",
-            "pats.delete.invalid.admin_cookie",
-            "pats.delete.invalid.admin_pat",
         ),
     ),
     Cause(
@@ -584,16 +343,7 @@ CAUSES: tuple[Cause, ...] = (
             "PUT /user-admin/{id} answers rootRole as sent ('Editor') and without rootRole when "
             "none was sent; Tenantry always gives the number."
         ),
-        (
-            "user_admin.update.to_editor",
-            "user_admin.update.taken_email",
-            "user_admin.update.empty_body",
-            "user_admin.update.self_name",
-            "user_admin.update.valid.admin_cookie",
-            "user_admin.update.valid.admin_pat",
-            "seq.change_email",
-            "self.admin2_same_root_role",
-        ),
+        ("user_admin.update.taken_email",),
     ),
     Cause(
         "UPDATE_LENIENT",
@@ -602,10 +352,7 @@ CAUSES: tuple[Cause, ...] = (
             "PUT /user-admin/{id}: Unleash ignores unknown properties and a non-string name "
             "(200); Tenantry 400."
         ),
-        (
-            "user_admin.update.unknown_field",
-            "user_admin.update.name_not_string",
-        ),
+        ("user_admin.update.name_not_string",),
     ),
     Cause(
         "TAKEN_EMAIL",
@@ -616,14 +363,7 @@ CAUSES: tuple[Cause, ...] = (
             "from then on the user's answers show `username` (the old address) beside the new "
             "e-mail."
         ),
-        (
-            "user_admin.update.taken_email",
-            "user_admin.update.empty_body",
-            "user_admin.update.valid.admin_cookie",
-            "user_admin.update.valid.admin_pat",
-            "login.target_set_password",
-            "user_admin.get.target_after_writes",
-        ),
+        ("user_admin.update.taken_email",),
     ),
     Cause(
         "CREATE_RULES",
@@ -685,42 +425,8 @@ CAUSES: tuple[Cause, ...] = (
             "(accepted here)."
         ),
         (
-            "me.change_password.invalid.viewer_pat",
-            "me.change_password.invalid.editor_pat",
             "me.change_password.invalid.admin_api",
-            "me.change_password.invalid.admin_cookie",
-            "me.change_password.invalid.admin_pat",
-            "own.wrong_old_password",
-            "own.missing_old_password",
-            "own.weak_new_password",
             "own.back_to_previous",
-            "own.extra_property",
-        ),
-    ),
-    Cause(
-        "EMAIL_CHANGE",
-        ALL,
-        (
-            "After PUT /user-admin/{id} with a new e-mail, Unleash signs the user in with the "
-            "new address and no longer the old one, and a new user may take the old address; "
-            "Tenantry keeps the old address as the username (shown, found by search, refused "
-            "for a new user, the only one that signs in), so the steps that sign in with the "
-            "new address and use that session or its PAT differ too."
-        ),
-        (
-            "seq.change_email",
-            "seq.get_after_change",
-            "seq.me_a_after_change",
-            "seq.login_old_address_after_change",
-            "seq.login_new_address",
-            "seq.me_b",
-            "seq.search_new_address",
-            "seq.search_old_address",
-            "seq.create_with_old_address",
-            "seq.login_again",
-            "seq.login_new_password",
-            "seq.pat_create",
-            "seq.me_pat",
         ),
     ),
     Cause(
@@ -778,7 +484,7 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     for step in dict.fromkeys(s for c in CAUSES for s in c.steps)
 }
 # The figure of the fixtures' replay at this commit (18 / 479); issue 16 asks for 0.95.
-MATCH_FLOOR = 0.0375
+MATCH_FLOOR = 0.82
 
 
 @pytest.fixture
