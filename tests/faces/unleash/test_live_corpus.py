@@ -358,10 +358,9 @@ CAUSES: tuple[Cause, ...] = (
         "TAKEN_EMAIL",
         ALL,
         (
-            "PUT /user-admin/{id} with another user's e-mail: Unleash refuses (its 500, unique "
-            "index); Tenantry accepts it (creation checks unique_email, update does not), and "
-            "from then on the user's answers show `username` (the old address) beside the new "
-            "e-mail."
+            "Deliberate: PUT /user-admin/{id} with another user's e-mail: Unleash fails on its "
+            "unique index (500 UnknownError); Tenantry refuses it as bad input (400 "
+            "BadDataError), the 4xx a client can act on."
         ),
         ("user_admin.update.taken_email",),
     ),
