@@ -389,6 +389,27 @@ async def native_directory(h: Harness, admin: str, admin_id: str) -> dict[str, s
         expect=["user.system_roles.set"],
     )
     assert one(ev, "user.system_roles.set").details == {"before": [], "after": ["SYSTEM_VIEWER"]}
+    r, ev = await h.step(
+        "POST",
+        "/organizations/{organizationId}/scim-tokens",
+        organizationId=org_id,
+        token=admin,
+        json={"name": "okta"},
+        expect=["organization.scim_token.create"],
+    )
+    scim_id = r.json()["id"]
+    e = one(ev, "organization.scim_token.create")
+    assert (e.target_id, e.organization_id) == (scim_id, org_id)
+    assert r.json()["token"] not in str(e.details)  # the secret is not in the log
+    _, ev = await h.step(
+        "DELETE",
+        "/organizations/{organizationId}/scim-tokens/{tokenId}",
+        organizationId=org_id,
+        tokenId=scim_id,
+        token=admin,
+        expect=["organization.scim_token.revoke"],
+    )
+    assert one(ev, "organization.scim_token.revoke").target_id == scim_id
     check = {
         "subject": {"type": "user", "id": user_id},
         "permission": "organization.get",

@@ -10,10 +10,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
 
 from tenantry.errors import Unauthenticated
-from tenantry.faces.http import SAFE_METHODS, Db, bearer_secret, database, security
+from tenantry.faces.http import SAFE_METHODS, Db, JSONRoute, bearer_secret, database, security
 from tenantry.faces.scim.render import ScimProblem, ScimResponse, problem
 from tenantry.faces.scim.schema import ENTERPRISE, LIST_RESPONSE, SchemaViolation
 from tenantry.identity.principals import Principal
@@ -27,7 +26,7 @@ DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 
 
-class ScimRoute(APIRoute):
+class ScimRoute(JSONRoute):
     """A route whose SCIM refusals raised outside the domain (parsers, schema checks) are
     answered as SCIM errors; the domain's go through the face's error table."""
 

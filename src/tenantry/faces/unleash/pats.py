@@ -42,7 +42,7 @@ async def create_pat(request: Request, caller: Caller, db: Db) -> Any:
     return JSONResponse(_pat(pat), status_code=201)
 
 
-@router.delete("/{id}")
+@router.delete("/{id}", response_class=Response)  # Unleash answers 200 with no body
 async def delete_pat(caller: Caller, db: Db, id: str) -> Response:
     await unleash_pats.delete_pat(db, caller, user_id(id))
     return Response(status_code=200)
