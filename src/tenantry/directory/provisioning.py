@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, true, update
+from sqlalchemy import ColumnElement, Select, String, case, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
@@ -109,6 +109,18 @@ def _name_key(text: str) -> str | None:
     return None if text.strip() else unicodedata.normalize("NFKC", text).lower()
 
 
+def _in_group(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Some team of the account's organization that its identity provider keeps (a SCIM
+    Group) has the account as a member and meets `condition`."""
+    return exists().where(
+        TeamMember.user_id == User.id,
+        Team.id == TeamMember.team_id,
+        Team.organization_id == User.managed_by_organization_id,
+        Team.is_idp_managed.is_(True),
+        condition,
+    )
+
+
 # The fields a search of accounts may name, and where each is (directory/predicates). Login
 # names and addresses compare by their keys, folded in Python: SQLite's lower() folds ASCII
 # only. The organization condition is never part of it: list_users ANDs it outside.
@@ -121,6 +133,7 @@ USER_FIELDS: dict[str, Column | Field] = {
     "enabled": User.enabled,
     "created_at": User.created_at,
     "updated_at": User.updated_at,
+    "group": Field(TeamMember.team_id, case_exact=True, exists=_in_group),
 }
 
 
@@ -138,6 +151,59 @@ GROUP_FIELDS: dict[str, Column | Field] = {
 }
 
 
+@dataclass(frozen=True)
+class Order:
+    """A search's order: one of USER_ORDERS' (GROUP_ORDERS') fields, ascending unless said."""
+
+    field: str
+    descending: bool = False
+
+
+# What a search may be ordered by. Text compares case-insensitively (by its key, or lower()),
+# external ids as written; ties, and a search without an order, go oldest first.
+USER_ORDERS: dict[str, Column] = {
+    "id": User.id,
+    "username": User.username_key,
+    "email": User.email_key,
+    "full_name": func.lower(User.full_name),
+    "family_name": func.lower(User.attributes[(PROFILE, "name", "familyName")].as_string()),
+    "external_id": User.external_id,
+    "created_at": User.created_at,
+    "updated_at": User.updated_at,
+}
+GROUP_ORDERS: dict[str, Column] = {
+    "id": Team.id,
+    "name": func.lower(Team.name),
+    "external_id": Team.external_id,
+    "created_at": Team.created_at,
+    "updated_at": Team.updated_at,
+}
+
+
+def _ordered(
+    query: Select[Any],
+    order: Order | None,
+    orders: dict[str, Column],
+    tie: tuple[Column, ...],
+) -> Select[Any]:
+    """`query` in `order`; a record without a value comes last ascending and first
+    descending (RFC 7644 §3.4.2.3), alike on both databases (they differ on NULLs)."""
+    if order is None:
+        return query.order_by(*tie)
+    column = orders.get(order.field)
+    if column is None:
+        raise Invalid(
+            f"cannot order by {order.field}", [FieldError("sortBy", "invalid", "not sortable")]
+        )
+    empty: ColumnElement[bool] = column.is_(None)
+    if isinstance(column.type, String):
+        empty = or_(empty, column == "")  # an unset name or address is stored as ""
+    missing = case((empty, 1), else_=0)
+    if order.descending:
+        return query.order_by(missing.desc(), column.desc(), *tie)
+    return query.order_by(missing, column, *tie)
+
+
 # --- users -------------------------------------------------------------------------------------
 
 
@@ -152,9 +218,11 @@ async def list_users(
     *,
     offset: int = 0,
     limit: int = 100,
+    order: Order | None = None,
 ) -> Page[User]:
     """The organization's managed accounts matching `where` (over USER_FIELDS; an
-    InvalidPredicate for a condition they cannot answer), oldest first; the total is exact.
+    InvalidPredicate for a condition they cannot answer), in `order` (over USER_ORDERS;
+    Invalid for another field), else oldest first; the total is exact.
     The organization's condition is ANDed outside `where`: nothing in it reaches further."""
     org_id = _guard(actor)
     limit = max(0, min(limit, MAX_PAGE))
@@ -163,8 +231,34 @@ async def list_users(
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     if limit == 0 or offset >= total:
         return Page([], total, offset, limit)
-    rows = await db.scalars(query.order_by(User.created_at, User.id).offset(offset).limit(limit))
+    ordered = _ordered(query, order, USER_ORDERS, (User.created_at, User.id))
+    rows = await db.scalars(ordered.offset(offset).limit(limit))
     return Page(list(rows), total, offset, limit)
+
+
+async def groups_of(
+    db: AsyncSession, actor: Principal, user_ids: Sequence[str]
+) -> dict[str, list[Team]]:
+    """The organization's IdP teams (its SCIM Groups) each of the accounts is a member of,
+    by name; an account the organization does not manage has none here."""
+    org_id = _guard(actor)
+    found: dict[str, list[Team]] = {u: [] for u in user_ids}
+    if user_ids:
+        rows = await db.execute(
+            select(TeamMember.user_id, Team)
+            .join(Team, Team.id == TeamMember.team_id)
+            .join(User, User.id == TeamMember.user_id)
+            .where(
+                TeamMember.user_id.in_(list(user_ids)),
+                User.managed_by_organization_id == org_id,
+                Team.organization_id == org_id,
+                Team.is_idp_managed.is_(True),
+            )
+            .order_by(Team.name, Team.id)
+        )
+        for user_id, team in rows:
+            found[user_id].append(team)
+    return found
 
 
 async def _ensure_name_free(db: AsyncSession, username: str, except_id: str | None) -> str:
@@ -374,9 +468,10 @@ async def list_groups(
     *,
     offset: int = 0,
     limit: int = 100,
+    order: Order | None = None,
 ) -> Page[GroupView]:
-    """The organization's IdP teams matching `where` (over GROUP_FIELDS), oldest first; the
-    organization's condition is ANDed outside `where`."""
+    """The organization's IdP teams matching `where` (over GROUP_FIELDS), in `order` (over
+    GROUP_ORDERS), else oldest first; the organization's condition is ANDed outside `where`."""
     org_id = _guard(actor)
     limit = max(0, min(limit, MAX_PAGE))
     condition = true() if where is None else compile_predicate(where, GROUP_FIELDS)
@@ -388,9 +483,8 @@ async def list_groups(
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     if limit == 0 or offset >= total:
         return Page([], total, offset, limit)
-    found = list(
-        await db.scalars(query.order_by(Team.created_at, Team.id).offset(offset).limit(limit))
-    )
+    ordered = _ordered(query, order, GROUP_ORDERS, (Team.created_at, Team.id))
+    found = list(await db.scalars(ordered.offset(offset).limit(limit)))
     members = await _members_of(db, [t.id for t in found])
     return Page([GroupView(t, members[t.id]) for t in found], total, offset, limit)
 

@@ -13,7 +13,10 @@ async def test_discovery_documents(idp: Idp) -> None:
     spc = ServiceProviderConfig.model_validate((await idp.get("/ServiceProviderConfig")).json())
     assert spc.patch is not None and spc.patch.supported
     assert spc.etag is not None and spc.etag.supported
-    assert spc.bulk is not None and not spc.bulk.supported  # not yet
+    assert spc.bulk is not None and spc.bulk.supported
+    # the face's body limit (64 KiB in the tests' settings) and the operations' limit
+    assert (spc.bulk.max_operations, spc.bulk.max_payload_size) == (1000, 64 * 1024)
+    assert spc.sort is not None and spc.sort.supported
     types = (await idp.get("/ResourceTypes")).json()
     found = {t["id"]: ResourceType.model_validate(t, scim_ctx=OUT) for t in types["Resources"]}
     assert set(found) == {"User", "Group"} and types["totalResults"] == 2
@@ -27,5 +30,7 @@ async def test_discovery_documents(idp: Idp) -> None:
     names = {a["name"] for a in user["attributes"]}
     assert {"userName", "name", "emails", "active", "displayName"} <= names
     assert "password" not in names  # not served, so not announced
+    groups = next(a for a in user["attributes"] if a["name"] == "groups")
+    assert (groups["mutability"], groups["multiValued"]) == ("readOnly", True)
     assert_scim_error(await idp.get("/Schemas/urn:nothing"), 404)
     assert_scim_error(await idp.get("/ResourceTypes/Nothing"), 404)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.scim import discovery, groups, render, search, users
+from tenantry.faces.scim import bulk, discovery, groups, render, search, users
 
 PREFIX = "/scim/v2"
 
@@ -20,8 +20,11 @@ def build(max_body_bytes: int) -> FastAPI:
         render.STATUS,
         max_body_bytes,
     )
+    # /ServiceProviderConfig's bulk.maxPayloadSize: the body limit the input guard enforces.
+    app.state.max_body_bytes = max_body_bytes
     app.include_router(users.router)
     app.include_router(groups.router)
     app.include_router(discovery.router)
     app.include_router(search.router)
+    app.include_router(bulk.router)
     return app

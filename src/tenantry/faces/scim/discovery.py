@@ -23,6 +23,7 @@ from scim2_models import (
 )
 
 from tenantry.errors import NotFound
+from tenantry.faces.scim import bulk
 from tenantry.faces.scim.render import ScimResponse
 from tenantry.faces.scim.schema import ENTERPRISE, GROUP, SCHEMAS, SCHEMAS_BY_ID, USER
 from tenantry.faces.scim.wire import MAX_COUNT, ScimCaller, ScimRoute, base_url, list_response
@@ -31,14 +32,14 @@ router = APIRouter(route_class=ScimRoute, tags=["Discovery"])
 _OUT = Context.RESOURCE_QUERY_RESPONSE
 
 
-def _config(base: str) -> dict[str, Any]:
+def _config(base: str, max_payload: int) -> dict[str, Any]:
     config = ServiceProviderConfig(
         documentation_uri=None,
         patch=Patch(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),  # no /Bulk yet
+        bulk=Bulk(supported=True, max_operations=bulk.MAX_OPERATIONS, max_payload_size=max_payload),
         filter=Filter(supported=True, max_results=MAX_COUNT),
         change_password=ChangePassword(supported=False),
-        sort=Sort(supported=False),
+        sort=Sort(supported=True),
         etag=ETag(supported=True),
         authentication_schemes=[
             AuthenticationScheme(
@@ -78,7 +79,7 @@ def _resource_types(base: str) -> list[dict[str, Any]]:
 
 @router.get("/ServiceProviderConfig")
 async def service_provider_config(request: Request, caller: ScimCaller) -> Response:
-    return ScimResponse(_config(base_url(request)))
+    return ScimResponse(_config(base_url(request), request.app.state.max_body_bytes))
 
 
 @router.get("/ResourceTypes")

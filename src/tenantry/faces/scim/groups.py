@@ -28,6 +28,7 @@ from tenantry.faces.scim.wire import (
     if_match,
     is_id,
     list_response,
+    order_of,
     project,
     projection,
     resource_response,
@@ -44,6 +45,14 @@ FILTER_ATTRIBUTES = {
     "displayName": "name",
     "externalId": "external_id",
     "members.value": "member",
+    "meta.created": "created_at",
+    "meta.lastModified": "updated_at",
+}
+# What sortBy may name, as directory/provisioning.GROUP_ORDERS' fields.
+SORT_ATTRIBUTES = {
+    "id": "id",
+    "displayName": "name",
+    "externalId": "external_id",
     "meta.created": "created_at",
     "meta.lastModified": "updated_at",
 }
@@ -84,9 +93,10 @@ async def found_groups(
 async def groups_where(
     request: Request, caller: Principal, db: AsyncSession, search: Search, where: Predicate | None
 ) -> tuple[list[dict[str, Any]], int]:
+    order = order_of(search, SORT_ATTRIBUTES, GROUP)
     try:
         page = await provisioning.list_groups(
-            db, caller, where, offset=search.offset, limit=search.count
+            db, caller, where, offset=search.offset, limit=search.count, order=order
         )
     except InvalidPredicate as exc:
         raise filter_error(exc) from None

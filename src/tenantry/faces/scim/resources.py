@@ -52,7 +52,9 @@ def _meta(kind: str, obj: User | Team, base: str) -> JSON:
     }
 
 
-def user(u: User, base: str) -> JSON:
+def user(u: User, base: str, groups: Sequence[Team] = ()) -> JSON:
+    """The User resource; `groups`: the Groups it is a member of (RFC 7643 §4.1.2, read-only:
+    a team's membership is the Group's to change)."""
     profile: JSON = dict((u.attributes or {}).get(PROFILE) or {})
     enterprise = profile.pop(ENTERPRISE, None)
     body: JSON = {"schemas": [USER], "id": u.id}
@@ -66,11 +68,18 @@ def user(u: User, base: str) -> JSON:
         body["emails"] = [{"value": u.email, "primary": True}]
     if "active" in body or not u.enabled:
         body["active"] = u.enabled
+    if groups:
+        body["groups"] = [_group_of(t, base) for t in groups]
     if enterprise:
         body["schemas"] = [USER, ENTERPRISE]
         body[ENTERPRISE] = enterprise
     body["meta"] = _meta("User", u, base)
     return body
+
+
+def _group_of(t: Team, base: str) -> JSON:
+    # Tenantry's teams hold users only, so every membership is direct.
+    return {"value": t.id, "$ref": f"{base}/Groups/{t.id}", "display": t.name, "type": "direct"}
 
 
 def read_user(payload: Any) -> ProvisionedUser:

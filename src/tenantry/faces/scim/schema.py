@@ -145,10 +145,23 @@ USER_SCHEMA = Schema(
         Attr("active", "boolean"),
         _multi("emails", ("work", "home", "other")),
         _multi("phoneNumbers", ("work", "home", "mobile", "fax", "pager", "other")),
+        # The teams the account is a member of: read-only (RFC 7643 §4.1.2), so a POST's or
+        # PUT's value is ignored (Okta sends `groups: []`) and a PATCH of it is `mutability`.
+        Attr(
+            "groups",
+            "complex",
+            multi=True,
+            mutability="readOnly",
+            sub=(
+                Attr("value", mutability="readOnly", case_exact=True),
+                Attr("$ref", "reference", mutability="readOnly", reference_types=("Group",)),
+                Attr("display", mutability="readOnly"),
+                Attr("type", mutability="readOnly", canonical=("direct", "indirect")),
+            ),
+        ),
     ),
     ignored=(
         "password",
-        "groups",
         "roles",
         "entitlements",
         "x509certificates",

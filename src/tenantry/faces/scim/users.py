@@ -27,6 +27,7 @@ from tenantry.faces.scim.wire import (
     if_match,
     is_id,
     list_response,
+    order_of,
     project,
     projection,
     resource_response,
@@ -47,9 +48,27 @@ FILTER_ATTRIBUTES = {
     "active": "enabled",
     "meta.created": "created_at",
     "meta.lastModified": "updated_at",
+    "groups.value": "group",
 }
-# An account has one address: `emails[type eq "work" and primary eq true]` is that one.
-EMAIL_ENTRY: dict[str, Value] = {"emails.type": "work", "emails.primary": True}
+# An account has one address: `emails[type eq "work" and primary eq true]` is that one; and
+# every group it is in holds it directly.
+EMAIL_ENTRY: dict[str, Value] = {
+    "emails.type": "work",
+    "emails.primary": True,
+    "groups.type": "direct",
+}
+# What sortBy may name (RFC 7644 §3.4.2.3), as directory/provisioning.USER_ORDERS' fields.
+SORT_ATTRIBUTES = {
+    "id": "id",
+    "userName": "username",
+    "displayName": "full_name",
+    "name.familyName": "family_name",
+    "externalId": "external_id",
+    "emails.value": "email",
+    "emails": "email",
+    "meta.created": "created_at",
+    "meta.lastModified": "updated_at",
+}
 
 
 def user_filter(text: str | None) -> Predicate | None:
@@ -64,6 +83,12 @@ def _id(user_id: str) -> str:
     if not is_id(user_id):
         raise NotFound("user not found")
     return user_id
+
+
+async def rendered(db: AsyncSession, caller: Principal, user: User, base: str) -> dict[str, Any]:
+    """The User resource with its groups."""
+    groups = await provisioning.groups_of(db, caller, [user.id])
+    return resources.user(user, base, groups[user.id])
 
 
 def _shown(request: Request, body: dict[str, Any], status: int = 200) -> Response:
@@ -82,15 +107,17 @@ async def found_users(
 async def users_where(
     request: Request, caller: Principal, db: AsyncSession, search: Search, where: Predicate | None
 ) -> tuple[list[dict[str, Any]], int]:
+    order = order_of(search, SORT_ATTRIBUTES, USER)
     try:
         page = await provisioning.list_users(
-            db, caller, where, offset=search.offset, limit=search.count
+            db, caller, where, offset=search.offset, limit=search.count, order=order
         )
     except InvalidPredicate as exc:
         raise filter_error(exc) from None
     base = base_url(request)
+    groups = await provisioning.groups_of(db, caller, [u.id for u in page.items])
     found = [
-        project(resources.user(u, base), search.attributes, search.excluded, USER)
+        project(resources.user(u, base, groups[u.id]), search.attributes, search.excluded, USER)
         for u in page.items
     ]
     return found, page.total
@@ -120,7 +147,7 @@ async def create_user(request: Request, caller: ScimCaller, db: Db) -> Response:
 @router.get("/Users/{user_id}")
 async def get_user(request: Request, caller: ScimCaller, db: Db, user_id: str) -> Response:
     user = await provisioning.get_user(db, caller, _id(user_id))
-    return _shown(request, resources.user(user, base_url(request)))
+    return _shown(request, await rendered(db, caller, user, base_url(request)))
 
 
 @router.put("/Users/{user_id}")
@@ -129,21 +156,23 @@ async def replace_user(request: Request, caller: ScimCaller, db: Db, user_id: st
     user = await provisioning.replace_user(
         db, caller, _id(user_id), new, if_version=if_match(request)
     )
-    return _shown(request, resources.user(user, base_url(request)))
+    return _shown(request, await rendered(db, caller, user, base_url(request)))
 
 
 @router.patch("/Users/{user_id}")
 async def patch_user(request: Request, caller: ScimCaller, db: Db, user_id: str) -> Response:
     ops = parse_patch(await body_of(request))
     base = base_url(request)
+    # The groups as they are, so that an operation writing them unchanged is no change.
+    groups = (await provisioning.groups_of(db, caller, [_id(user_id)]))[user_id]
 
     def patched(current: User) -> provisioning.ProvisionedUser:
-        return resources.read_user(apply_patch(resources.user(current, base), ops))
+        return resources.read_user(apply_patch(resources.user(current, base, groups), ops))
 
     user = await provisioning.update_user(
         db, caller, _id(user_id), patched, if_version=if_match(request)
     )
-    return _shown(request, resources.user(user, base))
+    return _shown(request, resources.user(user, base, groups))
 
 
 @router.delete("/Users/{user_id}", status_code=204)

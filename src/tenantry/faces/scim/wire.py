@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -11,6 +11,7 @@ import orjson
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from tenantry.directory.provisioning import Order
 from tenantry.errors import Unauthenticated
 from tenantry.faces.http import SAFE_METHODS, Db, JSONRoute, bearer_secret, database, security
 from tenantry.faces.scim.render import ScimProblem, ScimResponse, problem
@@ -125,12 +126,40 @@ class Search:
     count: int
     attributes: list[str]
     excluded: list[str]
+    sort_by: str | None = None
+    descending: bool = False
+
+
+def _descending(sort_order: Any) -> bool:
+    """sortOrder (RFC 7644 §3.4.2.3): "ascending" (the default) or "descending"."""
+    if sort_order is None or sort_order == "":
+        return False
+    if not isinstance(sort_order, str) or sort_order.lower() not in ("ascending", "descending"):
+        raise SchemaViolation('sortOrder is "ascending" or "descending"')
+    return sort_order.lower() == "descending"
+
+
+def _sort_by(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise SchemaViolation("sortBy must be an attribute name")
+    return value.strip()
 
 
 def search_of_query(request: Request) -> Search:
     offset, count = paging(request)
     attributes, excluded = projection(request)
-    return Search(request.query_params.get("filter"), offset, count, attributes, excluded)
+    params = request.query_params
+    return Search(
+        params.get("filter"),
+        offset,
+        count,
+        attributes,
+        excluded,
+        _sort_by(params.get("sortBy")),
+        _descending(params.get("sortOrder")),
+    )
 
 
 def search_of_body(payload: Any) -> Search:
@@ -155,7 +184,29 @@ def search_of_body(payload: Any) -> Search:
         max(0, min(count, MAX_COUNT)),
         names["attributes"],
         names["excludedattributes"],
+        _sort_by(lowered.get("sortby")),
+        _descending(lowered.get("sortorder")),
     )
+
+
+def sort_field(name: str, sortable: Mapping[str, str], core: str) -> str | None:
+    """The directory field of the attribute `name` (any case, with or without the core
+    schema's URN) among `sortable`, None if it is not there."""
+    wanted = name.lower().removeprefix(core.lower() + ":")
+    return next((f for a, f in sortable.items() if a.lower() == wanted), None)
+
+
+def order_of(search: Search, sortable: Mapping[str, str], core: str) -> Order | None:
+    """The directory order `sortBy` names, None without one; 400 invalidValue for an
+    attribute the face cannot sort by (sorting silently otherwise would look like an
+    answer)."""
+    if search.sort_by is None:
+        return None
+    found = sort_field(search.sort_by, sortable, core)
+    if found is None:
+        known = ", ".join(sortable)
+        raise SchemaViolation(f"cannot sort by {search.sort_by}; sortBy is one of {known}")
+    return Order(found, search.descending)
 
 
 def list_response(resources: list[JSON], total: int, offset: int) -> JSON:
