@@ -77,6 +77,7 @@ async def test_no_other_credential_is_good_on_scim(
         ("GET", "/ServiceProviderConfig"),
         ("GET", "/Schemas"),
         ("POST", "/Users"),
+        ("POST", "/Bulk"),
     ]:
         body = {"userName": "x@example.com"} if method == "POST" else None
         r = await client.request(method, BASE + path, headers=headers, json=body)

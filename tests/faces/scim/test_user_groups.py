@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from tenantry.db.models import User
 from tests.faces.scim.conftest import GROUP_SCHEMA, Idp, assert_scim_error, new_user
+from tests.factories import World
 
 
 async def _group(idp: Idp, name: str, members: list[str]) -> dict[str, Any]:
@@ -111,3 +115,15 @@ async def test_another_organizations_groups_are_never_shown(idp: Idp, other_idp:
     assert "groups" not in (await other_idp.get(f"/Users/{theirs['id']}")).json()
     ops = [{"op": "add", "path": "title", "value": "x"}]
     assert_scim_error(await other_idp.patch(f"/Users/{alice['id']}", ops), 404)
+
+
+async def test_a_native_team_is_not_a_group(idp: Idp, world: World) -> None:
+    alice = await idp.create_user("alice@example.com")
+    guides = await _group(idp, "Guides", [alice["id"]])
+    async with world.database.transaction(write=False) as db:
+        user = await db.scalar(select(User).where(User.id == alice["id"]))
+    assert user is not None
+    native = await world.team(idp.org, "Native", [user])
+    assert [g["value"] for g in await _groups_of(idp, alice["id"])] == [guides["id"]]
+    r = await idp.get("/Users", params={"filter": f'groups.value eq "{native.id}"'})
+    assert r.json()["totalResults"] == 0

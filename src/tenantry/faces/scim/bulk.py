@@ -196,12 +196,15 @@ class _Run:
     ids: dict[str, str] = field(default_factory=dict)  # bulkId -> the created resource's id
     results: dict[int, JSON] = field(default_factory=dict)
     errors: int = 0
+    posts: dict[str, int] = field(default_factory=dict)  # bulkId -> the index of its POST
+
+    def __post_init__(self) -> None:
+        for i, op in enumerate(self.bulk.operations):
+            if op.method == "POST" and op.bulk_id is not None:
+                self.posts[op.bulk_id] = i
 
     def definer(self, bulk_id: str) -> int | None:
-        for i, op in enumerate(self.bulk.operations):
-            if op.method == "POST" and op.bulk_id == bulk_id:
-                return i
-        return None
+        return self.posts.get(bulk_id)
 
     async def all(self) -> list[JSON]:
         try:
@@ -285,7 +288,8 @@ def _sub_request(outer: Request, op: Operation, target: str | None, data: Any) -
     """The request the route would have received for this operation alone."""
     body = b"" if data is None else orjson.dumps(data)
     path = f"/{op.resource}" + ("" if target is None else f"/{target}")
-    headers = [(k, v) for k, v in outer.scope["headers"] if k in (b"host", b"authorization")]
+    # The host (the resources' locations); not the credential: the caller is passed as is.
+    headers = [(k, v) for k, v in outer.scope["headers"] if k == b"host"]
     headers.append((b"content-type", render.MEDIA_TYPE.encode()))
     if op.version is not None:
         headers.append((b"if-match", op.version.encode()))
