@@ -267,3 +267,44 @@ async def test_a_failed_operation_rolls_back_only_itself(idp: Idp, world: World)
     assert results[0]["response"]["scimType"] == "mutability"
     assert (await idp.get(f"/Users/{made['id']}")).json() == made
     assert (await _counts(world))[0] == 2
+
+
+async def test_a_savepoint_undoes_what_a_failed_operation_wrote(idp: Idp, world: World) -> None:
+    # The PATCH renames the group (written) before its unknown member refuses it: only its
+    # savepoint is rolled back, and the operations around it are committed.
+    made = await idp.create_user("first@example.com")
+    r = await idp.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Guides"})
+    group = r.json()
+    rename_then_refuse = {
+        "method": "PATCH",
+        "path": f"/Groups/{group['id']}",
+        "data": {
+            "schemas": [PATCH_OP],
+            "Operations": [
+                {"op": "replace", "path": "displayName", "value": "Renamed"},
+                {"op": "add", "path": "members", "value": [{"value": "nobody"}]},
+            ],
+        },
+    }
+    add_member = {
+        "method": "PATCH",
+        "path": f"/Groups/{group['id']}",
+        "data": {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": made["id"]}]}],
+        },
+    }
+    results = await _send(
+        idp, bulk(post_user("u", "second@example.com"), rename_then_refuse, add_member)
+    )
+    assert [r["status"] for r in results] == ["201", "400", "204"]
+    assert results[1]["response"]["scimType"] == "invalidValue"
+    now = (await idp.get(f"/Groups/{group['id']}")).json()
+    assert now["displayName"] == "Guides"
+    assert [m["value"] for m in now["members"]] == [made["id"]]
+    assert (await _counts(world))[0] == 2
+    async with world.database.transaction(write=False) as db:
+        renamed = await db.scalar(
+            select(func.count()).select_from(Team).where(Team.name == "Renamed")
+        )
+    assert renamed == 0
