@@ -308,3 +308,19 @@ async def test_a_savepoint_undoes_what_a_failed_operation_wrote(idp: Idp, world:
             select(func.count()).select_from(Team).where(Team.name == "Renamed")
         )
     assert renamed == 0
+
+
+async def test_a_long_chain_of_forward_references_is_cut(idp: Idp) -> None:
+    # Operation k names the user of operation k + 1: resolving the first would nest 104
+    # calls; the face follows at most 100 (MAX_CHAIN) and answers the rest 409, not a 500.
+    chain = [
+        post_user(f"u{k}", f"u{k}@example.com", externalId=f"bulkId:u{k + 1}") for k in range(104)
+    ]
+    chain.append(post_user("u104", "u104@example.com"))
+    results = await _send(idp, bulk(*chain))
+    statuses = [r["status"] for r in results]
+    assert statuses == ["409"] * 101 + ["201"] * 4
+    assert "forward references away" in results[100]["response"]["detail"]
+    assert "failed" in results[0]["response"]["detail"]
+    last = (await idp.get(results[103]["location"].split("/scim/v2")[1])).json()
+    assert last["externalId"] == results[104]["location"].rsplit("/", 1)[-1]

@@ -36,6 +36,7 @@ from tenantry.identity.principals import Principal
 router = APIRouter(route_class=ScimRoute, tags=["Bulk"])
 
 MAX_OPERATIONS = 1000
+MAX_CHAIN = 100  # forward references followed one after another
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 RESOURCES = {"users": "Users", "groups": "Groups"}
 REFERENCE = "bulkId:"
@@ -203,9 +204,6 @@ class _Run:
             if op.method == "POST" and op.bulk_id is not None:
                 self.posts[op.bulk_id] = i
 
-    def definer(self, bulk_id: str) -> int | None:
-        return self.posts.get(bulk_id)
-
     async def all(self) -> list[JSON]:
         try:
             for i in range(len(self.bulk.operations)):
@@ -221,19 +219,23 @@ class _Run:
             return
         op = self.bulk.operations[i]
         for ref in sorted(op.references):
-            j = self.definer(ref)
+            j = self.posts.get(ref)
             circular = j is not None and (j == i or j in waiting)
-            if j is not None and not circular:
+            # Each forward reference nests a call: a bound keeps a chain of them off the
+            # interpreter's recursion limit.
+            deep = len(waiting) >= MAX_CHAIN
+            if j is not None and not circular and not deep:
                 await self.one(j, waiting | {i})
             if ref not in self.ids:
                 why = "is missing" if j is None else "is circular" if circular else "failed"
-                self.fail(i, 409, f"bulkId:{ref} cannot be resolved: its POST {why}")
+                why = f"is more than {MAX_CHAIN} forward references away" if deep else why
+                self.conflict(i, f"bulkId:{ref} cannot be resolved: its POST {why}")
                 return
         await self.run(i, op)
 
-    def fail(self, i: int, status: int, detail: str) -> None:
-        body = error_body(status, "invalidValue" if status == 409 else None, detail)
-        self.record(i, self.bulk.operations[i], status, None, {"response": body})
+    def conflict(self, i: int, detail: str) -> None:
+        body = error_body(409, "invalidValue", detail)
+        self.record(i, self.bulk.operations[i], 409, None, {"response": body})
 
     def record(self, i: int, op: Operation, status: int, location: str | None, extra: JSON) -> None:
         result: JSON = {"method": op.method}
