@@ -40,7 +40,9 @@ class Zone(BaseResolver):  # type: ignore[misc]
             reply.header.rcode = RCODE.NXDOMAIN
         elif request.q.qtype == QTYPE.TXT:
             for value in found:
-                reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(value), ttl=0))
+                # One record of <= 255-byte strings, as DNS requires (RFC 1035 §3.3.14).
+                strings = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
+                reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(strings), ttl=0))
         return reply
 
 

@@ -40,7 +40,10 @@ def _one(entry: str) -> Nameserver:
     host, port = entry, str(DNS_PORT)
     if entry.startswith("["):  # [v6]:port
         host, _, rest = entry[1:].partition("]")
-        port = rest.removeprefix(":") or port
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"not [address]:port: {entry}")
+            port = rest[1:]  # "" is refused by int() below
     elif entry.count(":") == 1:  # v4:port (a bare v6 address has several colons)
         host, port = entry.split(":")
     ipaddress.ip_address(host)  # ValueError: name servers are addresses, not names

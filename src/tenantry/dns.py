@@ -3,7 +3,9 @@
 One `TxtResolver` per app or command, built from the settings: the name servers of
 TENANTRY_DNS_NAMESERVERS (or the system's resolver) and one bound on the whole look-up,
 retries included (TENANTRY_DNS_TIMEOUT_SECONDS), so a request never waits longer than that.
-No cache: a record just published must be seen at the next attempt.
+No cache: a record just published must be seen at the next attempt. The look-up runs inside
+the verifying request's transaction (one place commits), like mail delivery: bounded by the
+timeout, and stepping aside for reads while it waits.
 
 What a look-up can answer: the TXT strings at the name ([] when the name or its TXT records do
 not exist), or `Unavailable` when no name server answered in time or all of them failed.
@@ -18,6 +20,7 @@ import dns.nameserver
 import dns.resolver
 
 from tenantry.config import Nameserver, Settings
+from tenantry.db.priority import stepped_aside
 from tenantry.errors import Unavailable
 
 
@@ -46,9 +49,10 @@ class TxtResolver:
     async def txt(self, name: str) -> list[str]:
         """The TXT strings at `name` (each record's strings joined), [] for none."""
         try:
-            answer = await self._resolver().resolve(
-                dns.name.from_text(name), "TXT", search=False, lifetime=self.timeout
-            )
+            with stepped_aside():  # not a database round trip: reads go first (db/priority.py)
+                answer = await self._resolver().resolve(
+                    dns.name.from_text(name), "TXT", search=False, lifetime=self.timeout
+                )
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         except dns.resolver.LifetimeTimeout:
