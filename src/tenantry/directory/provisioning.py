@@ -9,6 +9,9 @@ set when it provisioned them) and the teams it made (`is_idp_managed`). An accou
 else, in the organization or not, is "not found" exactly as a made-up id, is never matched by
 a filter, and a new account whose login name another account holds is refused with one
 uniqueness conflict that says nothing of whose (the anchor failure: GHSA-9m7q-6qg6-888h).
+The one exception is *adoption* (`adoptable`): a create naming a member of the organization
+whose verified address is in a domain the organization has verified (directory/domains.py)
+links that account instead, which from then on is managed like a provisioned one.
 
 A provisioned account: realm `scim` (realm id: the organization), `idp_managed`, a member of the
 organization with the token's default role, its address *not* verified (an identity provider's
