@@ -22,6 +22,7 @@ from tenantry.config import Settings, load_settings
 from tenantry.db.base import Base
 from tenantry.db.engine import Database
 from tenantry.db.migrate import upgrade
+from tests.dns import LocalDns, Zone
 from tests.factories import World
 
 PG_URL = os.environ.get("TENANTRY_TEST_POSTGRES_URL", "")
@@ -97,9 +98,31 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def local_dns() -> Iterator[LocalDns]:
+    """One real DNS server for the session (tests/dns.py); every app's resolver asks it."""
+    server = LocalDns().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def settings(db_url: str) -> Settings:
-    return load_settings(database_url=db_url, environment="test", max_body_bytes=64 * 1024)
+def dns_zone(local_dns: LocalDns) -> Iterator[Zone]:
+    """The TXT records this test publishes; none are left for the next test."""
+    local_dns.zone.clear()
+    yield local_dns.zone
+    local_dns.zone.clear()
+
+
+@pytest.fixture
+def settings(db_url: str, local_dns: LocalDns) -> Settings:
+    return load_settings(
+        database_url=db_url,
+        environment="test",
+        max_body_bytes=64 * 1024,
+        dns_nameservers=f"127.0.0.1:{local_dns.port}",
+        dns_timeout_seconds=2.0,
+    )
 
 
 async def _truncate(database: Database) -> None:

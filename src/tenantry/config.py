@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import dataclass
 from email.utils import parseaddr
 from functools import cached_property
 from typing import Literal
@@ -21,6 +23,46 @@ def check_sender(sender: str) -> None:
     _, address = parseaddr(sender)
     if "\r" in sender or "\n" in sender or "@" not in address:
         raise ValueError("TENANTRY_MAIL_FROM must be an e-mail address, e.g. Tenantry <t@x.io>")
+
+
+DNS_PORT = 53
+
+
+@dataclass(frozen=True)
+class Nameserver:
+    """A DNS server to ask (TENANTRY_DNS_NAMESERVERS; tenantry.dns)."""
+
+    host: str
+    port: int = DNS_PORT
+
+
+def _one(entry: str) -> Nameserver:
+    host, port = entry, str(DNS_PORT)
+    if entry.startswith("["):  # [v6]:port
+        host, _, rest = entry[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"not [address]:port: {entry}")
+            port = rest[1:]  # "" is refused by int() below
+    elif entry.count(":") == 1:  # v4:port (a bare v6 address has several colons)
+        host, port = entry.split(":")
+    ipaddress.ip_address(host)  # ValueError: name servers are addresses, not names
+    number = int(port)
+    if not 0 < number < 65536:
+        raise ValueError(f"port out of range: {port}")
+    return Nameserver(host, number)
+
+
+def parse_nameservers(text: str) -> tuple[Nameserver, ...]:
+    """`host[:port], ...` as name servers; () for "" (the system's); ValueError otherwise."""
+    entries = [e.strip() for e in text.split(",") if e.strip()]
+    try:
+        return tuple(_one(e) for e in entries)
+    except ValueError:
+        raise ValueError(
+            "TENANTRY_DNS_NAMESERVERS: IP addresses with an optional port, e.g. "
+            "127.0.0.1:5353,[::1]:53"
+        ) from None
 
 
 class Settings(BaseSettings):
@@ -105,6 +147,12 @@ class Settings(BaseSettings):
     # Invite acceptances per client address per minute (each one is also a guess at a secret).
     invite_accept_rate_per_ip: int = Field(default=20, ge=1, le=100_000)
 
+    # Verified e-mail domains (directory/domains.py): the name servers asked for a domain's
+    # TXT challenge, as `host[:port]` separated by commas (IPv6 as `[::1]:5353`); "" = the
+    # system's resolver (/etc/resolv.conf). A look-up gives up after `dns_timeout_seconds`.
+    dns_nameservers: str = ""
+    dns_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -130,6 +178,16 @@ class Settings(BaseSettings):
     def _valid_sender(cls, value: str) -> str:
         check_sender(value)
         return value
+
+    @field_validator("dns_nameservers")
+    @classmethod
+    def _nameservers(cls, value: str) -> str:
+        parse_nameservers(value)
+        return value
+
+    @cached_property
+    def nameservers(self) -> tuple[Nameserver, ...]:
+        return parse_nameservers(self.dns_nameservers)
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -89,3 +89,8 @@ class ElevationRefused(Forbidden):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, keeps_writes=True)
+
+
+class Unavailable(DomainError):
+    """A service outside Tenantry that the request needs did not answer (the DNS, for a
+    domain's verification): 503, worth retrying later."""

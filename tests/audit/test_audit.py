@@ -48,6 +48,7 @@ from tenantry.errors import DomainError
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal, system_principal
 from tenantry.identity.usage import recorder
+from tests.dns import Zone
 from tests.faces.errors import native_error
 from tests.factories import World, bearer
 
@@ -300,6 +301,7 @@ def probe_settings(settings: Settings) -> Settings:
         database_url=settings.database_url,
         environment="test",
         lockout_threshold=2,
+        dns_nameservers=settings.dns_nameservers,
         login_rate_per_account=1000,
         login_rate_per_ip=1000,
     )
@@ -420,6 +422,41 @@ async def native_directory(h: Harness, admin: str, admin_id: str) -> dict[str, s
     await h.step("POST", "/who-can", token=admin, json=who, expect=[])
     h.exercised.update(READ_ONLY)
     return {"org": org_id, "user": user_id}
+
+
+async def verified_domains(h: Harness, zone: Zone, admin: str, org_id: str) -> None:
+    """An organization's domain claimed, verified through the test DNS server, removed."""
+    r, ev = await h.step(
+        "POST",
+        "/organizations/{organizationId}/domains",
+        organizationId=org_id,
+        token=admin,
+        json={"domain": "audited.example"},
+        expect=["organization.domain.create"],
+    )
+    claim = r.json()
+    e = one(ev, "organization.domain.create")
+    assert (e.target_id, e.organization_id) == (claim["id"], org_id)
+    assert e.details == {"domain": "audited.example"}
+    zone.txt(claim["txtRecord"]["name"], claim["txtRecord"]["value"])
+    _, ev = await h.step(
+        "POST",
+        "/organizations/{organizationId}/domains/{domain}/verify",
+        organizationId=org_id,
+        domain="audited.example",
+        token=admin,
+        expect=["organization.domain.verify"],
+    )
+    assert one(ev, "organization.domain.verify").target_id == claim["id"]
+    _, ev = await h.step(
+        "DELETE",
+        "/organizations/{organizationId}/domains/{domain}",
+        organizationId=org_id,
+        domain="audited.example",
+        token=admin,
+        expect=["organization.domain.delete"],
+    )
+    assert one(ev, "organization.domain.delete").target_id == claim["id"]
 
 
 async def authentication(h: Harness, world: World) -> None:
@@ -843,11 +880,14 @@ async def password_reset_link(h: Harness, world: World) -> None:
     assert one(ev, "user.password.set").target_id == user.id
 
 
-async def test_every_mutation_is_audited_in_its_transaction(harness: Harness, world: World) -> None:
+async def test_every_mutation_is_audited_in_its_transaction(
+    harness: Harness, world: World, dns_zone: Zone
+) -> None:
     admin_user = await world.admin()
     admin = await world.token(admin_user)
     await harness.step("GET", "/roles", token=admin, expect=["token.first_use"])
     made = await native_directory(harness, admin, admin_user.id)
+    await verified_domains(harness, dns_zone, admin, made["org"])
     await authentication(harness, world)
     await astro_directory(harness, world, admin)
     await invite_acceptance(harness, world)

@@ -264,10 +264,14 @@ class Native(Face):
 
     name = "native"
     wire = "native"
-    _FOREIGN = tuple(
-        f"{question}-{kind}"
-        for question in ("check", "who-can")
-        for kind in ("organization", "workspace", "deployment")
+    _FOREIGN = (
+        *(
+            f"{question}-{kind}"
+            for question in ("check", "who-can")
+            for kind in ("organization", "workspace", "deployment")
+        ),
+        "domains-list",
+        "domains-verify",
     )
     variants = {"strong_grant": ("SYSTEM_ADMIN", "SYSTEM_VIEWER"), "read_foreign": _FOREIGN}
     gaps = {
@@ -354,7 +358,16 @@ class Native(Face):
 
     async def read_foreign(self, credential: Credential, tenants: Tenants, made_up: bool) -> Reply:
         """`check` (whose grantedBy is the explanation: native has no separate explain) and
-        `who-can`, at B's organization, workspace or deployment."""
+        `who-can`, at B's organization, workspace or deployment; B's verified domains (listed,
+        or one verified: the domain need not exist for the answer to be "not found")."""
+        if self.variant.startswith("domains-"):
+            org_id = tenants.ids(made_up)["organization"]
+            if not made_up:  # B really has the domain A asks about
+                await self._claim(org_id, "example.com")
+            domains = f"{NATIVE}/organizations/{org_id}/domains"
+            if self.variant == "domains-list":
+                return await self.call("GET", domains, credential)
+            return await self.call("POST", f"{domains}/example.com/verify", credential)
         question, kind = self.variant.rsplit("-", 1)
         scope = {"type": kind.upper(), "id": tenants.ids(made_up)[kind]}
         permission = f"{kind}.get"
@@ -364,6 +377,13 @@ class Native(Face):
             return await self.call("POST", f"{NATIVE}/check", credential, json=body)
         body = {"permission": permission, "scope": scope}
         return await self.call("POST", f"{NATIVE}/who-can", credential, json=body)
+
+    async def _claim(self, org_id: str, domain: str) -> None:
+        from tenantry.directory import domains
+        from tenantry.identity.principals import system_principal
+
+        async with self.rig.world.database.transaction() as db:
+            await domains.claim_domain(db, system_principal(), org_id, domain)
 
     async def who_can(self, credential: Credential, org_id: str) -> tuple[Reply, list[str]]:
         scope = {"type": "ORGANIZATION", "id": org_id}

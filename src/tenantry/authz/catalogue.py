@@ -62,6 +62,13 @@ GROUPS: tuple[PermissionGroup, ...] = (
         "The organization's SCIM tokens",
         ("list", "create", "delete"),
     ),
+    # The organization's e-mail domains, proven by a DNS record (directory/domains.py).
+    PermissionGroup(
+        "organization.domains",
+        ScopeType.ORGANIZATION,
+        "The organization's verified e-mail domains",
+        ("list", "create", "verify", "delete"),
+    ),
     # What a SCIM token may do in its organization (identity/scim_tokens.py): provision its
     # members and teams through the SCIM face. An owner holds it too (the token's ceiling).
     PermissionGroup(

@@ -45,3 +45,15 @@ async def set_system_roles(db: AsyncSession, user_id: str, roles: Iterable[str])
 async def grant_system_role(db: AsyncSession, user_id: str, role: str) -> None:
     """Make `role` the user's one SYSTEM role, replacing any others (idempotent)."""
     await set_system_roles(db, user_id, [role])
+
+
+async def holds_any(db: AsyncSession, user_id: str) -> bool:
+    """Whether the user holds a SYSTEM role (any: viewers too operate the instance)."""
+    found = await db.scalar(
+        select(RoleBinding.id).where(
+            RoleBinding.subject_type == "user",
+            RoleBinding.subject_id == user_id,
+            RoleBinding.scope_key == SYSTEM_SCOPE.key,
+        )
+    )
+    return found is not None

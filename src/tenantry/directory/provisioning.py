@@ -9,6 +9,9 @@ set when it provisioned them) and the teams it made (`is_idp_managed`). An accou
 else, in the organization or not, is "not found" exactly as a made-up id, is never matched by
 a filter, and a new account whose login name another account holds is refused with one
 uniqueness conflict that says nothing of whose (the anchor failure: GHSA-9m7q-6qg6-888h).
+The one exception is *adoption* (`adoptable`): a create naming a member of the organization
+whose verified address is in a domain the organization has verified (directory/domains.py)
+links that account instead, which from then on is managed like a provisioned one.
 
 A provisioned account: realm `scim` (realm id: the organization), `idp_managed`, a member of the
 organization with the token's default role, its address *not* verified (an identity provider's
@@ -37,13 +40,13 @@ from sqlalchemy import ColumnElement, Select, String, case, exists, func, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.audit.log import record
-from tenantry.authz import scopes
+from tenantry.authz import scopes, system_roles
 from tenantry.clock import utcnow
 from tenantry.db.engine import scoped
 from tenantry.db.generation import user_scope
 from tenantry.db.models import Membership, Team, TeamMember, Token, TokenKind, User
 from tenantry.db.paging import Page
-from tenantry.directory import organizations, teams, users
+from tenantry.directory import domains, organizations, teams, users
 from tenantry.directory.predicates import Column, Field, Predicate, compile_predicate
 from tenantry.directory.users import UserFields
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound, PreconditionFailed
@@ -271,9 +274,13 @@ async def _ensure_name_free(db: AsyncSession, username: str, except_id: str | No
 
 
 async def create_user(db: AsyncSession, actor: Principal, new: ProvisionedUser) -> User:
+    """A new managed account, or an existing one adopted (`adoptable`): then the same id."""
     org_id = _guard(actor)
     token = actor.token
     assert token is not None
+    found = await adoptable(db, org_id, new)
+    if found is not None:
+        return await _adopt(db, actor, org_id, *found, new)
     name = await _ensure_name_free(db, new.username, None)
     fields = UserFields(full_name=new.full_name, email=new.email or "", enabled=new.active)
     user = await users.add_user(
@@ -296,6 +303,78 @@ async def create_user(db: AsyncSession, actor: Principal, new: ProvisionedUser) 
         details={"role": role},
     )
     return user
+
+
+# --- adoption: an existing account the organization owns by its verified domain -----------
+
+
+async def adoptable(db: AsyncSession, org_id: str, new: ProvisionedUser) -> tuple[User, str] | None:
+    """The existing account a create of `new` links instead of refusing, and what matched
+    ("userName" or "email"); None: none (a new account, or the uniqueness refusal as ever).
+
+    The account holding `new`'s login name, or else the one account whose address is `new`'s
+    e-mail, is adopted only when its *verified* address is one `new` names, lies in a domain
+    the organization has verified (directory.domains), it is a member of the organization, no
+    organization manages it yet, and it is neither built in nor holds a SYSTEM role (the
+    instance's operators are no organization's to manage). Anything else reads as before: an
+    account outside the organization is never matched (GHSA-9m7q-6qg6-888h)."""
+    holder = await users.find_by_username(db, new.username)
+    if holder is not None:
+        return (holder, "userName") if await _may_adopt(db, org_id, holder, new) else None
+    key = names.email_key(new.email)
+    if key is None:
+        return None
+    candidates = list(
+        await db.scalars(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                User.email_key == key,
+                User.email_verified.is_(True),
+                User.managed_by_organization_id.is_(None),
+                Membership.organization_id == org_id,
+            )
+            .limit(2)
+        )
+    )
+    # Two accounts of one verified mailbox: which one is the employee's is not ours to guess.
+    if len(candidates) == 1 and await _may_adopt(db, org_id, candidates[0], new):
+        return candidates[0], "email"
+    return None
+
+
+async def _may_adopt(db: AsyncSession, org_id: str, user: User, new: ProvisionedUser) -> bool:
+    named = {names.username_key(new.username), names.email_key(new.email)}
+    if user.managed_by_organization_id is not None or user.builtin or not user.email_verified:
+        return False
+    if user.email_key is None or user.email_key not in named:
+        return False
+    if not await domains.in_verified_domain(db, org_id, user.email_key):
+        return False
+    if not await organizations.is_member(db, org_id, user.id):
+        return False
+    return not await system_roles.holds_any(db, user.id)
+
+
+async def _adopt(
+    db: AsyncSession, actor: Principal, org_id: str, user: User, matched: str, new: ProvisionedUser
+) -> User:
+    """Link the account to the organization's identity provider, then apply what it says of
+    it (as a full replacement: update_user, which also ends its credentials when inactive)."""
+    user.realm, user.realm_id, user.idp_managed = REALM, org_id, True
+    user.managed_by_organization_id = org_id
+    user.primary_organization_id = user.primary_organization_id or org_id
+    await db.flush()
+    await record(
+        db,
+        actor,
+        "organization.user.adopt",
+        target_type="user",
+        target_id=user.id,
+        organization_id=org_id,
+        details={"matched": matched},
+    )
+    return await update_user(db, actor, user.id, lambda _: new)
 
 
 async def replace_user(

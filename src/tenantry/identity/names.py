@@ -39,6 +39,7 @@ from tenantry.errors import FieldError, Invalid
 
 MAX_USERNAME = 320
 MAX_EMAIL = 320
+MAX_DOMAIN = 253
 
 # Default-ignorable code points that Unicode does not file under C* (Hangul fillers, the
 # combining grapheme joiner, Khmer inherent vowels, variation selectors, braille blank).
@@ -142,6 +143,36 @@ def check_email(value: str, field: str = "email") -> Address:
         if (problem := _problem(label)) is not None:
             raise _refuse(field, problem)
     return Address(text, valid.normalized, _address_key(valid))
+
+
+def check_domain(value: str, field: str = "domain") -> str:
+    """An e-mail domain as its addresses' keys hold it (IDNA ASCII, lower case, no trailing
+    dot: `Straße.Test.` -> `xn--strae-oqa.test`), or Invalid(field); refused by the same
+    rules as an address's domain, so that the domain of every valid address is valid here."""
+    text = unicodedata.normalize("NFC", value.strip()).removesuffix(".")
+    if not text or len(text) > MAX_DOMAIN:
+        raise _refuse(field, f"a domain name of at most {MAX_DOMAIN} characters")
+    if "@" in text:
+        raise _refuse(field, "a domain name (example.com), not an address")
+    for label in text.split("."):
+        if (problem := _problem(label)) is not None:
+            raise _refuse(field, problem)
+    try:
+        valid = _validated(f"postmaster@{text}")
+    except EmailNotValidError:
+        # The validator's message speaks of an address ("after the @-sign"): not this field's.
+        raise _refuse(field, "not a domain name of the form example.com") from None
+    for label in valid.domain.split("."):
+        if (problem := _problem(label)) is not None:
+            raise _refuse(field, problem)
+    return valid.ascii_domain.lower()
+
+
+def domain_of(address_key: str | None) -> str | None:
+    """The domain of an address's key (email_key), None for none or a key without one."""
+    if not address_key or "@" not in address_key:
+        return None
+    return address_key.rpartition("@")[2] or None
 
 
 def check_username(value: str, field: str = "username") -> str:

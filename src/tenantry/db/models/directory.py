@@ -267,3 +267,30 @@ class UserFeatureFlag(Base):
         String(128), ForeignKey("feature_flags.key", ondelete="CASCADE"), primary_key=True
     )
     value: Mapped[bool] = mapped_column(Boolean)
+
+
+class OrganizationDomain(Base):
+    """An e-mail domain an organization claims (directory/domains.py): pending until a DNS TXT
+    record at `_tenantry-challenge.<domain>` carries its challenge, then verified.
+
+    `verified_domain` is `domain` once verified and NULL before: its unique index is what keeps
+    one domain verified by one organization at most, even for two verifications racing (NULLs
+    are distinct on both databases, so any number of organizations may claim it pending)."""
+
+    __tablename__ = "organization_domains"
+    __table_args__ = (UniqueConstraint("organization_id", "domain"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    # IDNA ASCII, lower case, no trailing dot (directory.domains.normalize).
+    domain: Mapped[str] = mapped_column(String(253), index=True)
+    verified_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
+    # The random value the TXT record must carry; public (it is published in DNS), not a secret.
+    challenge: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(ID)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(ID)

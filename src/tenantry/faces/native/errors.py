@@ -18,6 +18,7 @@ _TITLES = {
     409: "Conflict",
     413: "Content Too Large",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 

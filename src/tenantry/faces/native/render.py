@@ -7,7 +7,8 @@ from typing import Any
 
 from tenantry.authz.engine import Grant
 from tenantry.clock import iso_z, utcnow
-from tenantry.db.models import Organization, Token, User
+from tenantry.db.models import Organization, OrganizationDomain, Token, User
+from tenantry.directory import domains
 
 JSON = dict[str, Any]
 
@@ -101,3 +102,17 @@ def scim_token(t: Token, secret: str | None = None) -> JSON:
     if secret is not None:
         body["token"] = secret  # shown once, on creation
     return body
+
+
+def domain(d: OrganizationDomain) -> JSON:
+    """A claimed domain and the TXT record that proves it (public: it is published in DNS)."""
+    return {
+        "id": d.id,
+        "organizationId": d.organization_id,
+        "domain": d.domain,
+        "status": domains.status_of(d),
+        "txtRecord": {"name": domains.record_name(d), "value": domains.record_value(d)},
+        "verifiedAt": _ts(d.verified_at),
+        "createdBy": d.created_by,
+        "createdAt": iso_z(d.created_at),
+    }

@@ -88,3 +88,7 @@ class CreateScimToken(Body):
     # null: the token never expires
     expiresInDays: int | None = Field(default=365, ge=1, le=3650)
     defaultRole: str = Field(default="ORGANIZATION_MEMBER", max_length=64)
+
+
+class ClaimDomain(Body):
+    domain: str = Field(min_length=1, max_length=253)
