@@ -60,6 +60,11 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class Unavailable(DomainError):
+    """Something the request needs is not there: a setting the operator left unset, or an
+    outside service (a realm's directory) that does not answer (503)."""
+
+
 class ElevationRequired(Forbidden):
     """The credential must have re-entered its password recently (elevated permissions)."""
 

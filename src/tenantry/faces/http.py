@@ -40,6 +40,7 @@ from tenantry.errors import (
     PayloadTooLarge,
     RateLimited,
     Unauthenticated,
+    Unavailable,
 )
 from tenantry.faces.credentials import scheme_and_value
 from tenantry.identity.cache import AuthCache
@@ -271,6 +272,7 @@ DEFAULT_STATUS: Mapping[type[DomainError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     RateLimited: 429,
+    Unavailable: 503,
 }
 
 

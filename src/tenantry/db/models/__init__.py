@@ -1,6 +1,6 @@
 """All tables; importing this module registers them on Base.metadata."""
 
-from tenantry.db.models.access import CustomRole, RoleBinding, Token, TokenKind
+from tenantry.db.models.access import CustomRole, Realm, RoleBinding, Token, TokenKind
 from tenantry.db.models.audit import AuditEvent
 from tenantry.db.models.directory import (
     Deployment,
@@ -23,6 +23,7 @@ __all__ = [
     "Invite",
     "Membership",
     "Organization",
+    "Realm",
     "RoleBinding",
     "Team",
     "TeamMember",
