@@ -17,6 +17,7 @@ from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.cli.audit import audit_app
+from tenantry.cli.realms import key_app, realm_app
 from tenantry.cli.scim import scim_app
 from tenantry.clock import iso_z
 from tenantry.config import load_settings
@@ -41,6 +42,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(scim_app, name="scim")
+app.add_typer(realm_app, name="realm")
+app.add_typer(key_app, name="secret-key")
 err = Console(stderr=True)
 out = Console()
 T = TypeVar("T")

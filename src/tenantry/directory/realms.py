@@ -29,6 +29,7 @@ from tenantry.authz.scopes import SYSTEM_SCOPE
 from tenantry.clock import utcnow
 from tenantry.db.models import Organization, Realm, Team, Workspace
 from tenantry.errors import Conflict, FieldError, Invalid, NotFound
+from tenantry.identity import discovery, ldap_client
 from tenantry.identity.principals import Principal
 from tenantry.identity.secretbox import SecretBox
 
@@ -404,3 +405,35 @@ def _audit_details(spec: RealmSpec) -> dict[str, Any]:
         "settings": _settings(spec),
         "organizations": [b.organization_id for b in spec.organizations],
     }
+
+
+# --- connecting --------------------------------------------------------------------------------
+
+
+def ldap_config(box: SecretBox, realm: Realm, timeout: float) -> ldap_client.LdapConfig:
+    """How to reach an ldap / active_directory realm, its bind password unsealed."""
+    c = realm.config
+    return ldap_client.LdapConfig(
+        url=str(c["url"]),
+        user_base_dn=str(c["user_base_dn"]),
+        user_filter=str(c.get("user_filter") or DEFAULT_USER_FILTER[realm.type]),
+        bind_dn=str(c.get("bind_dn") or ""),
+        bind_password=secrets_of(box, realm).get("bind_password", ""),
+        group_base_dn=str(c.get("group_base_dn") or ""),
+        start_tls=bool(c.get("start_tls")),
+        timeout=timeout,
+    )
+
+
+async def test_realm(
+    db: AsyncSession, box: SecretBox, actor: Principal, realm_id: str, seconds: float
+) -> list[ldap_client.ProbeStep]:
+    """Try the realm's connection with its stored settings: each step with what it found or
+    what failed (`tenantry realm test`). Uses the secrets, so it needs update rights."""
+    actor.require("system.realms.update", SYSTEM_SCOPE)
+    realm = await _found(db, realm_id)
+    if realm.type in PASSWORD_TYPES:
+        return await ldap_client.probe(ldap_config(box, realm, seconds))
+    if realm.type == "oidc":
+        return await discovery.probe_oidc(str(realm.config["issuer"]), seconds)
+    return await discovery.probe_saml(realm.config, seconds)
