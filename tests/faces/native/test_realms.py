@@ -23,7 +23,7 @@ from tests.factories import World, bearer
 
 PATH = "/tenantry/v1/realms"
 KEY = generate_key()
-BIND_PASSWORD = "bind-S3cret-never-shown"  # noqa: S105
+BIND_PASSWORD = "bind-S3cret-never-shown"
 
 
 @pytest.fixture
