@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install run test lint typecheck check bench clean
+.PHONY: help install run test test-servers lint typecheck check bench clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -30,12 +30,18 @@ run: $(STAMP) ## migrate, load demo data into an empty ./tenantry.db, serve on $
 	$(BIN)/tenantry demo --if-empty
 	$(BIN)/tenantry serve --host $(HOST) --port $(PORT)
 
-test: $(BENCH_STAMP) ## lint, type-check and run the whole test suite (SQLite and PostgreSQL; the bench code's tests need the bench extra)
+test: $(BENCH_STAMP) test-servers ## lint, type-check and run the whole test suite (SQLite and PostgreSQL; the bench code's tests need the bench extra)
 	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard compare)
 	$(BIN)/ruff format --check src tests $(wildcard bench) $(wildcard compare)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+test-servers: ## install the real servers the tests start (OpenLDAP's slapd, ldap-utils) where root and apt-get can
+	@command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q slapd ldap-utils >/dev/null 2>&1 \
+	       || (apt-get update -q >/dev/null && apt-get install -y -q slapd ldap-utils >/dev/null); }; } \
+	  || echo "slapd/ldap-utils missing: the LDAP realm tests will fail (apt-get install slapd ldap-utils)"
 
 lint: $(STAMP) ## ruff (lint rules, formatting) and the import contract (pyproject [tool.importlinter])
 	$(BIN)/ruff check src tests $(wildcard bench) $(wildcard compare)

@@ -152,6 +152,14 @@ class Settings(BaseSettings):
     # system's resolver (/etc/resolv.conf). A look-up gives up after `dns_timeout_seconds`.
     dns_nameservers: str = ""
     dns_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Realm secrets (bind passwords, client secrets, private keys) are encrypted at rest with
+    # these Fernet keys (identity/secretbox.py): comma-separated, the first encrypts, every one
+    # decrypts (rotation). `tenantry secret-key generate` makes one. Unset: no realm with a
+    # secret can be stored or used.
+    secret_key: SecretStr | None = None
+    # Realm connections (LDAP binds and searches, OpenID discovery, SAML metadata): seconds
+    # before a realm that does not answer counts as unreachable.
+    realm_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
 
     @field_validator("database_url")
     @classmethod
@@ -168,7 +176,7 @@ class Settings(BaseSettings):
         """true/false and the like, as the setting was a switch before it had "auto"."""
         return _SWITCH.get(value.strip().lower(), value) if isinstance(value, str) else value
 
-    @field_validator("smtp_url", mode="before")
+    @field_validator("smtp_url", "secret_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

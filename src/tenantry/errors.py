@@ -60,6 +60,12 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class Unavailable(DomainError):
+    """Something the request needs is not there: a service outside Tenantry that did not
+    answer (the DNS for a domain's verification, a realm's directory) or a setting the
+    operator left unset (TENANTRY_SECRET_KEY): 503, worth retrying later."""
+
+
 class ElevationRequired(Forbidden):
     """The credential must have re-entered its password recently (elevated permissions)."""
 
@@ -89,8 +95,3 @@ class ElevationRefused(Forbidden):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, keeps_writes=True)
-
-
-class Unavailable(DomainError):
-    """A service outside Tenantry that the request needs did not answer (the DNS, for a
-    domain's verification): 503, worth retrying later."""

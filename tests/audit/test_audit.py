@@ -412,6 +412,26 @@ async def native_directory(h: Harness, admin: str, admin_id: str) -> dict[str, s
         expect=["organization.scim_token.revoke"],
     )
     assert one(ev, "organization.scim_token.revoke").target_id == scim_id
+    realm = {
+        "id": "corp",
+        "type": "oidc",
+        "name": "Corp SSO",
+        "oidc": {"issuer": "https://idp.example.com", "clientId": "tenantry"},
+        "organizations": [{"organizationId": org_id}],
+    }
+    _, ev = await h.step("POST", "/realms", token=admin, json=realm, expect=["realm.create"])
+    assert one(ev, "realm.create").details["organizations"] == [org_id]
+    _, ev = await h.step(
+        "PUT",
+        "/realms/{realmId}",
+        realmId="corp",
+        token=admin,
+        json=realm | {"name": "Corp"},
+        expect=["realm.update"],
+    )
+    await h.step(
+        "DELETE", "/realms/{realmId}", realmId="corp", token=admin, expect=["realm.delete"]
+    )
     check = {
         "subject": {"type": "user", "id": user_id},
         "permission": "organization.get",

@@ -34,6 +34,7 @@ GROUPS: tuple[PermissionGroup, ...] = (
     PermissionGroup("system.permissions", ScopeType.SYSTEM, "Permission checks", ("check",)),
     PermissionGroup("system.featureFlags", ScopeType.SYSTEM, "Feature flags", ("get", "update")),
     PermissionGroup("system.audit", ScopeType.SYSTEM, "Instance audit log", ("list",)),
+    PermissionGroup("system.realms", ScopeType.SYSTEM, "Identity sources (realms)", _CRUD),
     PermissionGroup("organization", ScopeType.ORGANIZATION, "The organization", ("get", "update")),
     PermissionGroup(
         "organization.users",

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.cli.audit import audit_app
 from tenantry.cli.domain import domain_app
+from tenantry.cli.realms import key_app, realm_app
 from tenantry.cli.scim import scim_app
 from tenantry.clock import iso_z
 from tenantry.config import load_settings
@@ -43,6 +44,8 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(scim_app, name="scim")
 app.add_typer(domain_app, name="domain")
+app.add_typer(realm_app, name="realm")
+app.add_typer(key_app, name="secret-key")
 err = Console(stderr=True)
 out = Console()
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""The security machinery one process shares: password hasher, policy and rate limits."""
+"""The security machinery one process shares: password hasher, policy, rate limits and the
+keys that seal realm secrets."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from tenantry.config import Settings
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.policy import SecurityPolicy
 from tenantry.identity.ratelimit import make_limiter
+from tenantry.identity.secretbox import SecretBox
 from tenantry.identity.sessions import Limits
 
 
@@ -16,6 +18,8 @@ class Security:
     hasher: Hasher
     policy: SecurityPolicy
     limits: Limits
+    secrets: SecretBox
+    realm_timeout: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings, *, serving: bool = False) -> Security:
@@ -42,6 +46,8 @@ class Security:
                 settings.login_rate_per_ip,
                 settings.login_rate_per_account,
             ),
+            secrets=SecretBox.from_settings(settings),
+            realm_timeout=settings.realm_timeout_seconds,
         )
 
     async def close(self) -> None:

@@ -346,6 +346,44 @@ async def login(
     return LoginOutcome(Minted(Token(**session), secret))
 
 
+def check_lengths(username: str, password: str) -> None:
+    """The same bounds on a sign-in's username and password, whoever checks the password."""
+    _check_lengths(username, password)
+
+
+def may_try(account: Account, now: datetime | None = None) -> bool:
+    """Whether a password of this account may be checked at all (not locked, may sign in)."""
+    return not _is_locked(account, now or utcnow()) and user_can_sign_in(account)
+
+
+async def refuse_sign_in(
+    db: AsyncSession, policy: SecurityPolicy, username: str, account: User | None
+) -> SignInRefused:
+    """Count and audit a sign-in refused elsewhere (by a realm's directory) exactly as a
+    refused Tenantry password; the caller raises the returned refusal."""
+    await _refuse(db, policy, _LOGIN_FAILED, username_key(username), account, utcnow())
+    return SignInRefused(REFUSED, method="login")
+
+
+async def signed_in(
+    db: AsyncSession, policy: SecurityPolicy, user_id: str, details: dict[str, Any]
+) -> LoginOutcome:
+    """A session for a user whose password a realm accepted: the same bookkeeping and audit
+    event (`details` added, e.g. the realm) as a Tenantry password sign-in."""
+    now = utcnow()
+    session, secret = tokens.new_session(user_id, now, *_session_times(policy, now, None))
+    event = event_row(
+        anonymous(),
+        "auth.login.success",
+        now,
+        target_type="user",
+        target_id=user_id,
+        details={"token": session["id"], **details},
+    )
+    await _write_sign_in(db, user_id, now, session, event)
+    return LoginOutcome(Minted(Token(**session), secret))
+
+
 async def _write_sign_in(
     db: AsyncSession, user_id: str, now: datetime, session: dict[str, Any], event: dict[str, Any]
 ) -> None:

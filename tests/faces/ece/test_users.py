@@ -7,8 +7,10 @@ from sqlalchemy import func, select
 
 from tenantry.authz.catalogue import ROLE_PERMISSIONS
 from tenantry.db.models import AuditEvent, RoleBinding, User
-from tenantry.directory import bootstrap
+from tenantry.directory import bootstrap, realms
 from tenantry.faces.ece.operations import OPERATIONS
+from tenantry.identity.principals import system_principal
+from tenantry.identity.secretbox import SecretBox
 from tests.faces.ece.conftest import V, apikey, basic, with_password
 from tests.faces.ece.spec import assert_ece, assert_error, operation_ids
 from tests.factories import World, bearer
@@ -363,10 +365,20 @@ async def test_security_realms(client: httpx.AsyncClient, world: World) -> None:
             stored = await db.get(User, user.seq)
             assert stored is not None
             stored.realm, stored.realm_id = realm, realm_id
+    # a configured realm is listed before anyone signed in through it
+    ad = realms.RealmSpec(
+        id="ad",
+        type="active_directory",
+        name="AD",
+        settings={"url": "ldap://dc.corp.test", "user_base_dn": "dc=corp,dc=test"},
+    )
+    async with world.database.transaction() as db:
+        await realms.create_realm(db, SecretBox([]), system_principal(), ad)
     r = await client.get(f"{V}/platform/configuration/security/realms", headers=basic("root"))
     assert_ece(r.json(), "SecurityRealmInfoList")
     assert [(x["type"], x["id"]) for x in r.json()["realms"]] == [
         ("native", "native"),
+        ("active_directory", "ad"),
         ("ldap", "corp"),
         ("saml", "okta"),
         ("saml", "scim"),

@@ -1,6 +1,6 @@
 """All tables; importing this module registers them on Base.metadata."""
 
-from tenantry.db.models.access import CustomRole, RoleBinding, Token, TokenKind
+from tenantry.db.models.access import CustomRole, Realm, RoleBinding, Token, TokenKind
 from tenantry.db.models.audit import AuditEvent
 from tenantry.db.models.directory import (
     Deployment,
@@ -25,6 +25,7 @@ __all__ = [
     "Membership",
     "Organization",
     "OrganizationDomain",
+    "Realm",
     "RoleBinding",
     "Team",
     "TeamMember",

@@ -165,3 +165,25 @@ class Token(Base):
     created_by: Mapped[str | None] = mapped_column(ID)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(ID)
+
+
+class Realm(Base):
+    """A configured identity source (directory/realms.py): where users sign in from besides
+    Tenantry's own passwords. `config` holds the type's settings without secrets,
+    `organizations` the bindings (organization, default role, group mappings), and
+    `sealed_secrets` the secrets (bind password, client secret, ...) encrypted with
+    TENANTRY_SECRET_KEY (identity/secretbox.py): never returned by any API."""
+
+    __tablename__ = "realms"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256))
+    # Password sign-in asks the password realms in this order (then by id).
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    organizations: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    sealed_secrets: Mapped[str | None] = mapped_column(String(8192))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(ID)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from tenantry.directory import sign_in
 from tenantry.faces.ece import elevation as ece_sessions
 from tenantry.faces.ece.credentials import Caller
 from tenantry.faces.ece.errors import part
@@ -37,11 +38,9 @@ async def login(request: Request, db: Db, body: LoginRequest) -> Any:
     """Username and password → a bearer token; every refusal is the same 401 (SignInRefused,
     worded by the face's error table)."""
     sec = security(request)
-    outcome = await sessions.login(
+    outcome = await sign_in.login(
         db,
-        sec.hasher,
-        sec.policy,
-        sec.limits,
+        sec,
         username=body.username,
         password=body.password,
         ip=client_ip(request),

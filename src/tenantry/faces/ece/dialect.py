@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz.engine import Grant, Grants
 from tenantry.authz.scopes import SYSTEM_SCOPE
+from tenantry.db.models import Realm as RealmRow
 from tenantry.db.models import User
 from tenantry.db.paging import MAX_LIMIT
 from tenantry.directory import accounts, users
@@ -330,13 +331,15 @@ def realm_of(user: User) -> Realm:
 
 
 async def security_realms(db: AsyncSession, actor: Principal) -> list[Realm]:
-    """The realms users come from: native always, then every external realm in use."""
+    """The realms users come from: native always, then every configured realm
+    (directory/realms.py) and every other external realm in use (e.g. SCIM's)."""
     actor.require("system.users.list", SYSTEM_SCOPE)
     rows = await db.execute(
         select(User.realm, User.realm_id).where(User.realm != "native").distinct()
     )
+    configured = await db.execute(select(RealmRow.type, RealmRow.id))
     external = {
         Realm(realm if realm in REALM_TYPES else "saml", realm_id or realm)
-        for realm, realm_id in rows
+        for realm, realm_id in [*rows, *configured]
     }
     return [Realm("native", "native"), *sorted(external, key=lambda r: (r.type, r.id))]

@@ -12,6 +12,7 @@ from tenantry.faces.native import (
     email,
     errors,
     invites,
+    realms,
     routes,
     scim_tokens,
 )
@@ -34,4 +35,5 @@ def build(max_body_bytes: int) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(scim_tokens.router)
     app.include_router(domains.router)
+    app.include_router(realms.router)
     return app

@@ -8,7 +8,7 @@ from fastapi import Path, Request
 from fastapi.responses import Response
 
 from tenantry.clock import iso_z
-from tenantry.directory import accounts
+from tenantry.directory import accounts, sign_in
 from tenantry.errors import Invalid
 from tenantry.faces.http import BearerCaller, Db, client_ip, face_router, security
 from tenantry.faces.native import render, schemas
@@ -36,11 +36,9 @@ async def login(request: Request, db: Db, body: schemas.Login) -> Any:
     """Password sign-in → a session token. Unknown user, wrong password, locked, disabled or
     pending accounts all get the same 401 (SignInRefused, through the face's error table)."""
     sec = security(request)
-    outcome = await sessions.login(
+    outcome = await sign_in.login(
         db,
-        sec.hasher,
-        sec.policy,
-        sec.limits,
+        sec,
         username=body.username,
         password=body.password,
         ip=client_ip(request),

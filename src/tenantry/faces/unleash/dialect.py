@@ -16,13 +16,12 @@ from tenantry.authz.engine import Grant, Grants, load_user_grants
 from tenantry.authz.scopes import ScopeType
 from tenantry.clock import utcnow
 from tenantry.db.models import Team, TeamMember, Token, User
-from tenantry.directory import users
+from tenantry.directory import sign_in, users
 from tenantry.directory.users import get_by_id
 from tenantry.errors import Invalid
-from tenantry.identity.passwords import Hasher
-from tenantry.identity.policy import SecurityPolicy
 from tenantry.identity.principals import Principal
-from tenantry.identity.sessions import Limits, active_session_count, login
+from tenantry.identity.security import Security
+from tenantry.identity.sessions import active_session_count
 from tenantry.identity.tokens import Minted, TokenKind
 
 ADMIN, EDITOR, VIEWER = 1, 2, 3
@@ -270,9 +269,7 @@ class SimpleLogin:
 
 async def simple_login(
     db: AsyncSession,
-    hasher: Hasher,
-    policy: SecurityPolicy,
-    limits: Limits,
+    sec: Security,
     *,
     username: str,
     password: str,
@@ -280,7 +277,7 @@ async def simple_login(
 ) -> SimpleLogin | None:
     """Unleash's password sign-in: a session plus the user and their session count. None when
     refused (returned, not raised, so that the failure count commits)."""
-    outcome = await login(db, hasher, policy, limits, username=username, password=password, ip=ip)
+    outcome = await sign_in.login(db, sec, username=username, password=password, ip=ip)
     if outcome.minted is None or outcome.minted.token.user_id is None:
         return None
     user = await get_by_id(db, outcome.minted.token.user_id)

@@ -41,9 +41,7 @@ async def login(request: Request, db: Db) -> Any:
     try:
         outcome = await unleash_me.simple_login(
             db,
-            sec.hasher,
-            sec.policy,
-            sec.limits,
+            sec,
             username=body.username,
             password=body.password,
             ip=client_ip(request),
