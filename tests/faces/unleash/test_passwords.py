@@ -88,6 +88,10 @@ async def test_password_schema_is_closed_and_typed_on_every_route(
                 "properties. Your request included the `/body/bogus` property.",
             }
         ]
+    # A scalar is coerced to text, as Unleash's validator does: validate-password ignores it.
+    coerced = {"password": STRONG, "oldPassword": 123, "confirmPassword": True}
+    r = await client.post(f"{UA}/validate-password", headers=auth, json=coerced)
+    assert r.status_code == 200 and r.content == b"", r.text
     login = await client.post(
         "/auth/simple/login", json={"username": "peer.user@example.com", "password": PASSWORD}
     )
