@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=2, le=20)
     argon2_memory_kib: int = Field(default=19456, ge=19456, le=4_194_304)
     argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    # How many of an account's last passwords (its current one included) cannot be set again
+    # (identity/password_history.py); 0 = any. 5, as Unleash.
+    password_history: int = Field(default=5, ge=0, le=24)
     # Password hashes computed at once per worker process (default: one core fewer than the
     # machine has, at least one, so that a burst of sign-ins leaves a core to everything else).
     hash_concurrency: int | None = Field(default=None, ge=1, le=256)

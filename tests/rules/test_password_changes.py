@@ -8,12 +8,16 @@
 - Every change (your own or an administrator's, any face, the CLI's `user set-password`) ends
   the user's other sessions and is audited as exactly one `user.password.set`, whose details
   are `{"self": true|false}` and nothing else (no secret).
+- Your own change may not pick one of the account's last passwords (400 in the face's body);
+  an administrator's may.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.rules.faces import Face, across_faces
-from tests.rules.matrix import NEW_PASSWORD, Account, Rig
+from tests.rules.matrix import NEW_PASSWORD, Account, Refusal, Rig
 
 # What a password change may write to the audit log besides its one event: sign-in and
 # elevation bookkeeping of the adapter's own requests, and tokens it mints.
@@ -66,3 +70,30 @@ async def test_an_administrator_password_change_ends_sessions_and_is_audited_onc
     assert await rig.signs_in(target.username, NEW_PASSWORD)
     assert not await rig.signs_in(target.username, target.password)
     assert await _actions(rig, mark, target) == [("user.password.set", {"self": False})]
+
+
+@across_faces("proven_own_password_change")
+async def test_an_own_change_to_a_previous_password_is_refused(face: Face, rig: Rig) -> None:
+    """Rule 1b (password history, identity/password_history.py): the holder may not set one
+    of the account's last TENANTRY_PASSWORD_HISTORY passwords (the current one included): a
+    400 in the face's body (Unleash: PasswordPreviouslyUsedError), nothing changes. An
+    administrator setting it is recorded, not checked (as in Unleash)."""
+    account = await rig.account()
+    same = await face.proven_own_password_change(account, account.password)
+    face.assert_error(same, Refusal.of(400), "the current password again")
+    assert (await face.proven_own_password_change(account, NEW_PASSWORD)).ok
+    changed = dataclasses.replace(account, password=NEW_PASSWORD)
+    back = await face.proven_own_password_change(changed, account.password)
+    face.assert_error(back, Refusal.of(400), "the previous password")
+    assert await rig.signs_in(account.username, NEW_PASSWORD), "a refusal changed the password"
+    assert not await rig.signs_in(account.username, account.password)
+
+
+@across_faces("set_password")
+async def test_an_administrator_may_set_a_previous_password(face: Face, rig: Rig) -> None:
+    admin = await face.actor()
+    target = await rig.account()
+    assert (await face.set_password(admin, target, NEW_PASSWORD)).ok
+    reply = await face.set_password(admin, target, NEW_PASSWORD)  # the current one again
+    assert reply.ok, reply
+    assert await rig.signs_in(target.username, NEW_PASSWORD)

@@ -29,7 +29,7 @@ from tenantry.db.models import RoleBinding, Token, User
 from tenantry.directory import email_change, users
 from tenantry.directory.users import UserFields
 from tenantry.errors import Conflict, FieldError, Invalid, Unchangeable
-from tenantry.identity import passwords
+from tenantry.identity import password_history, passwords
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import Principal
 from tenantry.identity.ratelimit import RateLimiter
@@ -246,7 +246,9 @@ async def set_password(
     user = await users.get_by_id(db, user_id)
     _check_changeable(user)
     passwords.validate(new_password, user.username)
-    user.password_hash = await hasher.hash(new_password)
+    await password_history.replace(
+        hasher, user, new_password, actor.policy.password_history, by_holder=own
+    )
     user.updated_at = utcnow()
     user.updated_by = actor.actor_id
     await _end_other_sessions(db, user_id, actor.token.id if own and actor.token else "")

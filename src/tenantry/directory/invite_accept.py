@@ -50,7 +50,7 @@ from tenantry.errors import (
     RateLimited,
     Unauthenticated,
 )
-from tenantry.identity import names, passwords
+from tenantry.identity import names, password_history, passwords
 from tenantry.identity.lookup import find_by_username
 from tenantry.identity.principals import Principal
 from tenantry.identity.ratelimit import RateLimiter
@@ -180,7 +180,7 @@ async def _activate(
         )
     passwords.validate(password, user.username)
     now = utcnow()
-    user.password_hash = await sec.hasher.hash(password)
+    await password_history.replace(sec.hasher, user, password, sec.policy.password_history)
     user.status = "ACTIVE"
     if full_name is not None:
         user.full_name = full_name

@@ -33,9 +33,10 @@ from tenantry.db.engine import scoped
 from tenantry.db.generation import user_scope
 from tenantry.db.models import Token, User
 from tenantry.errors import NotFound, RateLimited, Unchangeable
-from tenantry.identity import passwords
+from tenantry.identity import password_history, passwords
 from tenantry.identity.lookup import get_by_id
 from tenantry.identity.passwords import Hasher
+from tenantry.identity.policy import DEFAULT_POLICY, SecurityPolicy
 from tenantry.identity.principals import Principal
 from tenantry.identity.ratelimit import RateLimiter
 from tenantry.identity.tokens import MAX_SECRET_LENGTH, TokenKind, digest
@@ -143,12 +144,18 @@ async def _claim(db: AsyncSession, secret: str) -> User:
     return user
 
 
-async def reset_password(db: AsyncSession, hasher: Hasher, secret: str, new_password: str) -> User:
-    """Whoever holds the link sets the account's password (no sign-in needed); every session
-    of the account ends."""
+async def reset_password(
+    db: AsyncSession,
+    hasher: Hasher,
+    secret: str,
+    new_password: str,
+    policy: SecurityPolicy = DEFAULT_POLICY,
+) -> User:
+    """Whoever holds the link sets the account's password (no sign-in needed), not one of its
+    last ones (`policy.password_history`); every session of the account ends."""
     user = await _claim(db, secret)
     passwords.validate(new_password, user.username)
-    user.password_hash = await hasher.hash(new_password)
+    await password_history.replace(hasher, user, new_password, policy.password_history)
     user.password_reset_digest = None
     user.password_reset_expires_at = None
     now = utcnow()

@@ -17,6 +17,7 @@ class SecurityPolicy:
     lockout_max: timedelta = timedelta(seconds=900)
     require_elevation: bool = False
     elevation: timedelta = timedelta(minutes=10)
+    password_history: int = 5  # identity/password_history.py
 
     @classmethod
     def from_settings(cls, s: Settings) -> SecurityPolicy:
@@ -28,6 +29,7 @@ class SecurityPolicy:
             lockout_max=timedelta(seconds=s.lockout_max_seconds),
             require_elevation=s.require_elevation,
             elevation=timedelta(minutes=s.elevation_minutes),
+            password_history=s.password_history,
         )
 
     def lockout_for(self, failures: int) -> timedelta | None:

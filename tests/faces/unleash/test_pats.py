@@ -131,11 +131,10 @@ async def test_bad_pat_bodies_write_nothing(client: httpx.AsyncClient, world: Wo
             {"message": "The description is too long."},
         ),
         (
-            {"description": "x", "expiresAt": WITHIN_CAP, "bogus": 1},
+            {"description": ["x"], "expiresAt": WITHIN_CAP},
             {
-                "path": "/body/bogus",
-                "message": "The `/body` object of the request body does not allow additional "
-                "properties. Your request included the `/body/bogus` property.",
+                "path": "/body/description",
+                "message": 'The `/body/description` property must be string. You sent ["x"].',
             },
         ),
     ):
@@ -150,6 +149,28 @@ async def test_bad_pat_bodies_write_nothing(client: httpx.AsyncClient, world: Wo
     assert [p["description"] for p in (await client.get(PATS, headers=auth)).json()["pats"]] == [
         "test"
     ]
+
+
+async def test_pat_bodies_are_read_as_unleash_reads_them(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """createPatSchema is open (unknown properties ignored) and Unleash's validator coerces a
+    scalar to the schema's type (coerce: true): a number as description is its text."""
+    user = await viewer(world)
+    auth = {"Authorization": await world.token(user)}
+    extra = await client.post(
+        PATS, headers=auth, json={"description": "extra", "expiresAt": WITHIN_CAP, "bogus": True}
+    )
+    assert extra.status_code == 201, extra.text
+    assert "bogus" not in extra.json() and spec.errors("patSchema", extra.json()) == []
+    number = await client.post(PATS, headers=auth, json={"description": 5, "expiresAt": WITHIN_CAP})
+    assert number.status_code == 201 and number.json()["description"] == "5", number.text
+    flag = await client.post(
+        PATS, headers=auth, json={"description": False, "expiresAt": WITHIN_CAP}
+    )
+    assert flag.status_code == 201 and flag.json()["description"] == "false", flag.text
+    listed = (await client.get(PATS, headers=auth)).json()["pats"]
+    assert sorted(p["description"] for p in listed) == ["5", "extra", "false", "test"]
 
 
 async def test_a_description_is_one_pat_of_a_user(client: httpx.AsyncClient, world: World) -> None:

@@ -79,6 +79,10 @@ async def test_a_reset_link_sets_the_password_once(
     assert (await client.get("/api/admin/user", headers=session)).status_code == 200
     weak = await client.post(USE, json={"secret": secret, "password": "short"})
     assert weak.status_code == 400, weak.text  # the policy, and the link stays usable
+    # The password history holds for the link's holder too (identity/password_history.py).
+    reused = await client.post(USE, json={"secret": secret, "password": PASSWORD})
+    assert reused.status_code == 400, reused.text
+    assert [e["field"] for e in reused.json()["errors"]] == ["password"], reused.text
     r = await client.post(USE, json={"secret": secret, "password": NEW})
     assert r.status_code == 200, r.text
     assert secret not in r.text

@@ -45,6 +45,34 @@ async def test_bad_feedback_writes_nothing(client: httpx.AsyncClient, world: Wor
     assert me["feedback"] == [] and me["splash"] == {}
 
 
+async def test_feedback_create_requires_its_id_as_unleash_validates(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """feedbackCreateSchema requires feedbackId: the schema validator's answer (an `id`, the
+    detail's path), as the live Unleash 8.2 gave it (feedback.create.invalid.*); the update's
+    id comes from its path; a scalar is coerced to the schema's type ("true" is true)."""
+    user = await viewer(world)
+    auth = {"Authorization": await world.token(user)}
+    r = await client.post("/api/admin/feedback", headers=auth, json={"neverShow": True})
+    assert isinstance(r.json().get("id"), str), r.text  # the validator's answer has an id
+    error = spec.error(r, 400)
+    assert error["name"] == "BadDataError"
+    assert error["details"] == [
+        {
+            "path": "/body/feedbackId",
+            "message": "The `/body/feedbackId` property is required. It was not present on the "
+            "data you sent.",
+        }
+    ]
+    coerced = await client.post(
+        "/api/admin/feedback", headers=auth, json={"feedbackId": "pnps", "neverShow": "true"}
+    )
+    assert coerced.status_code == 200 and coerced.json()["neverShow"] is True, coerced.text
+    assert spec.errors("feedbackResponseSchema", coerced.json()) == []
+    me = (await client.get("/api/admin/user", headers=auth)).json()
+    assert [(i["feedbackId"], i["neverShow"]) for i in me["feedback"]] == [("pnps", True)]
+
+
 async def test_roles_need_a_project(client: httpx.AsyncClient, world: World) -> None:
     """Unleash 8 answers GET /user/roles only with ?projectId= (400 and no body without)."""
     auth = {"Authorization": await world.token(await admin_named_admin(world))}

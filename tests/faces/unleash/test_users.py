@@ -124,6 +124,32 @@ async def test_bad_input_is_refused_as_unleash_does_and_writes_nothing(
     assert await user_count(world) == before
 
 
+async def test_create_coerces_scalars_as_unleash_validator(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Unleash validates with `coerce: true`: rootRole "2" is the role 2 (answered as the
+    number), a number as name is its text; an e-mail that is no address after coercion is its
+    service's refusal (no `id`, no path), as the live Unleash 8.2 answered
+    (user_admin.create.*_not_string). A boolean rootRole stays refused (no role by a typo)."""
+    auth = await admin_token(world)
+    base = {"rootRole": "Viewer", "sendEmail": False}
+    r = await client.post(UA, headers=auth, json={**base, "email": "r2s@x.io", "rootRole": "2"})
+    assert r.status_code == 201 and r.json()["rootRole"] == 2, r.text
+    assert (await client.get(f"{UA}/{r.json()['id']}", headers=auth)).json()["rootRole"] == 2
+    r = await client.post(UA, headers=auth, json={**base, "email": "n5@x.io", "name": 5})
+    assert r.status_code == 201 and r.json()["name"] == "5", r.text
+    assert spec.errors("createUserResponseSchema", r.json()) == []
+    before = await user_count(world)
+    r = await client.post(UA, headers=auth, json={**base, "email": 5})
+    assert "id" not in r.json(), r.text  # a service's refusal has none
+    error = spec.error(r, 400)
+    assert error["name"] == "BadDataError"
+    assert error["details"] == [{"message": '"value" must be a valid email. You provided "5".'}]
+    r = await client.post(UA, headers=auth, json={**base, "email": "b@x.io", "rootRole": True})
+    assert spec.error(r, 400)["details"][0]["path"] == "/body/rootRole"
+    assert await user_count(world) == before
+
+
 async def test_viewer_is_refused_with_permission_error(
     client: httpx.AsyncClient, world: World
 ) -> None:
@@ -202,6 +228,39 @@ async def test_change_own_password(client: httpx.AsyncClient, world: World) -> N
         "/auth/simple/login", json={"username": "peer.user@example.com", "password": new}
     )
     assert login.status_code == 200
+
+
+async def test_own_change_refuses_a_previous_password(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The domain's password history (TENANTRY_PASSWORD_HISTORY) in Unleash's words: 400
+    PasswordPreviouslyUsedError, no `id` (own.back_to_previous in the live corpus); nothing
+    changes. An administrator setting it is not checked, as in Unleash."""
+    from tests.faces.unleash.test_me import PASSWORD, viewer, with_password
+
+    user = await viewer(world)
+    await with_password(world, user)
+    auth = {"Authorization": await world.token(user)}
+    url = "/api/admin/user/change-password"
+    new = "Another-Passw0rd!y"
+    sent = {"password": new, "confirmPassword": new, "oldPassword": PASSWORD}
+    assert (await client.post(url, headers=auth, json=sent)).status_code == 200
+    back = {"password": PASSWORD, "confirmPassword": PASSWORD, "oldPassword": new}
+    r = await client.post(url, headers=auth, json=back)
+    message = "You've previously used this password. Please use a new password."
+    error = unleash_error(r, 400, "PasswordPreviouslyUsedError", message)
+    assert "id" not in error and error["details"] == [{"message": message}]
+    same = {"password": new, "confirmPassword": new, "oldPassword": new}
+    unleash_error(
+        await client.post(url, headers=auth, json=same), 400, "PasswordPreviouslyUsedError"
+    )
+    login = {"username": "peer.user@example.com", "password": new}
+    assert (await client.post("/auth/simple/login", json=login)).status_code == 200
+    admin = await admin_token(world)
+    r = await client.post(
+        f"{UA}/{user.seq}/change-password", headers=admin, json={"password": PASSWORD}
+    )
+    assert r.status_code == 200, r.text
 
 
 async def test_access_overview_matches_capture(client: httpx.AsyncClient, world: World) -> None:
@@ -372,9 +431,13 @@ async def test_update_ignores_unknown_properties_and_keeps_empty_ones(
     assert "rootRole" not in r.json()
     assert spec.errors("createUserResponseSchema", r.json()) == []
     assert (await client.get(url, headers=auth)).json()["rootRole"] == 2
-    # Known properties are still typed.
+    # Known properties are coerced as Unleash's validator does (a number is its text), and
+    # still typed beyond that.
     r = await client.put(url, headers=auth, json={"name": 5})
+    assert r.status_code == 200 and r.json()["name"] == "5", r.text
+    r = await client.put(url, headers=auth, json={"name": {"first": "K"}})
     assert spec.error(r, 400)["details"][0]["path"] == "/body/name"
+    assert (await client.get(url, headers=auth)).json()["name"] == "5"
 
 
 async def test_users_are_unique_by_username_and_by_email(

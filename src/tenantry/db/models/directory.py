@@ -120,6 +120,9 @@ class User(Base):
     scim_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(256))
     password_hash: Mapped[str | None] = mapped_column(String(256))
+    # The hashes of the passwords before the current one, newest first: the ones that cannot
+    # be set again (identity/password_history.py).
+    previous_password_hashes: Mapped[list[str] | None] = mapped_column(JSONType)
     login_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

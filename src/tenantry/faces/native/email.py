@@ -61,7 +61,7 @@ async def reset_password(request: Request, db: Db, body: ResetPassword) -> Any:
     """Sets the password of the account a reset link was made for (directory.password_reset);
     its every session ends. Unknown, expired and used links all get the same 404."""
     user = await password_reset.reset_password(
-        db, security(request).hasher, body.secret, body.password
+        db, security(request).hasher, body.secret, body.password, security(request).policy
     )
     return render.user(user)
 

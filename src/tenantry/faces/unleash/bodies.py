@@ -57,19 +57,51 @@ async def json_object(request: Request) -> dict[str, Any]:
 
 def _not_null(expected: str) -> BeforeValidator:
     """An optional property that, when present, must not be null (Unleash's schemas declare
-    these properties without `nullable`)."""
+    these properties without `nullable`), else coerced to `expected` as Unleash's validator
+    coerces (see _coerced)."""
 
     def check(value: Any) -> Any:
         if value is None:
             raise PydanticCustomError("type", "must be {expected}", {"expected": expected})
-        return value
+        return _coerced(value, expected)
 
     return BeforeValidator(check)
+
+
+def _js_number(value: int | float) -> str:
+    """A JSON number as JavaScript's String() writes it (5.0 is "5")."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return str(value)
+
+
+def _coerced(value: Any, expected: str) -> Any:
+    """Unleash's request validator runs with `coerce: true` (services/openapi-service.ts, ajv's
+    coerceTypes): a scalar of another type becomes the schema's type when it converts (5 is
+    the string "5", "true" the boolean true, "2" the integer 2); anything else is left for the
+    type check to refuse. Null is kept (refused above): Unleash was not observed with it."""
+    if expected == "string" and isinstance(value, bool):
+        return "true" if value else "false"
+    if expected == "string" and isinstance(value, int | float):
+        return _js_number(value)
+    if expected == "boolean" and isinstance(value, str) and value in ("true", "false"):
+        return value == "true"
+    if expected == "boolean" and isinstance(value, int) and not isinstance(value, bool):
+        return {0: False, 1: True}.get(value, value)
+    return value
+
+
+def _integer_text(value: Any) -> Any:
+    """A decimal integer sent as a string ("2") as ajv coerces it to `integer`."""
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        return int(value)
+    return value
 
 
 def _root_role(value: Any) -> int | str:
     """oneOf: an integer >= 0, or one of ROOT_ROLE_NAMES (which one it names is decided by
     the face afterwards)."""
+    value = _integer_text(value)  # "2" is 2 (coerced), as Unleash answers rootRole 2 for it
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise PydanticCustomError("minimum", "must be >= 0")
@@ -130,6 +162,9 @@ def _nullable_date_time(value: Any) -> datetime | None:
     return None if value is None else _date_time(value)
 
 
+String = Annotated[str, BeforeValidator(lambda value: _coerced(value, "string"))]
+NullableString = Annotated[str | None, BeforeValidator(lambda value: _coerced(value, "string"))]
+NullableFlag = Annotated[bool | None, BeforeValidator(lambda value: _coerced(value, "boolean"))]
 Text = Annotated[str | None, _not_null("string")]
 Flag = Annotated[bool | None, _not_null("boolean")]
 RootRole = Annotated[int | str, PlainValidator(_root_role)]
@@ -179,7 +214,7 @@ class Password(Closed):
     the last one reads `confirmPassword` and `oldPassword`, the others ignore them, but all
     three routes refuse them when they are not strings, as Unleash's schema validator does."""
 
-    password: str
+    password: String
     oldPassword: Text = None
     confirmPassword: Text = None
 
@@ -187,7 +222,7 @@ class Password(Closed):
 class Email(Closed):
     """idSchema (POST /user-admin/reset-password): `id` is the user's e-mail address."""
 
-    id: str
+    id: String
 
 
 class Ids(Closed):
@@ -197,27 +232,34 @@ class Ids(Closed):
 
 
 class Login(Closed):
-    """loginSchema (POST /auth/simple/login); the domain bounds the lengths."""
+    """loginSchema (POST /auth/simple/login); the domain bounds the lengths. Not coerced yet:
+    a non-string password is the PASSWORD_MISMATCH difference (docs/faces/unleash.md)."""
 
     username: str
     password: str
 
 
-class CreatePat(Closed):
-    """createPatSchema (POST /user/tokens)."""
+class CreatePat(Body):
+    """createPatSchema (POST /user/tokens): open (no `additionalProperties: false`), so other
+    properties are ignored, as Unleash ignores them."""
 
-    description: str
+    description: String
     expiresAt: DateTime
 
 
 class Feedback(Body):
-    """feedbackCreateSchema / feedbackUpdateSchema (POST|PUT /feedback[/{id}]): the id comes
-    from the path when the route has one."""
+    """feedbackUpdateSchema (PUT /feedback/{id}): the id comes from the path."""
 
-    feedbackId: str | None = None
-    neverShow: bool | None = None
+    feedbackId: NullableString = None
+    neverShow: NullableFlag = None
     given: NullableDateTime = None
     userId: int | None = None  # ignored: the state is always the caller's
+
+
+class CreateFeedback(Feedback):
+    """feedbackCreateSchema (POST /feedback): `feedbackId` is required."""
+
+    feedbackId: String
 
 
 Model = TypeVar("Model", bound=Body)

@@ -23,6 +23,7 @@ from tenantry.errors import (
 from tenantry.faces.http import DEFAULT_STATUS, JSONResponse
 from tenantry.faces.unleash.pages import NO_PAGE_HEADERS, no_page
 from tenantry.identity import passwords
+from tenantry.identity.password_history import PasswordReused
 from tenantry.identity.personal_tokens import MAX_DAYS
 
 STATUS = dict(DEFAULT_STATUS)
@@ -129,6 +130,7 @@ OLD_PASSWORD_REFUSED = (
     "/forgotten-password or get in touch with your instance administrator."
 )
 PASSWORD_UNDEFINED = "Password cannot be empty or undefined"  # noqa: S105
+PASSWORD_REUSED = "You've previously used this password. Please use a new password."  # noqa: S105
 
 
 def _body(name: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -230,6 +232,8 @@ def _answer(request: Request, status: int, exc: DomainError) -> tuple[int, dict[
     if isinstance(exc, PasswordUndefined):
         details = [{"validationErrors": [], "message": PASSWORD_UNDEFINED}]
         return 400, _body("PasswordUndefinedError", PASSWORD_UNDEFINED, details)
+    if isinstance(exc, PasswordReused):
+        return 400, _body("PasswordPreviouslyUsedError", PASSWORD_REUSED)
     if any((f.field, f.code) == ("currentPassword", "invalid") for f in exc.fields):
         # a wrong or missing proof of your own password (accounts.set_password)
         return 401, _body("PasswordMismatch", OLD_PASSWORD_REFUSED)

@@ -10,7 +10,7 @@ from tenantry.faces.http import Db, face_router
 from tenantry.faces.unleash import dialect as unleash_me
 from tenantry.faces.unleash import render
 from tenantry.faces.unleash.auth import Caller
-from tenantry.faces.unleash.bodies import Feedback, json_object, parse
+from tenantry.faces.unleash.bodies import CreateFeedback, Feedback, json_object, parse
 from tenantry.faces.unleash.errors import Bare
 
 router = face_router(tags=["Users"])
@@ -22,8 +22,10 @@ async def splash_seen(caller: Caller, db: Db, id: str) -> Any:
     return {"userId": user.seq, "splashId": id, "seen": True}
 
 
-async def _feedback(request: Request, caller: Caller, db: Db, feedback_id: str | None) -> Any:
-    body = parse(Feedback, await json_object(request))
+async def _feedback(
+    request: Request, caller: Caller, db: Db, feedback_id: str | None, schema: type[Feedback]
+) -> Any:
+    body = parse(schema, await json_object(request))
     return await unleash_me.give_feedback(
         db,
         caller,
@@ -35,17 +37,17 @@ async def _feedback(request: Request, caller: Caller, db: Db, feedback_id: str |
 
 @router.post("/feedback")
 async def create_feedback(request: Request, caller: Caller, db: Db) -> Any:
-    return await _feedback(request, caller, db, None)
+    return await _feedback(request, caller, db, None, CreateFeedback)
 
 
 @router.put("/feedback")
 async def update_feedback_by_body(request: Request, caller: Caller, db: Db) -> Any:
-    return await _feedback(request, caller, db, None)
+    return await _feedback(request, caller, db, None, Feedback)
 
 
 @router.put("/feedback/{id}")
 async def update_feedback(request: Request, caller: Caller, db: Db, id: str) -> Any:
-    return await _feedback(request, caller, db, id)
+    return await _feedback(request, caller, db, id, Feedback)
 
 
 @router.get("/user/roles")

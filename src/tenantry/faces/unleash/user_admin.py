@@ -221,10 +221,11 @@ async def change_own_password(
     """POST /user/change-password: the new password twice and the old one as the proof, in
     Unleash's order: a confirmation that differs or no oldPassword is its bare 400, then its
     strength test, then the proof (wrong: its 401 PasswordMismatch), then the domain."""
-    if actor.user is None:
-        raise Invalid("User id is missing in request user object")
+    # The body first, as Unleash: its admin token (no user) gets the same bare 400 for it.
     if body.password != body.confirmPassword or body.oldPassword is None:
         raise Bare("the new password twice and the old one")
+    if actor.user is None:
+        raise Invalid("User id is missing in request user object")
     await accounts.set_password(
         db,
         hasher,
