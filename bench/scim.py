@@ -74,13 +74,15 @@ class Options:
 @dataclass
 class WorkerRun:
     workers: int
-    filter: LoadStats
+    filter_one: LoadStats  # one connection: the latency the target is about
+    filter: LoadStats  # `connections` connections: req/s
     provision: LoadStats
 
 
 @dataclass
 class GroupRun:
     members: int
+    patch: int
     create_ms: float
     add_ms: list[float] = field(default_factory=list)
     remove_ms: list[float] = field(default_factory=list)
@@ -264,12 +266,14 @@ def check_filter(srv: Server, token: str, username: str, expected: int) -> None:
         raise RuntimeError(f"filter {username!r}: HTTP {r.status_code}, {r.text[:300]}")
 
 
-def run_filter(srv: Server, token: str, names: list[str], opts: Options) -> LoadStats:
+def run_filter(
+    srv: Server, token: str, names: list[str], opts: Options, connections: int
+) -> LoadStats:
     spec = LoadSpec(
         srv.base,
         [filter_path(n) for n in names],
         headers(token),
-        connections=opts.connections,
+        connections=connections,
         seconds=opts.seconds,
         warmup=opts.warmup,
     )
@@ -313,7 +317,7 @@ def run_groups(
         if r.status_code != 201:
             raise RuntimeError(f"POST /Groups: HTTP {r.status_code} {r.text[:300]}")
         team_id = r.json()["id"]
-        run = GroupRun(len(base), round(create_ms, 1))
+        run = GroupRun(len(base), len(extra), round(create_ms, 1))
         path = f"/Groups/{team_id}"
         for _ in range(opts.rounds):
             run.add_ms.append(round(timed(client, "PATCH", path, add_members(extra)), 1))
@@ -340,7 +344,12 @@ def run_one(kind: str, opts: Options, pg_url: str | None, logs: Path, say: Say) 
     with fresh_database(kind, f"scim_{label(size)}", pg_url=pg_url) as url:
         info = asyncio.run(
             load_organization(
-                url, users=size, workspaces=0, deployments_per_workspace=0, seed=17, provisioned=True
+                url,
+                users=size,
+                workspaces=0,
+                deployments_per_workspace=0,
+                seed=17,
+                provisioned=True,
             )
         )
         say(f"  {kind}: {label(size)} managed users bulk-loaded in {info.seconds:.1f} s")
@@ -363,14 +372,16 @@ def run_one(kind: str, opts: Options, pg_url: str | None, logs: Path, say: Say) 
             with server(url=url, workers=workers, log_path=logs / f"scim-{kind}-{tag}.log") as srv:
                 check_filter(srv, token, existing[0], 1)
                 check_filter(srv, token, made_up[0], 0)
-                found = run_filter(srv, token, names, opts)
+                one = run_filter(srv, token, names, opts, 1)
+                say(_line(f"filter userName eq, {kind}, 1 conn", workers, one))
+                found = run_filter(srv, token, names, opts, opts.connections)
                 say(_line(f"filter userName eq, {kind}", workers, found))
                 posted = run_provision(srv, token, bodies, opts)
                 say(_line(f"POST /Users, {kind}", workers, posted))
                 if workers == opts.workers[0]:
                     ids = [i for i, _ in sample]
                     result.group = run_groups(srv, url, token, ids, opts, say)
-            result.runs.append(WorkerRun(workers, found, posted))
+            result.runs.append(WorkerRun(workers, one, found, posted))
             result.expected += opts.provision
         result.provisioned = asyncio.run(count_managed(url, info.organization_id)) - size
         say(f"  {kind}: {result.provisioned} of {result.expected} POSTed users in the database")
@@ -379,7 +390,7 @@ def run_one(kind: str, opts: Options, pg_url: str | None, logs: Path, say: Say) 
 
 def _line(name: str, workers: int, s: LoadStats) -> str:
     return (
-        f"  {name:<28} {workers}w  {s.req_s:8.1f} req/s  p50 {s.p50_ms:7.2f} ms  "
+        f"  {name:<36} {workers}w  {s.req_s:8.1f} req/s  p50 {s.p50_ms:7.2f} ms  "
         f"p95 {s.p95_ms:7.2f} ms  p99 {s.p99_ms:7.2f} ms  errors {s.errors}  ({s.tool})"
     )
 
