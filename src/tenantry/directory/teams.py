@@ -545,21 +545,26 @@ async def rename_idp_team(
     )
 
 
+# Rows per INSERT: 4 parameters each stays far below PostgreSQL's 32 767 and SQLite's 32 766.
+MEMBER_BATCH = 1000
+
+
 async def _insert_members(
     db: AsyncSession, team_id: str, org_id: str, user_ids: Sequence[str]
 ) -> None:
-    """New members' rows in one bulk INSERT (no ORM object per member: an identity provider
-    sends thousands at once). The commit moves exactly the added users' cache scopes, as the
-    ORM's flush of the rows would."""
-    if not user_ids:
-        return
+    """New members' rows, one multi-row INSERT per MEMBER_BATCH (no ORM object per member: an
+    identity provider sends thousands at once; an executemany is one round trip per row on
+    asyncpg: 9 s for 1 000 members beside 1M users on a busy machine). The commit moves
+    exactly the added users' cache scopes, as the ORM's flush of the rows would."""
     now = utcnow()
-    rows = [
-        {"team_id": team_id, "user_id": u, "organization_id": org_id, "created_at": now}
-        for u in user_ids
-    ]
-    statement = insert(TeamMember).execution_options(**scoped(*map(user_scope, user_ids)))
-    await db.execute(statement, rows)
+    for start in range(0, len(user_ids), MEMBER_BATCH):
+        batch = user_ids[start : start + MEMBER_BATCH]
+        rows = [
+            {"team_id": team_id, "user_id": u, "organization_id": org_id, "created_at": now}
+            for u in batch
+        ]
+        statement = insert(TeamMember).values(rows)
+        await db.execute(statement.execution_options(**scoped(*map(user_scope, batch))))
 
 
 async def change_idp_members(
