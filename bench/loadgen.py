@@ -369,10 +369,10 @@ def _start_python(spec: LoadSpec) -> Running[LoadStats]:
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )
-    # --once: as long as the requests take, at no less than 50 a second
-    budget = (
-        spec.warmup + spec.seconds + spec.timeout + 60 + (spec.turns() / 50 if spec.once else 0)
-    )
+    # --once: as long as the requests take (every distinct one: rotated headers, paths or
+    # bodies), at no less than 10 a second (SCIM POSTs on a busy 2-core machine: ≈20)
+    distinct = max(spec.turns(), len(spec.paths), len(spec.bodies))
+    budget = spec.warmup + spec.seconds + spec.timeout + 60 + (distinct / 10 if spec.once else 0)
     return Running(proc, _parse_python, budget, temps)
 
 

@@ -107,6 +107,22 @@ GROUPS: dict[str, tuple[str, str]] = {
         "each of the callers was answered once (every answer cached); bytes per caller = "
         "the growth / callers. Target ≤ 250 MB.",
     ),
+    "scim": (
+        "SCIM: `filter=userName eq` and provisioning (bench/scim.py, issue 17)",
+        "One organization whose identity provider manages every account (bulk-loaded: 1M on "
+        "PostgreSQL, 100k on SQLite), its SCIM token. The filter rotates over random existing "
+        "and made-up userNames, one connection (the latency: target p95 ≤ 5 ms on PostgreSQL "
+        "at 1M) and 4 (req/s); the note names the index the query's plan uses. Provisioning: "
+        "distinct Okta/Entra-like users POSTed each once over 16 connections (bench.loadgen's "
+        "asyncio client), then counted in the database. No target: reported.",
+    ),
+    "scim-groups": (
+        "SCIM: group membership PATCHes",
+        "One group of 10k members (POST /Groups), then per round one PATCH adding 1k members "
+        "(Okta's `add` of `members`) and one removing them (Entra's `Remove` with a value "
+        "list), client-side time of the one request, the member count checked in the database "
+        "after each. Value = the slowest round; target ≤ 1 s for the add.",
+    ),
     "engine": (
         "Permission engine (bench/engine.py)",
         "In-process permission checks and who-can queries against pycasbin with the same "

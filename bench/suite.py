@@ -29,6 +29,12 @@ Groups (`--only` / `--skip` take these names):
                  the cold path (TENANTRY_CACHE=off) and a one-token baseline per configuration;
                  cache hit rates from the workers' counters; full run only: a worker's RSS with
                  --mix-memory (100k) callers each used once
+  scim           bench.scim (issue 17): an organization of --scim-users accounts its identity
+                 provider manages (PostgreSQL 1M, SQLite 100k; quick 100k and 20k), SCIM
+                 token; `filter=userName eq` p95 (1 connection) and req/s (4), --scim-provision
+                 (10k; quick 2k) users POSTed with 16 connections and counted in the database,
+                 a PATCH adding 1k members to a 10k-member group and one removing them (Entra's
+                 value list); 1 and 2 workers (quick 1)
 
 Each HTTP figure comes from a load generator in its own process over loopback (bench.loadgen:
 wrk where installed, else `python -m bench.loadgen`), --connections connections for --seconds
@@ -67,7 +73,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench import fastapi_users_venv, list_users, login, login_ab, mix, report
+from bench import fastapi_users_venv, list_users, login, login_ab, mix, report, scim
 from bench.common import (
     RESULTS,
     default_pg_url,
@@ -81,7 +87,7 @@ from bench.common import (
 from bench.loadgen import LoadSpec, LoadStats, choose_tool, run_load
 
 console = Console(stderr=True)
-GROUP_NAMES = ("http", "fastapi-users", "listing", "login", "engine", "mix")
+GROUP_NAMES = ("http", "fastapi-users", "listing", "login", "engine", "mix", "scim")
 SELF = "/v1/users/self"
 ENDPOINTS = {  # figure name: path (all three accept `Authorization: Bearer <tnt_…>`)
     "astro GET /v1/users/self": SELF,
@@ -739,6 +745,138 @@ def _memory_figure(m: mix.MemoryResult) -> Figure:
     )
 
 
+# --- scim: provisioning, group PATCH, filter at scale (issue 17) ------------------------------
+
+SCIM_FILTER_P95_MS = 5.0
+SCIM_PATCH_MS = 1000.0
+
+
+def scim_options(args: argparse.Namespace, kind: str) -> scim.Options:
+    return scim.Options(
+        filter_users=args.scim_users[kind],
+        provision=args.scim_provision,
+        group=args.scim_group,
+        patch=args.scim_patch,
+        rounds=1 if args.quick else 3,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        workers=tuple(args.scim_workers if kind == "postgres" else args.scim_workers[:1]),
+        loadgen=args.loadgen,
+    )
+
+
+def run_scim(args: argparse.Namespace, steps: Steps, logs: Path) -> list[Figure]:
+    runs: list[scim.ScimRun] = []
+    failures: list[str] = []
+    for kind in args.scim_dbs:
+        steps.start(f"scim: {kind} {label(args.scim_users[kind])}")
+        try:
+            runs.append(scim.run_one(kind, scim_options(args, kind), args.pg_url, logs, steps.say))
+        except Exception as exc:
+            failures.append(f"{kind}: {exc}")
+            steps.say(f"[red]scim {kind} failed:[/red] {exc}")
+        steps.done()
+    figures = [f for run in runs for f in scim_figures(run)]
+    if failures:
+        raise PartialFailure(figures, "; ".join(failures))
+    return figures
+
+
+def scim_figures(run: scim.ScimRun) -> list[Figure]:
+    """The filter (graded at 1M users on PostgreSQL), provisioning and the group PATCHes."""
+    common = {"db": run.db, "users": run.users}
+    at_scale = run.db == "postgres" and run.users >= 1_000_000
+    plan = f"plan: {run.index or 'no index (scan)'}"
+    figures = [
+        figure(
+            "scim",
+            "bulk load (managed accounts)",
+            value=run.load_seconds,
+            unit="s",
+            note="tenantry.devdata.bulk.load_organization(provisioned=True)",
+            **common,
+        )
+    ]
+    for w in run.runs:
+        filtered = 'GET /scim/v2/Users?filter=userName eq "…"'
+        p95 = w.filter_one.p95_ms
+        figures.append(
+            figure(
+                "scim",
+                "filter userName eq, 1 connection",
+                endpoint=filtered,
+                workers=w.workers,
+                target=f"p95 ≤ {SCIM_FILTER_P95_MS:g} ms (PostgreSQL, 1M)" if at_scale else None,
+                **{"pass": p95 <= SCIM_FILTER_P95_MS and not w.filter_one.errors}
+                if at_scale
+                else {},
+                note=f"half existing, half made-up names; {plan}",
+                **common,
+                **load_fields(w.filter_one),
+            )
+        )
+        figures.append(
+            figure(
+                "scim",
+                f"filter userName eq, {w.filter.connections} connections",
+                endpoint=filtered,
+                workers=w.workers,
+                note=plan,
+                **common,
+                **load_fields(w.filter),
+            )
+        )
+        figures.append(
+            figure(
+                "scim",
+                f"provisioning, {w.provision.connections} connections",
+                endpoint="POST /scim/v2/Users",
+                workers=w.workers,
+                note=(
+                    f"{w.provision.requests:,} distinct users, each once; "
+                    f"{run.provisioned:,} of {run.expected:,} POSTed users in the database"
+                ),
+                **common,
+                **load_fields(w.provision),
+            )
+        )
+    if run.group is not None:
+        g = run.group
+        for name, times, method in (
+            (f"PATCH adding {label(g.patch)} members", g.add_ms, "add"),
+            (f"PATCH removing {label(g.patch)} (value list)", g.remove_ms, "rm"),
+        ):
+            worst = max(times) if times else None
+            figures.append(
+                figure(
+                    "scim-groups",
+                    name,
+                    endpoint="PATCH /scim/v2/Groups/{id}",
+                    workers=1,
+                    value=worst,
+                    unit="ms",
+                    target=f"≤ {SCIM_PATCH_MS:g} ms" if method == "add" else None,
+                    **{"pass": worst is not None and worst <= SCIM_PATCH_MS}
+                    if method == "add"
+                    else {},
+                    note=f"group of {g.members:,} members; each round (ms): {times}",
+                    **common,
+                )
+            )
+        figures.append(
+            figure(
+                "scim-groups",
+                f"POST /Groups with {label(g.members)} members",
+                endpoint="POST /scim/v2/Groups",
+                workers=1,
+                value=g.create_ms,
+                unit="ms",
+                **common,
+            )
+        )
+    return figures
+
+
 # --- engine --------------------------------------------------------------------------------------
 
 
@@ -798,6 +936,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mix-workers", help="(1,2)")
     parser.add_argument("--mix-db", help="(postgres,sqlite)")
     parser.add_argument("--mix-memory", help="callers for the RSS figure, 0: none (100k; quick 0)")
+    parser.add_argument(
+        "--scim-users", help="managed accounts, postgres,sqlite (1M,100k; quick 100k,20k)"
+    )
+    parser.add_argument("--scim-provision", help="users POSTed per worker count (10k; quick 2k)")
+    parser.add_argument("--scim-group", help="members of the PATCHed group (10k)")
+    parser.add_argument("--scim-patch", help="members one PATCH adds and removes (1k)")
+    parser.add_argument("--scim-workers", help="(1,2; quick 1)")
+    parser.add_argument("--scim-db", help="(postgres,sqlite)")
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument("--docs", dest="docs", action="store_true", default=None)
     docs.add_argument("--no-docs", dest="docs", action="store_false")
@@ -828,6 +974,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.mix_memory = ints(args.mix_memory, "0" if q else "100k")[0]
     if "postgres" not in args.mix_dbs:  # the memory figure is taken on PostgreSQL
         args.mix_memory = 0
+    sizes = ints(args.scim_users, "100k,20k" if q else "1M,100k")
+    args.scim_users = {"postgres": sizes[0], "sqlite": sizes[-1]}
+    args.scim_provision = ints(args.scim_provision, "2k" if q else "10k")[0]
+    args.scim_group = ints(args.scim_group, "10k")[0]
+    args.scim_patch = ints(args.scim_patch, "1k")[0]
+    args.scim_workers = ints(args.scim_workers, "1" if q else "1,2")
+    args.scim_dbs = [d.strip() for d in (args.scim_db or "postgres,sqlite").split(",") if d.strip()]
     args.docs = (not q) if args.docs is None else args.docs
     only = {g.strip() for g in args.only.split(",") if g.strip()} or set(GROUP_NAMES)
     skip = {g.strip() for g in args.skip.split(",") if g.strip()}
@@ -845,6 +998,7 @@ def step_count(args: argparse.Namespace) -> int:
         "login": 1,
         "engine": 1,
         "mix": mix.steps(mix_cases(args), args.mix_memory) if "mix" in args.groups else 0,
+        "scim": len(args.scim_dbs),
     }
     return sum(counts[g] for g in args.groups)
 
@@ -909,6 +1063,8 @@ def main(argv: list[str] | None = None) -> int:
                     figures += run_engine(args, steps)
                 elif group == "mix":
                     figures += run_mix(args, steps, logs)
+                elif group == "scim":
+                    figures += run_scim(args, steps, logs)
             except PartialFailure as exc:
                 figures += exc.figures
                 failures.append({"group": group, "error": str(exc)})
@@ -921,7 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         k: v
         for k, v in vars(args).items()
-        if k not in ("pg_url", "only", "skip", "no_save", "docs", "db", "mix_db")
+        if k not in ("pg_url", "only", "skip", "no_save", "docs", "db", "mix_db", "scim_db")
     }
     results: dict[str, Any] = {
         "schema": 1,

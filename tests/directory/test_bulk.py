@@ -17,6 +17,8 @@ from tenantry.config import load_settings
 from tenantry.db.engine import Database
 from tenantry.db.models import Deployment, Membership, Organization, RoleBinding, User
 from tenantry.devdata.bulk import IdSequence, load_organization
+from tenantry.directory import scim_tokens
+from tenantry.identity.principals import system_principal
 from tenantry.ids import ID_PATTERN
 from tests.conftest import _truncate
 from tests.factories import World, bearer
@@ -145,6 +147,34 @@ async def test_repeated_loads_do_not_collide(database: Database) -> None:
         counts = dict((await db.execute(select(Organization.id, Organization.member_count))).all())
         assert await db.scalar(select(func.count()).select_from(User)) == 40
     assert counts == {first.organization_id: 20, second.organization_id: 20}
+
+
+async def test_provisioned_accounts_are_managed_by_the_organization(
+    database: Database, world: World, client: httpx.AsyncClient
+) -> None:
+    """`provisioned=True` (bench/scim.py): every account as a SCIM POST leaves it, found by the
+    organization's SCIM token and by no one else's."""
+    info = await load_organization(
+        database, users=12, workspaces=0, deployments_per_workspace=0, seed=3, provisioned=True
+    )
+    plain = await load_organization(
+        database, users=3, workspaces=0, deployments_per_workspace=0, seed=3
+    )
+    async with database.transaction(write=False) as db:
+        rows = (await db.execute(select(User).where(User.realm == "scim"))).scalars().all()
+        native = await db.scalar(select(func.count()).where(User.realm == "native"))
+    assert len(rows) == 12 and native == 3
+    for user in rows:
+        assert user.idp_managed and not user.email_verified
+        assert user.managed_by_organization_id == info.organization_id
+        assert user.primary_organization_id == user.realm_id == info.organization_id
+    async with database.transaction() as db:
+        minted = await scim_tokens.create_scim_token(db, system_principal(), info.organization_id)
+        other = await scim_tokens.create_scim_token(db, system_principal(), plain.organization_id)
+    for secret, total in ((minted.secret, 12), (other.secret, 0)):
+        r = await client.get("/scim/v2/Users", headers=bearer(secret))
+        assert r.status_code == 200, r.text
+        assert r.json()["totalResults"] == total
 
 
 def test_id_sequence_is_cuid_shaped_and_ordered() -> None:

@@ -125,6 +125,9 @@ USER_COLUMNS = (
     "first_login_at", "last_login_at", "created_at", "updated_at",
 )  # fmt: skip
 MEMBERSHIP_COLUMNS = ("organization_id", "user_id", "role", "created_at")
+# With `provisioned`: the columns that make a user an account the organization's identity
+# provider manages (directory/provisioning.py), as a SCIM POST /Users leaves them.
+PROVISIONED_COLUMNS = ("realm_id", "managed_by_organization_id", "primary_organization_id")
 BINDING_COLUMNS = (
     "organization_id", "subject_type", "subject_id", "role", "scope_type", "scope_key",
     "workspace_id", "deployment_id", "dag_id", "dag_tag", "created_at", "created_by",
@@ -220,8 +223,10 @@ class _Plan:
         name: str | None,
         domain: str | None,
         ids: IdSequence,
+        provisioned: bool = False,
     ) -> None:
         self.users = users
+        self.provisioned = provisioned
         self.seed = seed
         self.ids = ids
         self.now = utcnow().replace(microsecond=0)
@@ -326,6 +331,7 @@ class _Plan:
         firsts = [(n, ascii_name(n)) for n in FIRST_NAMES]
         lasts = [(n, ascii_name(n)) for n in LAST_NAMES]
         now, domain, user_id, created_at = self.now, self.domain, self.user_id, self.created_at
+        managed, org_id = self.provisioned, self.org_id
         for i in range(self.users):
             first, first_a = firsts[int(rng.random() * len(firsts))]
             last, last_a = lasts[int(rng.random() * len(lasts))]
@@ -348,21 +354,21 @@ class _Plan:
             updated = created if rng.random() < 0.7 else created + (now - created) * rng.random()
             avatar = f"https://avatars.example.com/u/{uid}.png" if rng.random() < 0.6 else ""
             key = username.lower()  # = names.username_key(username) for an ASCII address
-            yield (
+            row = (
                 uid,
                 username,
                 key,
                 username,
                 key,
-                True,
+                not managed,  # an identity provider's word proves no mailbox
                 f"{first} {last}",
                 avatar,
                 status,
                 True,
                 False,
                 "User",
-                "native",
-                False,
+                "scim" if managed else "native",
+                managed,
                 0,
                 empty_json,
                 first_login,
@@ -370,6 +376,10 @@ class _Plan:
                 created,
                 updated,
             )
+            yield (*row, org_id, org_id, org_id) if managed else row
+
+    def user_columns(self) -> tuple[str, ...]:
+        return USER_COLUMNS + PROVISIONED_COLUMNS if self.provisioned else USER_COLUMNS
 
     def membership_rows(self) -> Iterator[Row]:
         rng = self.rng("org-roles")
@@ -611,6 +621,7 @@ async def load_organization(
     trust_references: bool = True,
     build_indexes_after: bool | None = None,
     batch_size: int = 5000,
+    provisioned: bool = False,
 ) -> BulkInfo:
     """Create one organization with `users` members, `workspaces` workspaces of
     `deployments_per_workspace` deployments each and a realistic spread of roles:
@@ -630,7 +641,11 @@ async def load_organization(
     loaded rows before it commits, as pg_restore does: one sort per index instead of a million
     random B-tree insertions each. The rebuilt unique indexes check uniqueness as the live ones
     would. It holds an exclusive lock on the three tables until the commit, which is why it is
-    not the default for a directory that already has users."""
+    not the default for a directory that already has users.
+
+    With `provisioned`, every user is an account the organization's identity provider
+    manages (realm `scim`, `idp_managed`, address not verified, managed by the organization),
+    as if its SCIM token had created them all (bench.scim's 1M-user `filter`)."""
     if users < 1 or workspaces < 0 or deployments_per_workspace < 0:
         raise ValueError("need at least one user and no negative counts")
     plan = _Plan(
@@ -641,6 +656,7 @@ async def load_organization(
         name=name,
         domain=domain,
         ids=IdSequence(),
+        provisioned=provisioned,
     )
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -669,8 +685,9 @@ async def load_organization(
                     await conn.execute(insert(_table(Deployment)), plan.deployment_rows())
                 paused = {"organization_id": plan.org_id, "kind": "paused", "key": ""}
                 await conn.execute(insert(_table(HolderCount)), [{**paused, "holders": 0}])
+                user_rows = plan.user_rows("{}" if postgres else {})
                 phases: list[tuple[str, Table, Sequence[str], Iterable[Row]]] = [
-                    ("users", _table(User), USER_COLUMNS, plan.user_rows("{}" if postgres else {})),
+                    ("users", _table(User), plan.user_columns(), user_rows),
                     ("memberships", _table(Membership), MEMBERSHIP_COLUMNS, plan.membership_rows()),
                     ("role_bindings", _table(RoleBinding), BINDING_COLUMNS, plan.binding_rows()),
                 ]

@@ -231,12 +231,22 @@ async def list_users(
     limit = max(0, min(limit, MAX_PAGE))
     condition = true() if where is None else compile_predicate(where, USER_FIELDS)
     query = select(User).where(User.managed_by_organization_id == org_id).where(condition)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    if limit == 0 or offset >= total:
-        return Page([], total, offset, limit)
-    ordered = _ordered(query, order, USER_ORDERS, (User.created_at, User.id))
-    rows = await db.scalars(ordered.offset(offset).limit(limit))
-    return Page(list(rows), total, offset, limit)
+    rows: list[User] = []
+    if limit:
+        ordered = _ordered(query, order, USER_ORDERS, (User.created_at, User.id))
+        rows = list(await db.scalars(ordered.offset(offset).limit(limit)))
+    return Page(rows, await _total(db, query, rows, offset, limit), offset, limit)
+
+
+async def _total(
+    db: AsyncSession, query: Select[Any], rows: Sequence[Any], offset: int, limit: int
+) -> int:
+    """How many rows `query` matches in all, given the page it gave. A short page that starts
+    at the first row or holds rows ends the result: the total is known without counting (the
+    identity provider's `userName eq` before every create needs one statement, not two)."""
+    if limit and len(rows) < limit and (rows or offset == 0):
+        return offset + len(rows)
+    return await db.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 async def groups_of(
@@ -268,9 +278,13 @@ async def _ensure_name_free(db: AsyncSession, username: str, except_id: str | No
     name = names.check_username(username)
     holder = await users.find_by_username(db, name)
     if holder is not None and holder.id != except_id:
-        # Whose, and whether inside the organization, is not the identity provider's to learn.
-        raise Conflict(TAKEN, [FieldError("username", "uniqueness", TAKEN)])
+        raise _taken()
     return name
+
+
+def _taken() -> Conflict:
+    # Whose, and whether inside the organization, is not the identity provider's to learn.
+    return Conflict(TAKEN, [FieldError("username", "uniqueness", TAKEN)])
 
 
 async def create_user(db: AsyncSession, actor: Principal, new: ProvisionedUser) -> User:
@@ -281,11 +295,13 @@ async def create_user(db: AsyncSession, actor: Principal, new: ProvisionedUser) 
     found = await adoptable(db, org_id, new)
     if found is not None:
         return await _adopt(db, actor, org_id, *found, new)
-    name = await _ensure_name_free(db, new.username, None)
     fields = UserFields(full_name=new.full_name, email=new.email or "", enabled=new.active)
-    user = await users.add_user(
-        db, actor, name, fields, email_from_username=False, email_verified=False
-    )
+    try:  # add_user checks the name is free: one look-up, not a second one here
+        user = await users.add_user(
+            db, actor, new.username, fields, email_from_username=False, email_verified=False
+        )
+    except Conflict:
+        raise _taken() from None
     user.realm, user.realm_id, user.idp_managed = REALM, org_id, True
     user.managed_by_organization_id = org_id
     user.primary_organization_id = org_id
@@ -559,11 +575,11 @@ async def list_groups(
         .where(Team.organization_id == org_id, Team.is_idp_managed.is_(True))
         .where(condition)
     )
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    if limit == 0 or offset >= total:
-        return Page([], total, offset, limit)
-    ordered = _ordered(query, order, GROUP_ORDERS, (Team.created_at, Team.id))
-    found = list(await db.scalars(ordered.offset(offset).limit(limit)))
+    found: list[Team] = []
+    if limit:
+        ordered = _ordered(query, order, GROUP_ORDERS, (Team.created_at, Team.id))
+        found = list(await db.scalars(ordered.offset(offset).limit(limit)))
+    total = await _total(db, query, found, offset, limit)
     members = await _members_of(db, [t.id for t in found])
     return Page([GroupView(t, members[t.id]) for t in found], total, offset, limit)
 
