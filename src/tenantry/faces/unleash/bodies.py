@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainValidator, ValidationError
@@ -144,6 +144,7 @@ NullableDateTime = Annotated[datetime | None, PlainValidator(_nullable_date_time
 class Body(BaseModel):
     # Strict: JSON types as sent (no "2" for 2, no 1 for true), like Unleash's validator.
     model_config = ConfigDict(strict=True, extra="ignore")
+    first_error_only: ClassVar[bool] = False  # Unleash lists every error of most bodies
 
 
 class Closed(Body):
@@ -196,11 +197,31 @@ class Ids(Closed):
     ids: list[Annotated[int, PlainValidator(_user_number)]]
 
 
-class Login(Closed):
-    """loginSchema (POST /auth/simple/login); the domain bounds the lengths."""
+def _js_string(value: Any) -> Any:
+    """A scalar as the string Unleash's login validator coerces it to (`5` → "5", `true` →
+    "true", null → ""): a password that is no string is then just a wrong password."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value
 
-    username: str
-    password: str
+
+LoginText = Annotated[str, BeforeValidator(_js_string)]
+
+
+class Login(Closed):
+    """loginSchema (POST /auth/simple/login); the domain bounds the lengths. Unleash reports
+    only the first error here (`{}`: the username is required)."""
+
+    first_error_only: ClassVar[bool] = True
+
+    username: LoginText
+    password: LoginText
 
 
 class CreatePat(Closed):
@@ -230,7 +251,8 @@ def parse(model: type[Model], raw: dict[str, Any]) -> Model:
         return model.model_validate(raw)
     except ValidationError as exc:
         found = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-        raise Invalid("invalid body", [f for e in found for f in _unleash_errors(e)]) from None
+        fields = [f for e in found for f in _unleash_errors(e)]
+        raise Invalid("invalid body", fields[:1] if model.first_error_only else fields) from None
 
 
 # --- pydantic's errors in Unleash's words ------------------------------------------------------
