@@ -326,11 +326,17 @@ async def test_hostile_values_are_never_a_server_error(
 def _shadowed(method: str, url: str, served: dict[str, list[FaceRoute]]) -> bool:
     """Whether another route serves `method` at `url` (e.g. unleash's PUT /user-admin/{id}
     at /user-admin/search): then that route answers, not a 405."""
-    for template, routes in served.items():
-        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template))
-        if method in {r.method for r in routes} and re.fullmatch(pattern, url):
-            return True
-    return False
+    return method in _served_methods(url, served)
+
+
+def _served_methods(url: str, served: dict[str, list[FaceRoute]]) -> set[str]:
+    """The methods of every route whose template matches `url`."""
+    return {
+        r.method
+        for template, routes in served.items()
+        if re.fullmatch(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)), url)
+        for r in routes
+    }
 
 
 def _unleash_fall_through(
@@ -407,6 +413,10 @@ async def test_unknown_routes_are_404_in_the_face_body(
         if found.check(r.status_code == 405, what) and found.error_body(probe, r, what):
             said = "Method Not Allowed" in messages(face, r)
             found.check(said, f"405 not for the method: {what}")
+            # RFC 9110: the methods the path has, of every route serving it.
+            allow = {m.strip() for m in r.headers.get("allow", "").split(",")}
+            here = _served_methods(url, served)
+            found.check(allow == here, f"Allow {sorted(allow)} at {url}, served {sorted(here)}")
     found.report()
 
 
