@@ -64,17 +64,18 @@ BAD_IDS = (
     "%",
     " ",
 )
-# Unleash's user and PAT ids are integers (capture 29): anything else is its 400.
+# Unleash's user and PAT ids are integers (capture 29), read as JavaScript reads a number:
+# what is no integer to it is its 400 ...
 BAD_NUMBERS = (
-    "-1",
-    "+1",
-    "1.0",
-    "1e3",
-    "0x1",
+    "1.5",
+    "0x",
+    "1_0",
+    "Infinity",
     "١٢",  # Arabic-Indic digits: str.isdigit() says yes
-    "18446744073709551616",
-    "9" * 400,
+    "9" * 400,  # Infinity to JavaScript
 )
+# ... and a number that names no user or PAT is its 404 (a PAT's DELETE: 200, no change).
+NUMBERS_OF_NOBODY = ("-1", "-0", "1e30", "18446744073709551616")
 # A free-form name in the path (an Unleash splash screen or feedback questionnaire) may be any
 # short string: only these are malformed.
 BAD_NAMES = ("c" + "0" * 299, "nul\x00byte")
@@ -138,7 +139,7 @@ def _numeric(route: FaceRoute) -> bool:
 
 def _bad_ids(route: FaceRoute) -> tuple[str, ...]:
     if _numeric(route):
-        return BAD_IDS + BAD_NUMBERS
+        return BAD_IDS + BAD_NUMBERS + NUMBERS_OF_NOBODY
     if route.face == "unleash":
         return BAD_NAMES
     return BAD_IDS
@@ -174,6 +175,12 @@ async def test_malformed_path_ids_are_400(
                 what = f"{param}={bad[:40]!r}: {describe(route, r)}"
                 if "/" in bad or bad == "..":
                     ok = r.status_code in (400, 404)
+                elif _numeric(route) and bad in NUMBERS_OF_NOBODY:
+                    pat_delete = route.method == "DELETE" and route.path.startswith("/user/")
+                    ok = r.status_code in ((200, 404) if pat_delete else (404,))
+                    if r.status_code == 200:  # nothing to say; `unchanged` checks nothing was
+                        found.check(ok, what)
+                        continue
                 elif route.patterns.get(param) or route.face == "unleash":
                     ok = r.status_code == 400
                 else:  # an unconstrained parameter (e.g. a name): refused or not found
@@ -326,11 +333,17 @@ async def test_hostile_values_are_never_a_server_error(
 def _shadowed(method: str, url: str, served: dict[str, list[FaceRoute]]) -> bool:
     """Whether another route serves `method` at `url` (e.g. unleash's PUT /user-admin/{id}
     at /user-admin/search): then that route answers, not a 405."""
-    for template, routes in served.items():
-        pattern = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template))
-        if method in {r.method for r in routes} and re.fullmatch(pattern, url):
-            return True
-    return False
+    return method in _served_methods(url, served)
+
+
+def _served_methods(url: str, served: dict[str, list[FaceRoute]]) -> set[str]:
+    """The methods of every route whose template matches `url`."""
+    return {
+        r.method
+        for template, routes in served.items()
+        if re.fullmatch(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)), url)
+        for r in routes
+    }
 
 
 def _unleash_fall_through(
@@ -407,6 +420,10 @@ async def test_unknown_routes_are_404_in_the_face_body(
         if found.check(r.status_code == 405, what) and found.error_body(probe, r, what):
             said = "Method Not Allowed" in messages(face, r)
             found.check(said, f"405 not for the method: {what}")
+            # RFC 9110: the methods the path has, of every route serving it.
+            allow = {m.strip() for m in r.headers.get("allow", "").split(",")}
+            here = _served_methods(url, served)
+            found.check(allow == here, f"Allow {sorted(allow)} at {url}, served {sorted(here)}")
     found.report()
 
 

@@ -90,6 +90,7 @@ class Face:
         "read_foreign",
         "who_can",
         "mint_token",
+        "list_accounts",
     )
 
     def __init__(self, rig: Rig, variant: str = "") -> None:
@@ -248,6 +249,11 @@ class Face:
         """Rule 9: a token of `account`, expiring in `days` days."""
         raise self._missing("mint_token")
 
+    async def list_accounts(self, credential: Credential) -> tuple[Reply, list[str]]:
+        """Rule 13: the instance's user list as the caller asks for it; the answer and the
+        usernames it lists (none when refused)."""
+        raise self._missing("list_accounts")
+
 
 def _in_days(days: int) -> str:
     """An instant `days` from now as the faces write it (at most 9999-12-31)."""
@@ -395,6 +401,10 @@ class Native(Face):
     async def mint_token(self, account: Account, credential: Credential, days: int) -> Reply:
         body = {"name": unique("token"), "expiresInDays": days}
         return await self.call("POST", f"{NATIVE}/me/tokens", credential, json=body)
+
+    async def list_accounts(self, credential: Credential) -> tuple[Reply, list[str]]:
+        r = await self.call("GET", f"{NATIVE}/users", credential, params={"limit": 100})
+        return r, [u["username"] for u in r.body["users"]] if r.ok else []
 
 
 # --- ece ---------------------------------------------------------------------------------------
@@ -544,6 +554,10 @@ class Ece(Face):
     async def mint_token(self, account: Account, credential: Credential, days: int) -> Reply:
         body = {"description": unique("key"), "expiration": f"{days}d"}
         return await self.call("POST", f"{ECE}/users/auth/keys", credential, json=body)
+
+    async def list_accounts(self, credential: Credential) -> tuple[Reply, list[str]]:
+        r = await self.call("GET", f"{ECE}/users", credential)
+        return r, [u["user_name"] for u in r.body["users"]] if r.ok else []
 
 
 # --- unleash -----------------------------------------------------------------------------------
@@ -699,6 +713,10 @@ class Unleash(Face):
             q = member.username if self.variant == "search-username" else member.full_name
         return await self.call("GET", f"{UNLEASH}/user-admin/search?q={quote(q)}", credential)
 
+    async def list_accounts(self, credential: Credential) -> tuple[Reply, list[str]]:
+        r = await self.call("GET", f"{UNLEASH}/user-admin", credential)
+        return r, [u.get("username") or u["email"] for u in r.body["users"]] if r.ok else []
+
 
 # --- astro -------------------------------------------------------------------------------------
 
@@ -737,6 +755,9 @@ class Astro(Face):
         "mint_token": ("api-token",),
     }
     gaps = {
+        "list_accounts": NotApplicable(
+            "astro lists an organization's members only (rule 8), never the instance's users"
+        ),
         "sign_in": NotApplicable("astro has no sign-in: its clients bring a token"),
         "unproven_own_password_changes": NotApplicable("astro has no password route", _NO_PROFILE),
         "proven_own_password_change": NotApplicable("astro has no password route", _NO_PROFILE),
@@ -877,6 +898,7 @@ class Cli(Face):
     wire = ""
     variants = {"give_system_admin": ("bootstrap",)}
     gaps = {
+        "list_accounts": NotApplicable(f"{_OPERATOR}: it lists every user to the operator"),
         "sign_in": NotApplicable(_OPERATOR),
         "unproven_own_password_changes": NotApplicable(
             f"{_OPERATOR}; `user set-password` is rule 1's administrator case"
@@ -958,6 +980,7 @@ class Scim(Face):
     wire = "scim"
     variants = {"read_foreign": ("user", "user-replace", "user-filter", "group-member")}
     gaps = {
+        "list_accounts": NotApplicable(f"{_SCIM_ONLY}, never the instance's users"),
         "sign_in": NotApplicable("SCIM has no sign-in: the identity provider brings a token"),
         "unproven_own_password_changes": NotApplicable("SCIM serves no passwords"),
         "proven_own_password_change": NotApplicable("SCIM serves no passwords"),

@@ -27,7 +27,11 @@ class PermissionGroup:
 _CRUD = ("list", "get", "create", "update", "delete")
 
 GROUPS: tuple[PermissionGroup, ...] = (
-    PermissionGroup("system.users", ScopeType.SYSTEM, "Every user of the instance", (*_CRUD,)),
+    # search: find any user of the instance by name (a people picker: a user's public
+    # fields), without listing the accounts (list, get: the administrator's view).
+    PermissionGroup(
+        "system.users", ScopeType.SYSTEM, "Every user of the instance", (*_CRUD, "search")
+    ),
     PermissionGroup("system.users.roles", ScopeType.SYSTEM, "System roles", ("update",)),
     PermissionGroup("system.users.tokens", ScopeType.SYSTEM, "Other users' tokens", _CRUD),
     PermissionGroup("system.organizations", ScopeType.SYSTEM, "Organizations", _CRUD),
@@ -184,8 +188,16 @@ _ORG_MEMBER = frozenset(
 )
 _ORG_OWNER = _under("organization") | _WS_OWNER
 _SYSTEM_ADMIN = ALL_PERMISSIONS
-_SYSTEM_VIEWER = _under("system", "organization", "workspace", "deployment", actions=_READ)
-_SYSTEM_EDITOR = (_SYSTEM_VIEWER | _ORG_OWNER) - {"system.organizations.delete"}
+_SYSTEM_VIEWER = _under("system", "organization", "workspace", "deployment", actions=_READ) | {
+    "system.users.search"
+}
+# An editor manages what every organization holds, not the instance's accounts: like Unleash's
+# Editor (no user administration) and ECE's deployments manager, it neither lists nor reads the
+# instance's users (those of an organization it reads as that organization's owner); it may
+# still find anyone by name (system.users.search) to give them access, as Unleash's Editor.
+_SYSTEM_EDITOR = (_SYSTEM_VIEWER | _ORG_OWNER) - (
+    {"system.organizations.delete"} | _under("system.users", actions=_READ)
+)
 
 
 @dataclass(frozen=True)

@@ -184,9 +184,12 @@ def visible_organizations(actor: Principal) -> list[str]:
 
 def _visible_to(actor: Principal, query: Select[Any]) -> Select[Any]:
     """`query` narrowed to the users the caller could list anyway: everyone to a caller with
-    `system.users.list`; to anyone else the members of the organizations whose members they
-    may list (`organization.users.list`, which every member holds), and themselves."""
-    if actor.can("system.users.list", SYSTEM_SCOPE):
+    `system.users.search` or `system.users.list`; to anyone else the members of the
+    organizations whose members they may list (`organization.users.list`, which every member
+    holds), and themselves."""
+    if actor.can("system.users.search", SYSTEM_SCOPE) or actor.can(
+        "system.users.list", SYSTEM_SCOPE
+    ):
         return query
     fellows = select(Membership.user_id).where(
         Membership.organization_id.in_(visible_organizations(actor))

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse as StarletteJSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.audit.log import RequestInfo, current_request
@@ -301,6 +302,20 @@ def validation_to_invalid(exc: RequestValidationError) -> Invalid:
     )
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app serves at the request's path: each asked of the
+    app's routes (Starlette's own Allow names only the first route that matched the path)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
 def install_error_handlers(
     app: FastAPI, render: ErrorRenderer, table: Mapping[type[DomainError], int]
 ) -> None:
@@ -325,7 +340,10 @@ def install_error_handlers(
             return await domain(request, exc.__cause__)
         err_cls: type[DomainError] = NotFound if exc.status_code == 404 else Invalid
         message = "no such route" if exc.status_code == 404 else str(exc.detail)
-        return render(request, exc.status_code, err_cls(message))
+        response = render(request, exc.status_code, err_cls(message))
+        if exc.status_code == 405:  # RFC 9110 15.5.6: a 405 says which methods the path has
+            response.headers["allow"] = allowed_methods(request)
+        return response
 
     async def integrity(request: Request, exc: Exception) -> Response:
         log.info("integrity error mapped to 409: %s", type(exc).__name__)

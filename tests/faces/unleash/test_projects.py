@@ -50,14 +50,15 @@ async def test_project_roles_of_the_caller(client: httpx.AsyncClient, world: Wor
     s = await _setup(world)
     owner = unleash_me.project_role_body(unleash_me.OWNER)
     member = unleash_me.project_role_body(unleash_me.MEMBER)
-    viewer_role = {**unleash_me.root_role_body(3), "project": None}
+    # The root role is bound in Unleash's `default` project, a project role in its project.
+    viewer_role = {**unleash_me.root_role_body(3), "project": "default"}
     r = await client.get(ROLES, params={"projectId": s["ws"]}, headers=s["auth"])
     assert r.status_code == 200
-    assert r.json() == {"version": 1, "roles": [viewer_role, {**owner, "project": None}]}
+    assert r.json() == {"version": 1, "roles": [viewer_role, {**owner, "project": s["ws"]}]}
     assert spec.errors("rolesSchema", r.json()) == []
     # Through the team: a Member of ws2.
     r = await client.get(ROLES, params={"projectId": s["ws2"]}, headers=s["auth"])
-    assert r.json() == {"version": 1, "roles": [viewer_role, {**member, "project": None}]}
+    assert r.json() == {"version": 1, "roles": [viewer_role, {**member, "project": s["ws2"]}]}
     assert member["name"] == "Member" and member["id"] == 5 and owner["id"] == 4
     # No role in a project: the root role only.
     r = await client.get(ROLES, params={"projectId": "elsewhere"}, headers=s["auth"])
@@ -71,7 +72,7 @@ async def test_profile_lists_groups_from_teams(client: httpx.AsyncClient, world:
     body = r.json()
     assert body["groups"] == [_group(s["team"])]
     assert spec.errors("groupSchema", body["groups"][0]) == []
-    assert body["projects"] == sorted([s["ws"], s["ws2"]])
+    assert body["projects"] == ["default", *sorted([s["ws"], s["ws2"]])]  # Unleash's own first
     assert body["rootRole"]["name"] == "Viewer"
     # The keys and their order as Unleash 8.2 answers (capture 11).
     assert list(body) == list(spec.response(11)[2])

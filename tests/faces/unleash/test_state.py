@@ -88,7 +88,7 @@ async def test_roles_need_a_project(client: httpx.AsyncClient, world: World) -> 
                 "name": "Admin",
                 "type": "root",
                 "description": spec.response(11)[2]["rootRole"]["description"],
-                "project": None,
+                "project": "default",  # where Unleash binds every root role
             }
         ],
     }

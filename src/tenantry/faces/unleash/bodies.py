@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainValidator, ValidationError
@@ -179,6 +179,7 @@ NullableDateTime = Annotated[datetime | None, PlainValidator(_nullable_date_time
 class Body(BaseModel):
     # Strict: JSON types as sent (no "2" for 2, no 1 for true), like Unleash's validator.
     model_config = ConfigDict(strict=True, extra="ignore")
+    first_error_only: ClassVar[bool] = False  # Unleash lists every error of most bodies
 
 
 class Closed(Body):
@@ -231,12 +232,23 @@ class Ids(Closed):
     ids: list[Annotated[int, PlainValidator(_user_number)]]
 
 
-class Login(Closed):
-    """loginSchema (POST /auth/simple/login); the domain bounds the lengths. Not coerced yet:
-    a non-string password is the PASSWORD_MISMATCH difference (docs/faces/unleash.md)."""
+def _login_text(value: Any) -> Any:
+    """A sign-in field as Unleash's validator coerces it (`5` is "5", `true` "true", and null
+    the empty string): a password that is no string is then just a wrong password."""
+    return "" if value is None else _coerced(value, "string")
 
-    username: str
-    password: str
+
+LoginText = Annotated[str, BeforeValidator(_login_text)]
+
+
+class Login(Closed):
+    """loginSchema (POST /auth/simple/login); the domain bounds the lengths. Unleash reports
+    only the first error here (`{}`: the username is required)."""
+
+    first_error_only: ClassVar[bool] = True
+
+    username: LoginText
+    password: LoginText
 
 
 class CreatePat(Body):
@@ -272,7 +284,8 @@ def parse(model: type[Model], raw: dict[str, Any]) -> Model:
         return model.model_validate(raw)
     except ValidationError as exc:
         found = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-        raise Invalid("invalid body", [f for e in found for f in _unleash_errors(e)]) from None
+        fields = [f for e in found for f in _unleash_errors(e)]
+        raise Invalid("invalid body", fields[:1] if model.first_error_only else fields) from None
 
 
 # --- pydantic's errors in Unleash's words ------------------------------------------------------

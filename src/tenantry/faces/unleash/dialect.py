@@ -48,6 +48,11 @@ ROOT_ROLES: dict[int, tuple[str, str]] = {
 }
 SYSTEM_ROLE_OF = {ADMIN: "SYSTEM_ADMIN", EDITOR: "SYSTEM_EDITOR"}
 
+# Unleash always has the project `default`, and it stores every root role binding in it: its
+# profile lists it among everyone's projects and GET /user/roles gives the root role that
+# project. A face fiction (no Tenantry workspace stands for it), kept for Unleash's clients.
+DEFAULT_PROJECT = "default"
+
 # Unleash's predefined project roles (ids as a fresh Unleash install numbers them). A workspace
 # is an Unleash project: WORKSPACE_OWNER is the project's Owner, every other workspace role a
 # Member (Unleash has no finer predefined project role; the permissions say the rest).
@@ -156,10 +161,56 @@ def project_role_permissions(grants: Grants, project: str, role: int) -> list[st
     return sorted(granted)
 
 
+# What Unleash 8.2's Editor root role lists in meSchema (fixture me.get.editor_pat): root
+# permissions, and project and environment permissions in its `default` project and the two
+# environments a fresh Unleash has. They name Unleash's features, segments, strategies, ...,
+# none of which Tenantry serves, so listing them grants nothing; what an editor may do in
+# Tenantry is SYSTEM_EDITOR's permissions (no user administration, as in Unleash).
+_EDITOR_ROOT = (
+    "CREATE_ADDON", "CREATE_CONTEXT_FIELD", "CREATE_PROJECT", "CREATE_SEGMENT",
+    "CREATE_STRATEGY", "CREATE_TAG_TYPE", "DELETE_ADDON", "DELETE_CONTEXT_FIELD",
+    "DELETE_SEGMENT", "DELETE_STRATEGY", "DELETE_TAG_TYPE", "READ_CLIENT_API_TOKEN",
+    "READ_FRONTEND_API_TOKEN", "RELEASE_PLAN_TEMPLATE_CREATE", "RELEASE_PLAN_TEMPLATE_UPDATE",
+    "UPDATE_ADDON", "UPDATE_APPLICATION", "UPDATE_CONTEXT_FIELD", "UPDATE_SEGMENT",
+    "UPDATE_STRATEGY", "UPDATE_TAG_TYPE",
+)  # fmt: skip
+_EDITOR_PROJECT = (
+    "CREATE_FEATURE", "CREATE_PROJECT_API_TOKEN", "DELETE_FEATURE", "DELETE_PROJECT",
+    "DELETE_PROJECT_API_TOKEN", "MOVE_FEATURE_TOGGLE", "READ_PROJECT_API_TOKEN",
+    "UPDATE_FEATURE", "UPDATE_FEATURE_DEPENDENCY", "UPDATE_FEATURE_VARIANTS", "UPDATE_PROJECT",
+)  # fmt: skip
+_EDITOR_ENVIRONMENT = (
+    "CREATE_FEATURE_STRATEGY", "DELETE_FEATURE_STRATEGY", "UPDATE_FEATURE_ENVIRONMENT",
+    "UPDATE_FEATURE_ENVIRONMENT_VARIANTS", "UPDATE_FEATURE_STRATEGY",
+)  # fmt: skip
+DEFAULT_ENVIRONMENTS = ("development", "production")
+
+
+def _editor_permissions() -> list[dict[str, str]]:
+    return [
+        *({"permission": p} for p in _EDITOR_ROOT),
+        *({"permission": p, "project": DEFAULT_PROJECT} for p in _EDITOR_PROJECT),
+        *(
+            {"permission": p, "project": DEFAULT_PROJECT, "environment": e}
+            for p in _EDITOR_ENVIRONMENT
+            for e in DEFAULT_ENVIRONMENTS
+        ),
+    ]
+
+
+def _permission_key(item: dict[str, str]) -> tuple[str, str, str]:
+    return (item["permission"], item.get("project", ""), item.get("environment", ""))
+
+
 def translate_permissions(grants: Grants) -> list[dict[str, str]]:
-    if root_role(grants) == ADMIN:
+    """meSchema's permissions: ADMIN alone for an Admin; for an Editor, Unleash's Editor
+    permissions; then the caller's effective permissions in Unleash's names."""
+    role = root_role(grants)
+    if role == ADMIN:
         return [{"permission": "ADMIN"}]
     out: dict[tuple[str, str, str], dict[str, str]] = {}
+    if role == EDITOR:
+        out = {_permission_key(item): item for item in _editor_permissions()}
     for permission, scope in grants.effective():
         item: dict[str, str] | None = None
         if scope.type is ScopeType.SYSTEM and permission in _SYSTEM:
@@ -173,8 +224,7 @@ def translate_permissions(grants: Grants) -> list[dict[str, str]]:
                 "environment": scope.deployment_id or "",
             }
         if item is not None:
-            key = (item["permission"], item.get("project", ""), item.get("environment", ""))
-            out.setdefault(key, item)
+            out.setdefault(_permission_key(item), item)
     return [out[k] for k in sorted(out)]
 
 
@@ -248,9 +298,8 @@ class Profile:
 async def profile(db: AsyncSession, actor: Principal) -> Profile:
     if actor.user is None:
         raise Invalid("User id is missing in request user object")
-    projects = sorted(
-        {g.scope.workspace_id for g in actor.grants.grants if g.scope.workspace_id is not None}
-    )
+    workspaces = {g.scope.workspace_id for g in actor.grants.grants if g.scope.workspace_id}
+    projects = [DEFAULT_PROJECT, *sorted(workspaces - {DEFAULT_PROJECT})]
     user = actor.user
     return Profile(
         root_role(actor.grants),

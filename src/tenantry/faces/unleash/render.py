@@ -148,7 +148,7 @@ def root_role(role: int) -> dict[str, Any]:
     return unleash_me.root_role_body(role)
 
 
-def role_with_project(body: dict[str, Any]) -> dict[str, Any]:
-    """A role as Unleash's roles table row (GET /user/roles): predefined roles belong to no
-    project."""
-    return {**body, "project": None}
+def role_with_project(body: dict[str, Any], project: str) -> dict[str, Any]:
+    """A role as Unleash lists a user's role bindings (GET /user/roles): with the project of
+    the binding, which for the root role is Unleash's `default` project."""
+    return {**body, "project": project}

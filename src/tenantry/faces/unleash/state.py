@@ -40,11 +40,6 @@ async def create_feedback(request: Request, caller: Caller, db: Db) -> Any:
     return await _feedback(request, caller, db, None, CreateFeedback)
 
 
-@router.put("/feedback")
-async def update_feedback_by_body(request: Request, caller: Caller, db: Db) -> Any:
-    return await _feedback(request, caller, db, None, Feedback)
-
-
 @router.put("/feedback/{id}")
 async def update_feedback(request: Request, caller: Caller, db: Db, id: str) -> Any:
     return await _feedback(request, caller, db, id, Feedback)
@@ -57,6 +52,13 @@ async def my_roles(caller: Caller, projectId: str | None = None) -> Any:
     if not projectId:
         raise Bare("projectId is required")
     held = unleash_me.own_roles(caller, projectId)
-    roles = [unleash_me.root_role_body(held.root_role)]
-    roles += [unleash_me.project_role_body(r) for r in held.project_roles]
-    return {"version": 1, "roles": [render.role_with_project(r) for r in roles]}
+    roles = [
+        render.role_with_project(
+            unleash_me.root_role_body(held.root_role), unleash_me.DEFAULT_PROJECT
+        )
+    ]
+    roles += [
+        render.role_with_project(unleash_me.project_role_body(r), projectId)
+        for r in held.project_roles
+    ]
+    return {"version": 1, "roles": roles}

@@ -31,6 +31,7 @@ from tenantry.identity.principals import Principal
 from tenantry.identity.ratelimit import RateLimiter
 
 SEARCH_LIMIT = 100
+SEQ_LIMIT = 2**63  # a seq is a BIGINT: a larger number is never asked of the database
 OWN_ROOT_ROLE = "You cannot change your own root role"
 
 
@@ -53,8 +54,10 @@ async def _with_roles(db: AsyncSession, found: list[User]) -> list[UnleashUser]:
 
 
 async def by_seq(db: AsyncSession, seq: int) -> User:
-    """The user Unleash calls `seq` (its `id`)."""
-    user = await db.scalar(select(User).where(User.seq == seq))
+    """The user Unleash calls `seq` (its `id`); a number no seq can be is no user."""
+    user = None
+    if 0 < seq < SEQ_LIMIT:
+        user = await db.scalar(select(User).where(User.seq == seq))
     if user is None:
         raise NotFound("No user found")
     return user

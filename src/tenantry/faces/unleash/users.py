@@ -4,6 +4,8 @@ user_admin.py; refusals are domain errors answered by the face's error table."""
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from fastapi import BackgroundTasks, Request
@@ -30,19 +32,34 @@ from tenantry.mail import Mailer, deliver
 router = face_router(prefix="/user-admin", tags=["Users"])
 
 
+# A number as JavaScript's `+text` reads it (decimal with sign, fraction and exponent, or
+# 0x / 0o / 0b); Unleash's validator coerces a path id with it and wants an integer.
+_JS_NUMBER = re.compile(
+    r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+",
+    re.ASCII,
+)
+
+
 def user_id(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise Invalid(
-            "invalid id",
-            [
-                FieldError(
-                    "/params/id",
-                    "type",
-                    f'The `/params/id` property must be integer. You sent "{raw}".',
-                )
-            ],
-        )
-    return int(raw)
+    """The id in the path as Unleash coerces it: '-1' and '1e3' are numbers (no user has them:
+    404 from the lookup), 'abc' and '1.5' are no integer (400)."""
+    text = raw.strip()
+    if _JS_NUMBER.fullmatch(text):
+        if text[1:2] in ("x", "X", "o", "O", "b", "B"):
+            return int(text, 0)
+        value = float(text)
+        if math.isfinite(value) and value.is_integer():
+            return int(value)
+    raise Invalid(
+        "invalid id",
+        [
+            FieldError(
+                "/params/id",
+                "type",
+                f'The `/params/id` property must be integer. You sent "{raw}".',
+            )
+        ],
+    )
 
 
 def _listed(row: unleash_users.UnleashUser) -> dict[str, Any]:
@@ -145,8 +162,9 @@ async def reset_password(request: Request, caller: Caller, db: Db, tasks: Backgr
 
 @router.post("/{id}/change-password")
 async def set_password(request: Request, caller: Caller, db: Db, id: str) -> Any:
-    seq = user_id(id)
+    # The body before the id, as Unleash (PUT /user-admin/search without a body: 415).
     raw = await json_object(request)
+    seq = user_id(id)
     unleash_users.route_permission(caller, "system.users.update")
     body = parse(Password, raw)
     await unleash_users.set_password(db, security(request).hasher, caller, seq, body)
@@ -194,8 +212,9 @@ async def get_user(caller: Caller, db: Db, id: str) -> Any:
 
 @router.put("/{id}")
 async def update_user(request: Request, caller: Caller, db: Db, id: str) -> Any:
-    seq = user_id(id)
+    # The body before the id, as Unleash (PUT /user-admin/search without a body: 415).
     raw = await json_object(request)
+    seq = user_id(id)
     unleash_users.route_permission(caller, "system.users.update")
     body = parse(UpdateUser, raw)
     row = await unleash_users.update_user(db, caller, seq, body)
