@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.cli.api_tokens import api_token_app
 from tenantry.cli.audit import audit_app
 from tenantry.cli.scim import scim_app
 from tenantry.clock import iso_z
@@ -41,6 +42,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(scim_app, name="scim")
+app.add_typer(api_token_app, name="api-token")
 err = Console(stderr=True)
 out = Console()
 T = TypeVar("T")

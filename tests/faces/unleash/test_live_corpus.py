@@ -50,68 +50,12 @@ CHARSET = Cause(
     frozenset({"media type"}),
     "Answers Unleash gives another media type (its UI's HTML, or a body-less error).",
     (
-        "me.change_password.invalid.admin_api",
         "own.back_to_previous",
         "self.admin3_deletes_self",
-        "user_admin.delete.valid.admin_api",
-        "user_admin.set_password.valid.admin_api",
     ),
 )
 CAUSES: tuple[Cause, ...] = (
     CHARSET,
-    Cause(
-        "API_TOKEN_NOT_ADMIN",
-        ALL,
-        (
-            "The admin API token is a Tenantry organization token "
-            "(compare/unleash/tenantry_side.py), never Unleash's ADMIN: /user-admin answers it "
-            "403 PermissionError where Unleash's admin token is served (200, or its 400/404), "
-            "and meSchema lists no ADMIN permission."
-        ),
-        (
-            "me.get.admin_api",
-            "me.get.admin_api_bearer",
-            "user_admin.list.admin_api",
-            "user_admin.get.admin_api",
-            "user_admin.search.admin_api",
-            "user_admin.permissions.admin_api",
-            "user_admin.admin_count.admin_api",
-            "user_admin.access.admin_api",
-            "user_admin.inactive.admin_api",
-            "user_admin.create.valid.admin_api",
-            "user_admin.create.invalid.admin_api",
-            "user_admin.update.valid.admin_api",
-            "user_admin.update.invalid.admin_api",
-            "user_admin.set_password.valid.admin_api",
-            "user_admin.set_password.invalid.admin_api",
-            "user_admin.reset_password.valid.admin_api",
-            "user_admin.reset_password.invalid.admin_api",
-            "user_admin.delete.valid.admin_api",
-            "user_admin.delete.invalid.admin_api",
-            "self.final_list",
-        ),
-    ),
-    Cause(
-        "API_TOKEN_NO_USER",
-        ALL,
-        (
-            "The admin API token is no user: routes about the caller (profile, roles, PATs, "
-            "splash, feedback, own password) answer it 400 BadDataError 'User id is missing in "
-            "request user object'; Unleash answers its admin token 400 without id (profile), "
-            "403 ForbiddenError (PAT list and creation), 200 (splash), 500 (roles, PAT "
-            "deletion, feedback) or 400 with no body (own password)."
-        ),
-        (
-            "me.roles.admin_api",
-            "pats.delete.valid.admin_api",
-            "pats.delete.invalid.admin_api",
-            "splash.valid.admin_api",
-            "feedback.create.valid.admin_api",
-            "feedback.create.invalid.admin_api",
-            "feedback.update.valid.admin_api",
-            "me.change_password.invalid.admin_api",
-        ),
-    ),
     Cause(
         "EDITOR_NOT_ADMIN",
         ALL,
@@ -174,25 +118,6 @@ CAUSES: tuple[Cause, ...] = (
         ("me.get.header_beats_cookie",),
     ),
     Cause(
-        "SEARCH_PERMISSION",
-        ALL,
-        (
-            "GET /user-admin/search needs no permission in Unleash; Tenantry answers a viewer "
-            "(and the API token) 403."
-        ),
-        ("user_admin.search.admin_api",),
-    ),
-    Cause(
-        "SEARCH_RESULTS",
-        frozenset({"body"}),
-        (
-            "Search results: Unleash's items have no loginAttempts, createdAt, rootRole; q "
-            "under 2 characters gives []; username, e-mail and name match by prefix (so "
-            "'example.com' finds nobody); Tenantry matches substrings of any length."
-        ),
-        ("user_admin.search.admin_api",),
-    ),
-    Cause(
         "MISSING_LISTS",
         ALL,
         (
@@ -203,11 +128,8 @@ CAUSES: tuple[Cause, ...] = (
         ),
         (
             "user_admin.admin_count.editor_pat",
-            "user_admin.admin_count.admin_api",
             "user_admin.access.viewer_pat",
-            "user_admin.access.admin_api",
             "user_admin.inactive.editor_pat",
-            "user_admin.inactive.admin_api",
         ),
     ),
     Cause(
@@ -278,38 +200,6 @@ CAUSES: tuple[Cause, ...] = (
             "user_admin.get.exponent",
             "user_admin.set_password.unknown_user",
             "login.password_not_string",
-            "user_admin.create.invalid.admin_api",
-            "user_admin.set_password.invalid.admin_api",
-            "user_admin.reset_password.invalid.admin_api",
-            "user_admin.delete.invalid.admin_api",
-            "pats.delete.valid.admin_api",
-            "pats.delete.invalid.admin_api",
-            "feedback.create.valid.admin_api",
-            "feedback.update.valid.admin_api",
-        ),
-    ),
-    Cause(
-        "OWASP",
-        frozenset({"body", "details", "error name", "status"}),
-        (
-            "Password rules: Unleash answers OwaspValidationError with "
-            "details[].validationErrors (10 characters, upper case, lower case, digit, symbol) "
-            "and refuses 'weakpassword', 'No-Digits-Here!x', 'NoSymbol1234abc'; Tenantry's NIST "
-            "rule accepts those and refuses with BadDataError."
-        ),
-        ("user_admin.set_password.invalid.admin_api",),
-    ),
-    Cause(
-        "RESET_PASSWORD",
-        ALL,
-        (
-            "POST /user-admin/reset-password does not exist (405 BadDataError; GET 405 too); "
-            "Unleash answers {resetPasswordUrl}, 404 for an unknown address, 400 without id, "
-            "401/403 by credential."
-        ),
-        (
-            "user_admin.reset_password.valid.admin_api",
-            "user_admin.reset_password.invalid.admin_api",
         ),
     ),
     Cause(
@@ -401,7 +291,9 @@ CAUSES: tuple[Cause, ...] = (
         (
             "Deliberate: Unleash answers 500 UnknownError (password of an unknown user; the "
             "admin token on roles, PAT deletion, feedback; a taken e-mail); Tenantry answers "
-            "its 4xx (or accepts)."
+            "its 4xx (or accepts): to the admin token, a system API token and no user, 400 "
+            "BadDataError 'User id is missing in request user object' (roles, feedback) and "
+            "403 ForbiddenError 'PATs require an authenticated user.' (PAT deletion)."
         ),
         (
             "me.roles.admin_api",
@@ -423,10 +315,7 @@ CAUSES: tuple[Cause, ...] = (
             "(accepted here); reusing the previous password 400 PasswordPreviouslyUsedError "
             "(accepted here)."
         ),
-        (
-            "me.change_password.invalid.admin_api",
-            "own.back_to_previous",
-        ),
+        ("own.back_to_previous",),
     ),
     Cause(
         "SELF_SERVICE",

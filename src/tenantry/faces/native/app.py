@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tenantry.faces.http import make_face_app
-from tenantry.faces.native import audit, auth, email, errors, invites, routes, scim_tokens
+from tenantry.faces.native import (
+    audit,
+    auth,
+    email,
+    errors,
+    invites,
+    routes,
+    scim_tokens,
+    system_api_tokens,
+)
 
 PREFIX = "/tenantry/v1"
 
@@ -24,4 +33,5 @@ def build(max_body_bytes: int) -> FastAPI:
     app.include_router(email.router)
     app.include_router(audit.router)
     app.include_router(scim_tokens.router)
+    app.include_router(system_api_tokens.router)
     return app

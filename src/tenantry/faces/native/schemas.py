@@ -88,3 +88,10 @@ class CreateScimToken(Body):
     # null: the token never expires
     expiresInDays: int | None = Field(default=365, ge=1, le=3650)
     defaultRole: str = Field(default="ORGANIZATION_MEMBER", max_length=64)
+
+
+class CreateSystemApiToken(Body):
+    role: str = Field(max_length=64)  # a SYSTEM role, e.g. SYSTEM_ADMIN
+    name: str = Field(default="", max_length=256)
+    # null: the token never expires
+    expiresInDays: int | None = Field(default=365, ge=1, le=3650)

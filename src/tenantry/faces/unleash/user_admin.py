@@ -221,8 +221,8 @@ async def change_own_password(
     """POST /user/change-password: the new password twice and the old one as the proof, in
     Unleash's order: a confirmation that differs or no oldPassword is its bare 400, then its
     strength test, then the proof (wrong: its 401 PasswordMismatch), then the domain."""
-    if actor.user is None:
-        raise Invalid("User id is missing in request user object")
+    if actor.user is None:  # an API token has no password of its own: Unleash's bare 400
+        raise Bare("no user whose password to change")
     if body.password != body.confirmPassword or body.oldPassword is None:
         raise Bare("the new password twice and the old one")
     await accounts.set_password(
