@@ -105,7 +105,7 @@ async def _roles_of(db: AsyncSession, token_ids: list[str]) -> dict[str, str]:
             RoleBinding.scope_key == SYSTEM_SCOPE.key,
         )
     )
-    return dict(rows.tuples())
+    return dict(rows.all())
 
 
 async def _load(db: AsyncSession, token_id: str) -> Token:
