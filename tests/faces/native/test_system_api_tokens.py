@@ -125,6 +125,10 @@ async def test_every_face_serves_it_by_its_role_and_as_no_user(
     ece_self = await client.get("/api/v1/user", headers=bearer(secret))
     assert_face_error("ece", ece_self, 404)
     assert ece_self.json()["errors"][0]["code"] == "user.not_found"
+    # SCIM takes an organization's SCIM token only (identity/scim_tokens.py)
+    scim = await client.get("/scim/v2/Users", headers=bearer(secret))
+    assert scim.status_code == 401 and "Errors" not in scim.text
+    assert scim.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     own = await client.get("/tenantry/v1/me/tokens", headers=bearer(secret))
     assert_face_error("native", own, 400)
     assert "personal tokens belong to users" in own.json()["detail"]
