@@ -143,3 +143,33 @@ def test_user_leave_takes_a_user_out_of_one_organization(cli_env: Database) -> N
     assert not asyncio.run(is_member(org_id, user_id))
     again = runner.invoke(app, ["user", "leave", "carol@example.com", org_id])
     assert again.exit_code == 1 and "not found in this organization" in again.output
+
+
+def test_api_token_create_list_and_revoke(cli_env: Database) -> None:
+    """A system API token: the secret is the last line, shown by create alone."""
+    result = runner.invoke(
+        app, ["api-token", "create", "--system-role", "SYSTEM_ADMIN", "--name", "unleash"]
+    )
+    assert result.exit_code == 0, result.output
+    secret = result.stdout.strip().splitlines()[-1]
+    assert secret.startswith("tnt_")
+    token_id = result.stderr.split("token id ")[1].split(" ")[0]
+    assert _roles_of(cli_env, secret) == {"SYSTEM_ADMIN"}
+    listing = _invoke("api-token", "list")
+    assert token_id in listing and "SYSTEM_ADMIN" in listing and secret not in listing
+    _invoke("api-token", "revoke", token_id)
+    with pytest.raises(Exception, match="invalid or expired"):
+        _roles_of(cli_env, secret)
+    assert token_id not in _invoke("api-token", "list")
+
+
+def test_api_token_bad_arguments_exit_cleanly(cli_env: Database) -> None:
+    bad_role = runner.invoke(app, ["api-token", "create", "--system-role", "ORGANIZATION_OWNER"])
+    assert bad_role.exit_code == 1 and "invalid system role" in bad_role.output
+    bad_days = runner.invoke(
+        app, ["api-token", "create", "--system-role", "SYSTEM_ADMIN", "--expires-in", "soon"]
+    )
+    assert bad_days.exit_code == 2
+    assert runner.invoke(app, ["api-token", "create"]).exit_code == 2  # --system-role required
+    assert runner.invoke(app, ["api-token", "revoke", "c" + "x" * 24]).exit_code == 1
+    assert _invoke("api-token", "list").strip() == ""

@@ -239,6 +239,27 @@ async def test_token_revoked_on_one_worker_is_refused_by_the_other(
     assert await status_of_self(b, keeper) == 200  # only the revoked one
 
 
+async def test_system_api_token_revoked_on_one_worker_is_refused_by_the_other(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], store: World
+) -> None:
+    """Unleash's admin API token (a system API token: no user) on its hot path, /api/admin/user,
+    cached on both workers; revoked through A, refused by B on its next request."""
+    a, b = clients
+    admin_token = await store.token(await store.admin())
+    made = await b.post(
+        f"{V}/system/api-tokens", json={"role": "SYSTEM_ADMIN"}, headers=bearer(admin_token)
+    )
+    assert made.status_code == 201, made.text
+    token_id, secret = made.json()["id"], made.json()["token"]
+    unleash = {"Authorization": secret}
+    for worker in (a, b, a, b, a, b):
+        assert (await worker.get("/api/admin/user", headers=unleash)).status_code == 200
+    r = await a.delete(f"{V}/system/api-tokens/{token_id}", headers=bearer(admin_token))
+    assert r.status_code == 204, r.text
+    assert (await b.get("/api/admin/user", headers=unleash)).status_code == 401
+    assert (await a.get("/api/admin/user", headers=unleash)).status_code == 401
+
+
 async def test_user_disabled_on_one_worker_is_refused_by_the_other(
     clients: tuple[httpx.AsyncClient, httpx.AsyncClient], store: World
 ) -> None:

@@ -4,11 +4,8 @@ Unleash starts with the user `admin` / `unleash4all` (Admin root role) and the a
 of INIT_ADMIN_API_TOKENS. Tenantry's equivalents, made through the domain's use cases:
 
 - `admin`: a user without e-mail (as Unleash's), password `unleash4all`, SYSTEM_ADMIN;
-- the admin API token: a Tenantry API token of an organization the admin owns
-  (`ORGANIZATION` type, `ORGANIZATION_OWNER` role). Tenantry's API tokens are organization
-  scoped, so this one is never Unleash's ADMIN (docs/faces/unleash.md, Mapping): what Unleash
-  lets its admin token do under /api/admin/user-admin is refused here, one of the differences
-  the harness reports.
+- the admin API token: a Tenantry system API token holding SYSTEM_ADMIN
+  (directory/system_api_tokens.py): instance-wide and no user, as Unleash's admin token is.
 
 Sign-in rate limits are raised (`SETTINGS`): the harness paces itself for Unleash's limits, but
 the replay test sends the corpus at full speed. Everything else is Tenantry's defaults.
@@ -35,13 +32,12 @@ from tenantry.authz.engine import load_user_grants
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
 from tenantry.db.migrate import upgrade
-from tenantry.directory import accounts, api_tokens, organizations
+from tenantry.directory import accounts, system_api_tokens
 from tenantry.directory.users import get_by_id
 from tenantry.identity.principals import Principal, system_principal
 from tenantry.identity.security import Security
 
 SETTINGS: dict[str, Any] = {"login_rate_per_ip": 100_000, "login_rate_per_account": 100_000}
-ORGANIZATION = "Unleash"
 TOKEN_NAME = "admin-api-token"
 
 
@@ -68,16 +64,12 @@ async def seed(database: Database, settings: Settings) -> dict[str, str]:
         )
         admin_id = admin.id
     async with database.transaction() as db:
-        org = await organizations.create_organization(
-            db, await _as_user(db, admin_id), organizations.OrganizationFields(name=ORGANIZATION)
-        )
-        org_id = org.id
-    async with database.transaction() as db:
-        made = await api_tokens.create_api_token(
+        made = await system_api_tokens.create_system_api_token(
             db,
             await _as_user(db, admin_id),
-            org_id,
-            api_tokens.NewApiToken(TOKEN_NAME, "ORGANIZATION", "ORGANIZATION_OWNER"),
+            role="SYSTEM_ADMIN",
+            name=TOKEN_NAME,
+            expires_in_days=None,
         )
     assert made.secret is not None
     return {"token_admin_api": made.secret}

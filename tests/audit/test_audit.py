@@ -432,6 +432,26 @@ async def native_directory(h: Harness, admin: str, admin_id: str) -> dict[str, s
     await h.step(
         "DELETE", "/realms/{realmId}", realmId="corp", token=admin, expect=["realm.delete"]
     )
+    r, ev = await h.step(
+        "POST",
+        "/system/api-tokens",
+        token=admin,
+        json={"role": "SYSTEM_VIEWER", "name": "ci"},
+        expect=["system.api_token.create"],
+    )
+    system_id = r.json()["id"]
+    e = one(ev, "system.api_token.create")
+    assert (e.target_id, e.organization_id, e.details["role"]) == (system_id, None, "SYSTEM_VIEWER")
+    assert r.json()["token"] not in str(e.details)  # the secret is not in the log
+    await h.step("GET", "/system/api-tokens", token=admin, expect=[])
+    _, ev = await h.step(
+        "DELETE",
+        "/system/api-tokens/{tokenId}",
+        tokenId=system_id,
+        token=admin,
+        expect=["system.api_token.revoke"],
+    )
+    assert one(ev, "system.api_token.revoke").target_id == system_id
     check = {
         "subject": {"type": "user", "id": user_id},
         "permission": "organization.get",

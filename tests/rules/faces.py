@@ -591,7 +591,7 @@ class Unleash(Face):
     unproven_password_refusal = Refusal.of(400, 401)
 
     def auth(self, credential: Credential) -> dict[str, str]:
-        if credential.kind == "personal":
+        if credential.kind in ("personal", "system"):  # a PAT, the admin API token: raw
             return {"Authorization": credential.secret}
         return {"Cookie": f"{COOKIE}={quote('s:' + credential.secret, safe='')}"}
 

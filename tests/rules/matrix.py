@@ -22,7 +22,7 @@ from tenantry.config import Settings
 from tenantry.db.base import Base
 from tenantry.db.engine import Database
 from tenantry.db.models import AuditEvent, Membership, RoleBinding, Token, User
-from tenantry.directory import accounts
+from tenantry.directory import accounts, system_api_tokens
 from tenantry.identity.passwords import Hasher
 from tenantry.identity.principals import system_principal
 from tenantry.ids import new_id
@@ -77,11 +77,12 @@ class Account:
 
 @dataclass(frozen=True)
 class Credential:
-    """A secret and what it is: a sign-in session, or a personal token (native personal
-    token, ECE API key, Unleash PAT). A face sends each kind as its clients do."""
+    """A secret and what it is: a sign-in session, a personal token (native personal token,
+    ECE API key, Unleash PAT), an organization's SCIM token, or a system API token (no user,
+    a SYSTEM role: Unleash's admin API token). A face sends each kind as its clients do."""
 
     secret: str
-    kind: Literal["session", "personal", "scim"]
+    kind: Literal["session", "personal", "scim", "system"]
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,19 @@ class Rig:
         if system_role is not None:
             await self.world.system_role(user, system_role)
         return Account(user.id, name)
+
+    async def system_api_token(self, role: str = "SYSTEM_ADMIN") -> tuple[str, Credential]:
+        """(its id, the credential) of a new system API token, made by the operator."""
+        async with self.database.transaction() as db:
+            made = await system_api_tokens.create_system_api_token(
+                db, system_principal(), role=role, name=unique("system"), expires_in_days=1
+            )
+        assert made.secret is not None
+        return made.token.id, Credential(made.secret, "system")
+
+    async def revoke_system_api_token(self, token_id: str) -> None:
+        async with self.database.transaction() as db:
+            await system_api_tokens.revoke_system_api_token(db, system_principal(), token_id)
 
     async def two_tenants(self) -> Tenants:
         org_a = await self.world.org("Alpha")

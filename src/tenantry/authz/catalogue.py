@@ -34,6 +34,12 @@ GROUPS: tuple[PermissionGroup, ...] = (
     ),
     PermissionGroup("system.users.roles", ScopeType.SYSTEM, "System roles", ("update",)),
     PermissionGroup("system.users.tokens", ScopeType.SYSTEM, "Other users' tokens", _CRUD),
+    PermissionGroup(
+        "system.apiTokens",
+        ScopeType.SYSTEM,
+        "System API tokens (instance-wide, no user)",
+        ("list", "get", "create", "delete"),
+    ),
     PermissionGroup("system.organizations", ScopeType.SYSTEM, "Organizations", _CRUD),
     PermissionGroup("system.permissions", ScopeType.SYSTEM, "Permission checks", ("check",)),
     PermissionGroup("system.featureFlags", ScopeType.SYSTEM, "Feature flags", ("get", "update")),

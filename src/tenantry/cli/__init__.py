@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.cli.api_tokens import api_token_app
 from tenantry.cli.audit import audit_app
 from tenantry.cli.domain import domain_app
 from tenantry.cli.realms import key_app, realm_app
@@ -46,6 +47,7 @@ app.add_typer(scim_app, name="scim")
 app.add_typer(domain_app, name="domain")
 app.add_typer(realm_app, name="realm")
 app.add_typer(key_app, name="secret-key")
+app.add_typer(api_token_app, name="api-token")
 err = Console(stderr=True)
 out = Console()
 T = TypeVar("T")

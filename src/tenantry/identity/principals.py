@@ -18,16 +18,23 @@ from tenantry.db.generation import FLAGS_SCOPE, role_scope, team_scope, token_sc
 from tenantry.db.models import Token, User
 from tenantry.errors import ElevationRequired, Forbidden, NotFound, Unauthenticated
 from tenantry.identity.policy import DEFAULT_POLICY, SecurityPolicy
-from tenantry.identity.tokens import MAX_SECRET_LENGTH, TokenKind, digest, is_live
+from tenantry.identity.tokens import (
+    MAX_SECRET_LENGTH,
+    TokenKind,
+    digest,
+    is_live,
+    is_system_api_token,
+)
 
 ELEVATION_HINT = "this operation requires elevated permissions (POST /tenantry/v1/auth/elevate)"
 
 
 @dataclass
 class Principal:
-    """The authenticated caller. `user` is None for an API token acting as itself; such a
-    token is also held under `ceiling`, its creator's current grants, so that it can never do
-    more than the user who made it."""
+    """The authenticated caller. `user` is None for an API token acting as itself; an
+    organization's API token is also held under `ceiling`, its creator's current grants, so
+    that it can never do more than the user who made it (a system API token has no creator
+    and no ceiling)."""
 
     grants: Grants
     user: User | None = None
@@ -163,6 +170,10 @@ async def authenticate(
     if row is None or not is_live(row[0], utcnow()):
         raise Unauthenticated("invalid or expired token")
     token, user = row
+    if is_system_api_token(token):
+        # Instance-wide and no user: its SYSTEM role binding is all it holds, and no creator
+        # caps it (directory/system_api_tokens.py); revoking it is the way to end it.
+        return Principal(grants=await load_token_grants(db, token.id), token=token, policy=policy)
     # A SCIM token (no user) is good on the SCIM face alone (identity/scim_tokens.py).
     if token.kind == TokenKind.SCIM or user is None or not user_can_sign_in(user):
         raise Unauthenticated("invalid or expired token")

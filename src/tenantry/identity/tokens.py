@@ -139,6 +139,20 @@ def expiry_from_days(days: int | None) -> datetime | None:
     return None if days is None else utcnow() + timedelta(days=days)
 
 
+# A system API token's `scope_type`: an API token of no user and no organization, whose one
+# role is a SYSTEM role (directory/system_api_tokens.py).
+SYSTEM_SCOPE_TYPE = "SYSTEM"
+
+
+def is_system_api_token(token: Token) -> bool:
+    return (
+        token.kind == TokenKind.API.value
+        and token.user_id is None
+        and token.organization_id is None
+        and token.scope_type == SYSTEM_SCOPE_TYPE
+    )
+
+
 def is_live(token: Token, now: datetime) -> bool:
     return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
 

@@ -15,6 +15,7 @@ from tenantry.faces.native import (
     realms,
     routes,
     scim_tokens,
+    system_api_tokens,
 )
 
 PREFIX = "/tenantry/v1"
@@ -36,4 +37,5 @@ def build(max_body_bytes: int) -> FastAPI:
     app.include_router(scim_tokens.router)
     app.include_router(domains.router)
     app.include_router(realms.router)
+    app.include_router(system_api_tokens.router)
     return app

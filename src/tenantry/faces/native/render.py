@@ -116,3 +116,19 @@ def domain(d: OrganizationDomain) -> JSON:
         "createdBy": d.created_by,
         "createdAt": iso_z(d.created_at),
     }
+
+
+def system_api_token(t: Token, role: str, secret: str | None = None) -> JSON:
+    body: JSON = {
+        "id": t.id,
+        "name": t.name,
+        "role": role,
+        "shortToken": t.short_token,
+        "expiresAt": _ts(t.expires_at),
+        "lastUsedAt": _ts(t.last_used_at),
+        "createdBy": t.created_by,
+        "createdAt": iso_z(t.created_at),
+    }
+    if secret is not None:
+        body["token"] = secret  # shown once, on creation
+    return body

@@ -92,3 +92,10 @@ class CreateScimToken(Body):
 
 class ClaimDomain(Body):
     domain: str = Field(min_length=1, max_length=253)
+
+
+class CreateSystemApiToken(Body):
+    role: str = Field(max_length=64)  # a SYSTEM role, e.g. SYSTEM_ADMIN
+    name: str = Field(default="", max_length=256)
+    # null: the token never expires
+    expiresInDays: int | None = Field(default=365, ge=1, le=3650)

@@ -349,9 +349,13 @@ def _key(value: Any, name: str) -> str:
     return value
 
 
-async def mark_splash_seen(db: AsyncSession, actor: Principal, splash_id: str) -> User:
-    user = _own_user(actor)
+async def mark_splash_seen(db: AsyncSession, actor: Principal, splash_id: str) -> User | None:
+    """The caller with the splash screen remembered; None for an API token, which has no user
+    to remember it for (Unleash answers its admin token 200 and keeps nothing either)."""
     key = _key(splash_id, "splashId")
+    if actor.user is None:
+        return None
+    user = actor.user
     state = dict(unleash_state(user))
     splash = dict(state.get("splash", {}))
     if key not in splash and len(splash) >= MAX_ENTRIES:
@@ -398,7 +402,11 @@ class OwnRoles:
 
 def own_roles(actor: Principal, project: str) -> OwnRoles:
     """GET /api/admin/user/roles?projectId=: the caller's root role and project roles in that
-    project (their own workspace bindings and their teams'), as Unleash 8 lists them."""
+    project (their own workspace bindings and their teams'), as Unleash 8 lists them. An API
+    token has no roles of its own: Unleash fails on its admin token (500), Tenantry answers the
+    400 it gives a token on the other routes about the caller (UNLEASH_500 in
+    docs/faces/unleash.md)."""
+    _own_user(actor)
     return OwnRoles(root_role(actor.grants), project_roles(actor.grants, project))
 
 

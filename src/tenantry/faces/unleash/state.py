@@ -19,6 +19,8 @@ router = face_router(tags=["Users"])
 @router.post("/splash/{id}")
 async def splash_seen(caller: Caller, db: Db, id: str) -> Any:
     user = await unleash_me.mark_splash_seen(db, caller, id)
+    if user is None:  # an API token: as Unleash answers its admin token, no userId
+        return {"splashId": id, "seen": True}
     return {"userId": user.seq, "splashId": id, "seen": True}
 
 
