@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz import scopes
@@ -14,28 +14,40 @@ from tenantry.errors import Invalid, NotFound
 
 
 async def workspace_ids_in(db: AsyncSession, org_id: str, ids: Iterable[str]) -> set[str]:
-    wanted = set(ids)
-    if not wanted:
-        return set()
-    rows = await db.scalars(
-        select(Workspace.id).where(Workspace.organization_id == org_id, Workspace.id.in_(wanted))
-    )
-    return set(rows)
+    return (await ids_in(db, org_id, ids, ()))[0]
 
 
 async def deployment_workspaces_in(
     db: AsyncSession, org_id: str, ids: Iterable[str]
 ) -> dict[str, str]:
     """deployment id -> its workspace id, for those of `ids` that live in the organization."""
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    rows = await db.execute(
-        select(Deployment.id, Deployment.workspace_id).where(
-            Deployment.organization_id == org_id, Deployment.id.in_(wanted)
+    return (await ids_in(db, org_id, (), ids))[1]
+
+
+async def ids_in(
+    db: AsyncSession, org_id: str, workspace_ids: Iterable[str], deployment_ids: Iterable[str]
+) -> tuple[set[str], dict[str, str]]:
+    """`workspace_ids_in` and `deployment_workspaces_in` at once, in one statement (a role
+    change checks both; each round trip costs a write about half a millisecond of CPU)."""
+    ws_wanted, dep_wanted = set(workspace_ids), set(deployment_ids)
+    parts: list[Select[str, str, str | None]] = []
+    if ws_wanted:
+        parts.append(
+            select(literal("w"), Workspace.id, null().cast(String)).where(
+                Workspace.organization_id == org_id, Workspace.id.in_(ws_wanted)
+            )
         )
-    )
-    return dict(rows.all())
+    if dep_wanted:
+        parts.append(
+            select(literal("d"), Deployment.id, Deployment.workspace_id).where(
+                Deployment.organization_id == org_id, Deployment.id.in_(dep_wanted)
+            )
+        )
+    if not parts:
+        return set(), {}
+    rows = (await db.execute(union_all(*parts) if len(parts) > 1 else parts[0])).all()
+    workspaces = {found for kind, found, _ in rows if kind == "w"}
+    return workspaces, {found: ws or "" for kind, found, ws in rows if kind == "d"}
 
 
 async def workspace_scope(db: AsyncSession, org_id: str, ws_id: str) -> Scope | None:
