@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
+    String,
     Table,
     bindparam,
     delete,
@@ -34,7 +36,7 @@ from tenantry.authz.catalogue import (
 )
 from tenantry.authz.scopes import SYSTEM_SCOPE, ScopeType
 from tenantry.clock import utcnow
-from tenantry.db.engine import scoped
+from tenantry.db.engine import NOTIFY, scoped, user_notice, wrote_for_user
 from tenantry.db.generation import user_scope
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
 from tenantry.db.models.directory import HolderCount, HolderCountDelta, TeamMember
@@ -466,8 +468,8 @@ async def replace_user_roles(
     await _may_replace(db, actor, org_id)
     # Locks the user's row and stamps it, then their membership's (evaluated for the updated
     # row, so after its lock: the order every writer of a member takes) in one statement.
-    found = (await db.execute(_lock_member(org_id, user_id))).first()
-    if found is None or not found.org_found:
+    found = await _locked_member(db, org_id, user_id)
+    if found is None or not found[2]:
         await organizations.load(db, org_id)  # 404 when the organization is missing
     has_scoped = roles.workspace_roles or roles.deployment_roles or roles.dag_roles
     if has_scoped and roles.organization_role is None:
@@ -524,23 +526,44 @@ async def _may_replace(db: AsyncSession, actor: Principal, org_id: str) -> None:
         actor.require(_REPLACE_ROLES, scope)
 
 
-def _lock_member(org_id: str, user_id: str) -> Any:
+def _lock_member(notify: bool) -> Any:
     """UPDATE of the user's row (stamped) returning its id, their role in the organization
-    (row locked; None for a non-member) and whether the organization exists."""
+    (row locked; None for a non-member) and whether the organization exists; with `notify`
+    (PostgreSQL), also the commit's NOTIFY that the user's cached answers are stale, sent
+    now with the statement rather than as one more before the commit (db/engine.py:
+    wrote_for_user). A constant, its parameters bound: SQLAlchemy keys its compiled form
+    by walking the statement, which a statement built per call pays on every execution."""
+    user, org = bindparam("user", type_=String), bindparam("org", type_=String)
     role = (
         select(_memberships.role)
-        .where(_memberships.organization_id == org_id, _memberships.user_id == user_id)
+        .where(_memberships.organization_id == org, _memberships.user_id == user)
         .with_for_update()
         .scalar_subquery()
     )
-    org_found = select(Organization.id).where(Organization.id == org_id).exists()
-    return (
-        update(cast(Table, User.__table__))
-        .where(_users.id == user_id)
-        .values(updated_at=utcnow())
-        .returning(_users.id, role.label("role"), org_found.label("org_found"))
-        .execution_options(**scoped(user_scope(user_id)))
+    returned: list[ColumnElement[Any]] = [_users.id, role.label("role")]
+    returned.append(select(Organization.id).where(Organization.id == org).exists())
+    if notify:
+        returned.append(func.pg_notify(bindparam("channel"), bindparam("payload")))
+    stamp = update(cast(Table, User.__table__)).values(updated_at=bindparam("now"))
+    return stamp.where(_users.id == user).returning(*returned)
+
+
+_LOCK_MEMBER = {notify: _lock_member(notify) for notify in (False, True)}
+
+
+async def _locked_member(db: AsyncSession, org_id: str, user_id: str) -> Any:
+    """The row of _LOCK_MEMBER: (id, role, org_found, ...), None when there is no such user."""
+    notify = bool(db.sync_session.info.get(NOTIFY))
+    params = {"user": user_id, "org": org_id, "now": utcnow()}
+    found = await db.execute(
+        _LOCK_MEMBER[notify],
+        params | user_notice(user_id) if notify else params,
+        execution_options=scoped(user_scope(user_id)),
     )
+    row = found.first()
+    if row is not None:
+        wrote_for_user(db, user_id, announced=notify)
+    return row
 
 
 async def _set_member_role(db: AsyncSession, org_id: str, user_id: str, role: str) -> None:
@@ -552,13 +575,16 @@ async def _set_member_role(db: AsyncSession, org_id: str, user_id: str, role: st
     )
 
 
+_INSERT_BINDINGS = insert(_BINDINGS)
+
+
 async def insert_bindings(db: AsyncSession, bindings: Sequence[RoleBinding], scope: str) -> None:
     """Write bindings made by build_bindings (not added to the session) in one INSERT, as
     plain rows: their unit-of-work flush cost a role change more than the statement. The
     rows concern the subject's `scope` alone."""
     if bindings:
         rows = [{name: getattr(b, name) for name in _BINDING_VALUES} for b in bindings]
-        await db.execute(insert(_BINDINGS), rows, execution_options=scoped(scope))
+        await db.execute(_INSERT_BINDINGS, rows, execution_options=scoped(scope))
 
 
 async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id: str) -> None:
@@ -599,21 +625,26 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
     )
 
 
+_DROP_USER_BINDINGS = (
+    delete(_BINDINGS)  # the table's, not the ORM's bulk delete: no session to keep in step
+    .where(
+        _bindings.subject_type == "user",
+        _bindings.subject_id == bindparam("user"),
+        _bindings.organization_id == bindparam("org"),
+    )
+    .returning(*_SHOWN_BINDING)
+)
+
+
 async def _drop_user_bindings(
     db: AsyncSession, org_id: str, user_id: str
 ) -> Sequence[ShownBinding]:
     """Delete the user's own bindings in the organization; what they were. The holder counts
     follow in the role_bindings triggers, which serialize writers per user, not per counter
     (migration 0009)."""
+    params = {"user": user_id, "org": org_id}
     rows = await db.execute(
-        delete(_BINDINGS)  # the table's, not the ORM's bulk delete (no session to keep in step)
-        .where(
-            _bindings.subject_type == "user",
-            _bindings.subject_id == user_id,
-            _bindings.organization_id == org_id,
-        )
-        .returning(*_SHOWN_BINDING)
-        .execution_options(**scoped(user_scope(user_id)))
+        _DROP_USER_BINDINGS, params, execution_options=scoped(user_scope(user_id))
     )
     return rows.all()
 
