@@ -469,7 +469,7 @@ async def replace_user_roles(
     # Locks the user's row and stamps it, then their membership's (evaluated for the updated
     # row, so after its lock: the order every writer of a member takes) in one statement.
     found = await _locked_member(db, org_id, user_id)
-    if found is None or not found[2]:
+    if found is None or not found.org_found:
         await organizations.load(db, org_id)  # 404 when the organization is missing
     has_scoped = roles.workspace_roles or roles.deployment_roles or roles.dag_roles
     if has_scoped and roles.organization_role is None:
@@ -518,7 +518,8 @@ _REPLACE_ROLES = "organization.users.roles.update"
 
 async def _may_replace(db: AsyncSession, actor: Principal, org_id: str) -> None:
     """The caller may change members' roles here; refused as organizations.get_visible and
-    then the permission refuse, in that order, loading the organization only to refuse."""
+    then the permission check would, in that order (the organization is loaded only to
+    refuse: the lock statement tells whether it exists)."""
     scope = scopes.organization(org_id)
     actor.require_visible("organization.get", scope, "organization")
     if not actor.can(_REPLACE_ROLES, scope):
@@ -541,7 +542,8 @@ def _lock_member(notify: bool) -> Any:
         .scalar_subquery()
     )
     returned: list[ColumnElement[Any]] = [_users.id, role.label("role")]
-    returned.append(select(Organization.id).where(Organization.id == org).exists())
+    org_found = select(Organization.id).where(Organization.id == org).exists()
+    returned.append(org_found.label("org_found"))
     if notify:
         returned.append(func.pg_notify(bindparam("channel"), bindparam("payload")))
     stamp = update(cast(Table, User.__table__)).values(updated_at=bindparam("now"))
@@ -552,7 +554,7 @@ _LOCK_MEMBER = {notify: _lock_member(notify) for notify in (False, True)}
 
 
 async def _locked_member(db: AsyncSession, org_id: str, user_id: str) -> Any:
-    """The row of _LOCK_MEMBER: (id, role, org_found, ...), None when there is no such user."""
+    """The row of _LOCK_MEMBER (id, role, org_found), None when there is no such user."""
     notify = bool(db.sync_session.info.get(NOTIFY))
     params = {"user": user_id, "org": org_id, "now": utcnow()}
     found = await db.execute(
