@@ -67,6 +67,16 @@ def statements(database: Database) -> Iterator[list[str]]:
         database.fetchrow = fetchrow  # type: ignore[method-assign]
 
 
+async def settled(heard: list[str]) -> list[str]:
+    """What a listener heard, once a first notice came and a second had time to."""
+    for _ in range(100):
+        if heard:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # time for a second notice, were there one
+    return heard
+
+
 async def warm(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> dict[str, Any]:
     first = await client.get(path, headers=headers)
     assert first.status_code == 200, first.text
@@ -474,12 +484,7 @@ async def test_a_sign_in_on_postgres_announces_its_user_once_and_only_at_commit(
             async with database.transaction() as db:
                 assert (await sign_in(db)).minted is not None
         assert [s.split()[0] for s in seen if "pg_notify" in s] == ["WITH"]
-        for _ in range(100):
-            if heard:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)  # time for a second notice, were there one
-        assert heard == [f"scopes:user:{user.id}"]
+        assert await settled(heard) == [f"scopes:user:{user.id}"]
     finally:
         await listener.close()
         await security.close()

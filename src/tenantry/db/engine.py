@@ -175,6 +175,9 @@ def _on_execute(state: ORMExecuteState) -> None:
 _READ_ONLY_SQL = re.compile(r"\s*(SELECT|SHOW|EXPLAIN)\b", re.IGNORECASE)
 
 
+_NOTIFY = text("SELECT pg_notify(:c, :p)")
+
+
 @event.listens_for(TrackedSession, "before_commit")
 def _before_commit(session: Session) -> None:
     session.flush()  # before_commit runs before the commit's own flush
@@ -183,8 +186,7 @@ def _before_commit(session: Session) -> None:
     # Delivered to every listening process when, and only if, this transaction commits.
     payload = _notice(session.info)
     if payload is not None:
-        notify = text("SELECT pg_notify(:c, :p)")
-        session.execute(notify, {"c": CHANNEL, "p": payload}, execution_options={UNTRACKED: True})
+        session.execute(_NOTIFY, {"c": CHANNEL, "p": payload}, execution_options={UNTRACKED: True})
 
 
 def _notice(info: dict[str, Any]) -> str | None:

@@ -6,13 +6,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
+    String,
+    Table,
     bindparam,
     delete,
     func,
+    insert,
     intersect,
     or_,
     select,
@@ -32,7 +36,7 @@ from tenantry.authz.catalogue import (
 )
 from tenantry.authz.scopes import SYSTEM_SCOPE, ScopeType
 from tenantry.clock import utcnow
-from tenantry.db.engine import scoped
+from tenantry.db.engine import NOTIFY, scoped, user_notice, wrote_for_user
 from tenantry.db.generation import user_scope
 from tenantry.db.models import CustomRole, Membership, Organization, RoleBinding, User
 from tenantry.db.models.directory import HolderCount, HolderCountDelta, TeamMember
@@ -93,6 +97,22 @@ class ShownBinding(Protocol):
 
 _users = User.__table__.c
 _bindings = RoleBinding.__table__.c
+_memberships = Membership.__table__.c
+_BINDINGS = cast(Table, RoleBinding.__table__)
+# What a binding made by build_bindings gives its row (the id and created_at: defaults).
+_BINDING_VALUES = (
+    "organization_id",
+    "subject_type",
+    "subject_id",
+    "role",
+    "scope_type",
+    "scope_key",
+    "workspace_id",
+    "deployment_id",
+    "dag_id",
+    "dag_tag",
+    "created_by",
+)
 # A page reads only the columns it shows, as plain rows: loading whole ORM users (30 columns,
 # the password hash and attributes JSON among them) and bindings cost more than the page's SQL.
 SHOWN_USER = (
@@ -105,16 +125,6 @@ SHOWN_USER = (
     _users.updated_at,
 )
 _SHOWN_BINDING = (
-    RoleBinding.scope_type,
-    RoleBinding.scope_key,
-    RoleBinding.role,
-    RoleBinding.workspace_id,
-    RoleBinding.deployment_id,
-    RoleBinding.dag_id,
-    RoleBinding.dag_tag,
-)
-_PAGE_BINDINGS = select(
-    _bindings.subject_id,
     _bindings.scope_type,
     _bindings.scope_key,
     _bindings.role,
@@ -122,7 +132,8 @@ _PAGE_BINDINGS = select(
     _bindings.deployment_id,
     _bindings.dag_id,
     _bindings.dag_tag,
-).where(
+)
+_PAGE_BINDINGS = select(_bindings.subject_id, *_SHOWN_BINDING).where(
     _bindings.subject_type == "user",
     _bindings.subject_id.in_(bindparam("ids", expanding=True)),
     _bindings.organization_id == bindparam("org"),
@@ -381,9 +392,8 @@ async def build_bindings(
     custom = await _custom_roles(db, org_id) if named - set(ROLES) else {}
     if roles.organization_role is not None and roles.organization_role not in ORGANIZATION_ROLES:
         errors.append(FieldError("organizationRole", "invalid", "unknown organization role"))
-    ws_found = await tree.workspace_ids_in(db, org_id, [w for w, _ in roles.workspace_roles])
     dep_ids = [d for d, _ in roles.deployment_roles] + [d.deployment_id for d in roles.dag_roles]
-    dep_ws = await tree.deployment_workspaces_in(db, org_id, dep_ids)
+    ws_found, dep_ws = await tree.ids_in(db, org_id, [w for w, _ in roles.workspace_roles], dep_ids)
     bindings: list[RoleBinding] = []
 
     def bind(scope: scopes.Scope, role: str) -> None:
@@ -450,53 +460,46 @@ async def replace_user_roles(
     organizationRole joins the organization, when the caller may see every user of the
     instance (system rights); to anyone else a non-member is "user not found", exactly as a
     made-up id, so that an organization's owner can neither learn that another tenant's user
-    exists nor pull them in without an invite. Serialized per user by a row lock."""
-    await organizations.get_visible(db, actor, org_id)
-    actor.require("organization.users.roles.update", scopes.organization(org_id))
+    exists nor pull them in without an invite. Serialized per user by a row lock.
+
+    Plain statements, no ORM unit of work on the way a member's roles change (bench/
+    write_cost.py): the ORM's flush, identity map and loaded objects cost a role change
+    more CPU than its SQL, and under read load every statement also waits its turn."""
+    await _may_replace(db, actor, org_id)
+    # Locks the user's row and stamps it, then their membership's (evaluated for the updated
+    # row, so after its lock: the order every writer of a member takes) in one statement.
+    found = await _locked_member(db, org_id, user_id)
+    if found is None or not found.org_found:
+        await organizations.load(db, org_id)  # 404 when the organization is missing
     has_scoped = roles.workspace_roles or roles.deployment_roles or roles.dag_roles
     if has_scoped and roles.organization_role is None:
         raise Invalid(
             "workspace, deployment and DAG roles require an organizationRole",
             [FieldError("organizationRole", "required", "required with scoped roles")],
         )
-    # Locks the user's row and stamps it in one statement (under read load every statement
-    # waits a turn of the event loop); rolled back with the rest if anything below refuses.
-    user = await db.scalar(
-        update(User)
-        .where(User.id == user_id)
-        .values(updated_at=utcnow())
-        .returning(User)
-        .execution_options(**scoped(user_scope(user_id)))
-    )
-    membership = await db.get(Membership, (org_id, user_id), with_for_update=True)
-    if user is None or (membership is None and not actor.can("system.users.get", SYSTEM_SCOPE)):
+    member_role: str | None = found.role if found is not None else None
+    if found is None or (member_role is None and not actor.can("system.users.get", SYSTEM_SCOPE)):
         raise NotFound("user not found")
-    if membership is None and roles.organization_role is None:
+    if member_role is None and roles.organization_role is None:
         raise NotFound("user not found in this organization")
     new_bindings = await build_bindings(db, org_id, "user", user_id, roles, actor.actor_id)
-    demoting = (
-        membership is not None
-        and membership.role == OWNER
-        and roles.organization_role not in (None, OWNER)
-    )
+    demoting = member_role == OWNER and roles.organization_role not in (None, OWNER)
     # Lock order: the organization's row before the count locks that deleting bindings takes
     # (migration 0009), as remove_member takes them; only demoting an owner locks that row.
     if demoting:
         await _lock_organization(db, org_id)
     current = await _drop_user_bindings(db, org_id, user_id)
-    before = roleset_from_bindings(membership.role if membership else None, current)
+    before = roleset_from_bindings(member_role, current)
     await guard_strong_grants(db, actor, org_id, roles, before)
-    if membership is None:  # a non-member holds no bindings here: the DELETE locked nothing
-        membership = await organizations.add_member(
-            db, org_id, user_id, roles.organization_role or ""
-        )
-    elif roles.organization_role is not None:
+    role_now = roles.organization_role or member_role or ""
+    if member_role is None:  # a non-member holds no bindings here: the DELETE locked nothing
+        await organizations.add_member(db, org_id, user_id, role_now)
+    elif role_now != member_role:
         if demoting:
             await _keep_an_owner(db, org_id)
-        membership.role = roles.organization_role
-    db.add_all(new_bindings)
-    await db.flush()
-    after = roleset_from_bindings(membership.role, new_bindings)
+        await _set_member_role(db, org_id, user_id, role_now)
+    await insert_bindings(db, new_bindings, user_scope(user_id))
+    after = roleset_from_bindings(role_now, new_bindings)
     await record(
         db,
         actor,
@@ -505,8 +508,85 @@ async def replace_user_roles(
         target_id=user_id,
         organization_id=org_id,
         details={"before": roles_json(before), "after": roles_json(after)},
+        at_once=True,
     )
     return after
+
+
+_REPLACE_ROLES = "organization.users.roles.update"
+
+
+async def _may_replace(db: AsyncSession, actor: Principal, org_id: str) -> None:
+    """The caller may change members' roles here; refused as organizations.get_visible and
+    then the permission check would, in that order (the organization is loaded only to
+    refuse: the lock statement tells whether it exists)."""
+    scope = scopes.organization(org_id)
+    actor.require_visible("organization.get", scope, "organization")
+    if not actor.can(_REPLACE_ROLES, scope):
+        await organizations.load(db, org_id)  # a missing organization answers 404 first
+        actor.require(_REPLACE_ROLES, scope)
+
+
+def _lock_member(notify: bool) -> Any:
+    """UPDATE of the user's row (stamped) returning its id, their role in the organization
+    (row locked; None for a non-member) and whether the organization exists; with `notify`
+    (PostgreSQL), also the commit's NOTIFY that the user's cached answers are stale, sent
+    now with the statement rather than as one more before the commit (db/engine.py:
+    wrote_for_user). A constant, its parameters bound: SQLAlchemy keys its compiled form
+    by walking the statement, which a statement built per call pays on every execution."""
+    user, org = bindparam("user", type_=String), bindparam("org", type_=String)
+    role = (
+        select(_memberships.role)
+        .where(_memberships.organization_id == org, _memberships.user_id == user)
+        .with_for_update()
+        .scalar_subquery()
+    )
+    returned: list[ColumnElement[Any]] = [_users.id, role.label("role")]
+    org_found = select(Organization.id).where(Organization.id == org).exists()
+    returned.append(org_found.label("org_found"))
+    if notify:
+        returned.append(func.pg_notify(bindparam("channel"), bindparam("payload")))
+    stamp = update(cast(Table, User.__table__)).values(updated_at=bindparam("now"))
+    return stamp.where(_users.id == user).returning(*returned)
+
+
+_LOCK_MEMBER = {notify: _lock_member(notify) for notify in (False, True)}
+
+
+async def _locked_member(db: AsyncSession, org_id: str, user_id: str) -> Any:
+    """The row of _LOCK_MEMBER (id, role, org_found), None when there is no such user."""
+    notify = bool(db.sync_session.info.get(NOTIFY))
+    params = {"user": user_id, "org": org_id, "now": utcnow()}
+    found = await db.execute(
+        _LOCK_MEMBER[notify],
+        params | user_notice(user_id) if notify else params,
+        execution_options=scoped(user_scope(user_id)),
+    )
+    row = found.first()
+    if row is not None:
+        wrote_for_user(db, user_id, announced=notify)
+    return row
+
+
+async def _set_member_role(db: AsyncSession, org_id: str, user_id: str, role: str) -> None:
+    await db.execute(
+        update(cast(Table, Membership.__table__))
+        .where(_memberships.organization_id == org_id, _memberships.user_id == user_id)
+        .values(role=role)
+        .execution_options(**scoped(user_scope(user_id)))
+    )
+
+
+_INSERT_BINDINGS = insert(_BINDINGS)
+
+
+async def insert_bindings(db: AsyncSession, bindings: Sequence[RoleBinding], scope: str) -> None:
+    """Write bindings made by build_bindings (not added to the session) in one INSERT, as
+    plain rows: their unit-of-work flush cost a role change more than the statement. The
+    rows concern the subject's `scope` alone."""
+    if bindings:
+        rows = [{name: getattr(b, name) for name in _BINDING_VALUES} for b in bindings]
+        await db.execute(_INSERT_BINDINGS, rows, execution_options=scoped(scope))
 
 
 async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id: str) -> None:
@@ -547,21 +627,26 @@ async def remove_member(db: AsyncSession, actor: Principal, org_id: str, user_id
     )
 
 
+_DROP_USER_BINDINGS = (
+    delete(_BINDINGS)  # the table's, not the ORM's bulk delete: no session to keep in step
+    .where(
+        _bindings.subject_type == "user",
+        _bindings.subject_id == bindparam("user"),
+        _bindings.organization_id == bindparam("org"),
+    )
+    .returning(*_SHOWN_BINDING)
+)
+
+
 async def _drop_user_bindings(
     db: AsyncSession, org_id: str, user_id: str
 ) -> Sequence[ShownBinding]:
     """Delete the user's own bindings in the organization; what they were. The holder counts
     follow in the role_bindings triggers, which serialize writers per user, not per counter
     (migration 0009)."""
+    params = {"user": user_id, "org": org_id}
     rows = await db.execute(
-        delete(RoleBinding)
-        .where(
-            RoleBinding.subject_type == "user",
-            RoleBinding.subject_id == user_id,
-            RoleBinding.organization_id == org_id,
-        )
-        .returning(*_SHOWN_BINDING)
-        .execution_options(**scoped(user_scope(user_id)))
+        _DROP_USER_BINDINGS, params, execution_options=scoped(user_scope(user_id))
     )
     return rows.all()
 

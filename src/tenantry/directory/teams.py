@@ -455,7 +455,7 @@ async def replace_team_roles(
         )
         .execution_options(**scoped(team_scope(team_id)))
     )
-    db.add_all(new_bindings)
+    await members.insert_bindings(db, new_bindings, team_scope(team_id))
     _touch(team, actor)
     await db.flush()
     after = roleset_from_bindings(None, new_bindings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import Executable, String, bindparam, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.authz import scopes
@@ -14,28 +14,45 @@ from tenantry.errors import Invalid, NotFound
 
 
 async def workspace_ids_in(db: AsyncSession, org_id: str, ids: Iterable[str]) -> set[str]:
-    wanted = set(ids)
-    if not wanted:
-        return set()
-    rows = await db.scalars(
-        select(Workspace.id).where(Workspace.organization_id == org_id, Workspace.id.in_(wanted))
-    )
-    return set(rows)
+    return (await ids_in(db, org_id, ids, ()))[0]
 
 
 async def deployment_workspaces_in(
     db: AsyncSession, org_id: str, ids: Iterable[str]
 ) -> dict[str, str]:
     """deployment id -> its workspace id, for those of `ids` that live in the organization."""
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    rows = await db.execute(
-        select(Deployment.id, Deployment.workspace_id).where(
-            Deployment.organization_id == org_id, Deployment.id.in_(wanted)
-        )
-    )
-    return dict(rows.all())
+    return (await ids_in(db, org_id, (), ids))[1]
+
+
+_WORKSPACES_IN = select(literal("w"), Workspace.id, null().cast(String)).where(
+    Workspace.organization_id == bindparam("org"), Workspace.id.in_(bindparam("ws", expanding=True))
+)
+_DEPLOYMENTS_IN = select(literal("d"), Deployment.id, Deployment.workspace_id).where(
+    Deployment.organization_id == bindparam("org"),
+    Deployment.id.in_(bindparam("dep", expanding=True)),
+)
+# Constants, their parameters bound: SQLAlchemy keys a compiled statement by walking it,
+# which a statement built per call pays on every execution.
+_IDS_IN: dict[tuple[bool, bool], Executable] = {
+    (True, False): _WORKSPACES_IN,
+    (False, True): _DEPLOYMENTS_IN,
+    (True, True): union_all(_WORKSPACES_IN, _DEPLOYMENTS_IN),
+}
+
+
+async def ids_in(
+    db: AsyncSession, org_id: str, workspace_ids: Iterable[str], deployment_ids: Iterable[str]
+) -> tuple[set[str], dict[str, str]]:
+    """`workspace_ids_in` and `deployment_workspaces_in` at once, in one statement (a role
+    change checks both; each round trip costs a write about half a millisecond of CPU)."""
+    ws_wanted, dep_wanted = set(workspace_ids), set(deployment_ids)
+    statement = _IDS_IN.get((bool(ws_wanted), bool(dep_wanted)))
+    if statement is None:
+        return set(), {}
+    params = {"org": org_id, "ws": list(ws_wanted), "dep": list(dep_wanted)}
+    rows = (await db.execute(statement, params)).all()
+    workspaces = {found for kind, found, _ in rows if kind == "w"}
+    return workspaces, {found: ws or "" for kind, found, ws in rows if kind == "d"}
 
 
 async def workspace_scope(db: AsyncSession, org_id: str, ws_id: str) -> Scope | None:
