@@ -292,16 +292,22 @@ async def create_user(db: AsyncSession, actor: Principal, new: ProvisionedUser) 
     org_id = _guard(actor)
     token = actor.token
     assert token is not None
-    found = await adoptable(db, org_id, new)
+    holder = await users.find_by_username(db, new.username)  # the one look-up of the name
+    found = await adoptable(db, org_id, new, holder)
     if found is not None:
         return await _adopt(db, actor, org_id, *found, new)
+    if holder is not None:
+        raise _taken()
     fields = UserFields(full_name=new.full_name, email=new.email or "", enabled=new.active)
-    try:  # add_user checks the name is free: one look-up, not a second one here
-        user = await users.add_user(
-            db, actor, new.username, fields, email_from_username=False, email_verified=False
-        )
-    except Conflict:
-        raise _taken() from None
+    user = await users.add_user(
+        db,
+        actor,
+        new.username,
+        fields,
+        email_from_username=False,
+        email_verified=False,
+        name_checked=True,  # free a moment ago; the unique index settles a race (409)
+    )
     user.realm, user.realm_id, user.idp_managed = REALM, org_id, True
     user.managed_by_organization_id = org_id
     user.primary_organization_id = org_id
@@ -324,7 +330,9 @@ async def create_user(db: AsyncSession, actor: Principal, new: ProvisionedUser) 
 # --- adoption: an existing account the organization owns by its verified domain -----------
 
 
-async def adoptable(db: AsyncSession, org_id: str, new: ProvisionedUser) -> tuple[User, str] | None:
+async def adoptable(
+    db: AsyncSession, org_id: str, new: ProvisionedUser, holder: User | None
+) -> tuple[User, str] | None:
     """The existing account a create of `new` links instead of refusing, and what matched
     ("userName" or "email"); None: none (a new account, or the uniqueness refusal as ever).
 
@@ -333,8 +341,8 @@ async def adoptable(db: AsyncSession, org_id: str, new: ProvisionedUser) -> tupl
     the organization has verified (directory.domains), it is a member of the organization, no
     organization manages it yet, and it is neither built in nor holds a SYSTEM role (the
     instance's operators are no organization's to manage). Anything else reads as before: an
-    account outside the organization is never matched (GHSA-9m7q-6qg6-888h)."""
-    holder = await users.find_by_username(db, new.username)
+    account outside the organization is never matched (GHSA-9m7q-6qg6-888h). `holder`: the
+    account holding `new`'s login name (the caller looked it up), or None."""
     if holder is not None:
         return (holder, "userName") if await _may_adopt(db, org_id, holder, new) else None
     key = names.email_key(new.email)

@@ -16,7 +16,6 @@ Active Directory, OpenID Connect, SAML), whichever face or the CLI asks.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,7 +133,6 @@ async def create_realm(
     )
     db.add(realm)
     await db.flush()
-    _forget_absence()
     await record(
         db,
         actor,
@@ -182,7 +180,6 @@ async def update_realm(
     realm.sealed_secrets = box.seal(merged) if merged else None
     realm.updated_at = utcnow()
     await db.flush()
-    _forget_absence()
     details = _audit_details(spec) | {"secrets_changed": sorted(spec.secrets)}
     await record(
         db, actor, "realm.update", target_type="realm", target_id=realm.id, details=details
@@ -198,34 +195,16 @@ async def delete_realm(db: AsyncSession, actor: Principal, realm_id: str) -> Non
     realm = await _found(db, realm_id)
     await db.delete(realm)
     await db.flush()
-    _forget_absence()
     await record(db, actor, "realm.delete", target_type="realm", target_id=realm_id)
 
 
-# Most instances have no password realm: a process that found none does not ask again for a
-# few seconds, so that a Tenantry password sign-in costs no extra round trip. A realm added
-# through this process is seen at once; through another, within ABSENT_SECONDS.
-ABSENT_SECONDS = 5.0
-_absent_until = 0.0
-
-
-def _forget_absence() -> None:
-    global _absent_until
-    _absent_until = 0.0
-
-
 async def password_realms(db: AsyncSession) -> Sequence[Realm]:
-    """The realms a password sign-in asks, in order (no permission: sign-in is anonymous)."""
-    global _absent_until
-    if time.monotonic() < _absent_until:
-        return ()
+    """The realms a password sign-in asks, in order (no permission: sign-in is anonymous).
+    Read on every sign-in, known account or not, so that its work tells nothing (rule 11)."""
     rows = await db.scalars(
         select(Realm).where(Realm.type.in_(PASSWORD_TYPES)).order_by(Realm.position, Realm.id)
     )
-    found = rows.all()
-    if not found:
-        _absent_until = time.monotonic() + ABSENT_SECONDS
-    return found
+    return rows.all()
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -87,15 +87,17 @@ async def add_user(
     email_from_username: bool = True,
     email_verified: bool | None = None,
     login_name: bool = True,
+    name_checked: bool = False,
 ) -> User:
     """Insert a user (no permission check: callers are use cases that did theirs). The e-mail
     (the username when it is an address and `email_from_username`, or `fields.email`) is
     verified when `email_verified` says so, by default when the actor is an operator (may
     create users); an invite's pending account passes False: its address is proven only when
     the invite is accepted. `login_name=False`: the account's username is shown but reaches it
-    through no look-up or sign-in (see directory.invites)."""
+    through no look-up or sign-in (see directory.invites). `name_checked`: the caller has just
+    looked the name up and found it free (the unique index still refuses a race)."""
     name = _validate_username(username)
-    if login_name and await find_by_username(db, name) is not None:
+    if login_name and not name_checked and await find_by_username(db, name) is not None:
         raise Conflict(
             "a user with this username already exists",
             [FieldError("username", "conflict", "already taken")],
