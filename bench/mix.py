@@ -766,6 +766,8 @@ class CaseResult:
     seconds: float
     note: str = ""
     load_average: list[float] = field(default_factory=list)  # 1-minute, at start and end
+    # the workers' own timing of the writer's requests (write_phases), None without writes
+    server_writes: dict[str, float] | None = None
 
 
 @dataclass
@@ -779,6 +781,7 @@ class Options:
 def read_counters(directory: Path) -> tuple[dict[str, Any], int]:
     """The workers' cache counters (<pid>.json each), summed; and how many files there were."""
     total: dict[str, Any] = {"hits": Counter(), "misses": Counter(), "dropped": 0, "entries": 0}
+    writes: list[list[float]] = []
     files = sorted(directory.glob("*.json"))
     for path in files:
         one = json.loads(path.read_text())
@@ -786,7 +789,26 @@ def read_counters(directory: Path) -> tuple[dict[str, Any], int]:
         total["misses"].update(one.get("misses", {}))
         total["dropped"] += int(one.get("dropped", 0))
         total["entries"] += int(one.get("entries", 0))
-    return {**total, "hits": dict(total["hits"]), "misses": dict(total["misses"])}, len(files)
+        writes += one.get("writes", [])
+    hits, misses = dict(total["hits"]), dict(total["misses"])
+    return {**total, "hits": hits, "misses": misses, "writes": writes}, len(files)
+
+
+PHASES = ("total", "before", "held", "after")  # db/priority.py WriteTrace
+
+
+def write_phases(records: Sequence[Sequence[float]]) -> dict[str, float] | None:
+    """p50 and p99 of each phase of the workers' write requests, server-side, in ms: the
+    whole request, before its write transaction, in it, after it. Set beside the writer's
+    client-side latency, they say where a slow role change spent its time."""
+    if not records:
+        return None
+    out: dict[str, float] = {}
+    for k, phase in enumerate(PHASES):
+        values = sorted(r[k] for r in records)
+        out[f"server_{phase}_p50_ms"] = round(percentile(values, 50), 2)
+        out[f"server_{phase}_p99_ms"] = round(percentile(values, 99), 2)
+    return out
 
 
 def hit_rate(counters: dict[str, Any], warm_misses: int = 0) -> float | None:
@@ -841,9 +863,11 @@ def run_case(ds: Dataset, case: Case, opts: Options, logs: Path) -> CaseResult:
     counters, files = read_counters(stats_dir)
     note = "" if files == case.workers else f"cache counters from {files} of {case.workers} workers"
     hit = hit_rate(counters, warm.requests if warm else 0) if files else None
+    phases = write_phases(counters.pop("writes"))
     return CaseResult(
         case, reads, warm, counters if files else None, hit, writer,
         round(time.perf_counter() - started, 1), note, [load_before, os.getloadavg()[0]],
+        phases,
     )  # fmt: skip
 
 
@@ -973,6 +997,8 @@ def line(r: CaseResult) -> str:
             f"  writes {w.achieved}/{w.rate:g}/s p99 {w.p99_ms} ms err {w.errors}  "
             f"stale {w.stale}/{w.probes}"
         )
+    if p := r.server_writes:
+        out += "  server p99 " + "/".join(f"{p[f'server_{k}_p99_ms']:g}" for k in PHASES)
     load = "/".join(f"{x:.1f}" for x in r.load_average)
     return out + f"  ({s.tool}, {r.seconds:.0f} s, load {load})"
 

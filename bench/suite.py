@@ -710,6 +710,7 @@ def mix_figures(run: mix.MixRun) -> list[Figure]:
                     target=mix.write_target(c),
                     **{"pass": mix.write_passed(c, w.achieved, w.p99_ms, w.errors)},
                     note=None,
+                    **_server_phases(r.server_writes),
                 )
             )
     figures = reads + writes
@@ -719,6 +720,15 @@ def mix_figures(run: mix.MixRun) -> list[Figure]:
 
 
 MIX_RSS_MB = 250.0
+
+
+def _server_phases(phases: dict[str, float] | None) -> dict[str, Any]:
+    """The p99s of the workers' own timing of the role changes as columns (server total,
+    before / in / after the write transaction), all of it under `detail`."""
+    if phases is None:
+        return {}
+    p99 = {k: v for k, v in phases.items() if k.endswith("_p99_ms")}
+    return {**p99, "detail": {"server_write_phases_ms": phases}}
 
 
 def _memory_figure(m: mix.MemoryResult) -> Figure:

@@ -306,6 +306,7 @@ def test_counters_are_summed_over_workers_and_the_warm_up_taken_out(tmp_path: Pa
         "misses": {"principal": 2, "answer": 2100},
         "dropped": 8,
         "entries": 2003,
+        "writes": [],
     }
     # 2 000 warm-up look-ups were misses; 1 000 hits and 100 misses in the window
     assert mix.hit_rate(counters, 2000) == pytest.approx(90.9)
@@ -313,6 +314,22 @@ def test_counters_are_summed_over_workers_and_the_warm_up_taken_out(tmp_path: Pa
     assert mix.hit_rate(counters, 5000) is None  # fewer misses than warm-up look-ups: not ours
     assert mix.hit_rate({"hits": {}, "misses": {}}) is None
     assert mix.read_counters(tmp_path / "none")[1] == 0
+
+
+def test_the_workers_write_phases_are_pooled(tmp_path: Path) -> None:
+    """Each worker's WriteTrace records [total, before, held, after]; the case reports the
+    p50 and p99 of each over all workers."""
+    one = [[10.0 + k, 1.0, 8.0 + k, 1.0] for k in range(99)]
+    (tmp_path / "11.json").write_text(json.dumps({"writes": one}))
+    (tmp_path / "12.json").write_text(json.dumps({"writes": [[500.0, 2.0, 490.0, 8.0]]}))
+    counters, _ = mix.read_counters(tmp_path)
+    assert len(counters["writes"]) == 100
+    phases = mix.write_phases(counters["writes"])
+    assert phases is not None
+    assert phases["server_total_p50_ms"] == 59.0 and phases["server_held_p50_ms"] == 57.0
+    assert phases["server_total_p99_ms"] == 500.0  # nearest rank: of 100, the slowest
+    assert phases["server_after_p99_ms"] == 8.0 and phases["server_before_p50_ms"] == 1.0
+    assert mix.write_phases([]) is None
 
 
 # --- the writer ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from tenantry.config import Settings, load_settings
 from tenantry.db.engine import Database
-from tenantry.db.priority import WritePriority
+from tenantry.db.priority import WritePriority, WriteTrace
 from tenantry.errors import NotFound
 from tenantry.faces import astro, ece, scim, unleash
 from tenantry.faces.astro import users as astro_users
@@ -47,11 +47,15 @@ class TenantryApp(FastAPI):
     front: HotPathMiddleware | None = None
 
     priority: WritePriority | None = None
+    write_trace: WriteTrace | None = None  # TENANTRY_CACHE_STATS_DIR (the bench) only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.priority is not None and self.priority.busy and _is_read(scope):
             await self.priority.wait()  # writes first: db/priority.py
         if self.front is not None and await self.front.answer_from_cache(scope, send):
+            return
+        if self.write_trace is not None and scope["type"] == "http" and not _is_read(scope):
+            await self.write_trace.around(super().__call__, scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -60,11 +64,13 @@ def _is_read(scope: Scope) -> bool:
     return scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
 
 
-def _write_cache_stats(directory: Path, cache: AuthCache) -> None:
-    """TENANTRY_CACHE_STATS_DIR: this worker's cache counters, as <pid>.json, when it stops."""
+def _write_cache_stats(directory: Path, cache: AuthCache, trace: WriteTrace | None) -> None:
+    """TENANTRY_CACHE_STATS_DIR: this worker's cache counters and the phases of its write
+    requests (db/priority.py WriteTrace), as <pid>.json, when it stops."""
+    stats = {**cache.stats(), "writes": trace.dump() if trace is not None else []}
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / f"{os.getpid()}.json").write_bytes(orjson.dumps(cache.stats()))
+        (directory / f"{os.getpid()}.json").write_bytes(orjson.dumps(stats))
     except OSError:
         log.warning("could not write cache counters to %s", directory)
 
@@ -99,7 +105,7 @@ def create_app(
         yield
         await usage.stop()  # what reading requests queued, written before the pool closes
         if settings.cache_stats_dir:
-            _write_cache_stats(Path(settings.cache_stats_dir), cache)
+            _write_cache_stats(Path(settings.cache_stats_dir), cache, app.write_trace)
         await sec.close()
         if database is None:
             await db.dispose()
@@ -160,5 +166,7 @@ def create_app(
     app.front = HotPathMiddleware(app, hot, cache, db)  # shares the cache with the middleware
     if settings.write_priority_ms:
         app.priority = db.priority
+    if settings.cache_stats_dir:
+        app.write_trace = WriteTrace()
     app.add_middleware(RequestContextMiddleware)
     return app

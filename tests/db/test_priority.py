@@ -9,7 +9,15 @@ import time
 import httpx
 
 from tenantry.app import TenantryApp
-from tenantry.db.priority import WritePriority, stepped_aside
+from tenantry.db.priority import (
+    Message,
+    Receive,
+    Scope,
+    Send,
+    WritePriority,
+    WriteTrace,
+    stepped_aside,
+)
 from tenantry.identity.passwords import Hasher
 
 
@@ -86,3 +94,66 @@ async def test_the_app_holds_reads_while_a_write_runs(
     finally:
         priority.max_wait = kept
     assert answer.status_code == 401  # no credential: answered once the write was done
+
+
+async def test_the_trace_times_a_write_requests_phases() -> None:
+    """WriteTrace (the bench's view of a role change): before, in and after the write
+    transaction, which is timed however often it is entered."""
+    priority, trace = WritePriority(), WriteTrace()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(0.01)  # before: body, authentication
+        with priority.held():
+            await asyncio.sleep(0.02)
+        with priority.held():  # entered again: the time in both counts
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # after: the answer
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await trace.around(app, {"type": "http", "method": "POST"}, receive, send)
+    [(total, before, held, after)] = trace.dump()
+    assert len(sent) == 2
+    assert 10 <= before < 200 and 30 <= held < 300 and 10 <= after < 200
+    assert total >= before + held + after - 0.01
+
+
+async def test_the_trace_leaves_out_requests_without_a_write_transaction() -> None:
+    trace = WriteTrace()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def ignore(message: Message) -> None:
+        return None
+
+    await trace.around(app, {"type": "http", "method": "POST"}, ignore, ignore)  # type: ignore[arg-type]
+    assert trace.dump() == []
+
+
+async def test_the_served_app_traces_its_writes(
+    app: TenantryApp, client: httpx.AsyncClient
+) -> None:
+    """With TENANTRY_CACHE_STATS_DIR the app traces every write request (a refused one too,
+    once it opened its transaction); reads are never traced."""
+    kept, app.write_trace = app.write_trace, WriteTrace()
+    try:
+        await client.get("/v1/users/self")
+        answer = await client.post(
+            "/tenantry/v1/auth/login",
+            json={"username": "nobody@example.com", "password": "wrong password 1"},
+        )
+        assert answer.status_code == 401
+        [(total, before, held, after)] = app.write_trace.dump()
+        assert held > 0 and before >= 0 and after >= 0 and total >= before + held + after - 0.01
+    finally:
+        app.write_trace = kept
